@@ -1,0 +1,228 @@
+"""One typed configuration object, loaded from TOML.
+
+Every error names the file and the dotted key (``groups.0.moderation.ad_threshold``); unknown keys
+are errors too (``extra="forbid"``), so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and the dotted key."""
+
+
+class _Section(BaseModel, frozen=True, extra="forbid"):
+    pass
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as Asia/Shanghai)") from None
+    return value
+
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _check_hhmm(value: str) -> str:
+    if not _HHMM.match(value):
+        raise ValueError(f"{value!r} is not a time of day written HH:MM (24-hour)")
+    return value
+
+
+class PolicyMode(enum.StrEnum):
+    OFF = "off"  # no ad checks acted on at all
+    LOG = "log"  # record the verdict and the action that would have been taken
+    WARN = "warn"  # warn the member in the group
+    KICK = "kick"  # warn, then remove after `kick_after_strikes` strikes within the window
+
+
+class Moderation(_Section):
+    mode: PolicyMode = PolicyMode.LOG
+    ad_threshold: float = Field(0.9, ge=0, le=1, description="ad score at or above which a message is an ad")
+    kick_after_strikes: int = Field(3, ge=1)
+    strike_window_hours: int = Field(72, ge=1)
+    dry_run: bool = Field(False, description="decide and log, but never send or kick")
+    report_to_admins: bool = True
+
+
+class DigestDelivery(enum.StrEnum):
+    GROUP = "group"  # post the digest into the group itself
+    ADMINS = "admins"  # send it privately to `digest_recipients`
+    NONE = "none"  # render and store only
+
+
+class Group(_Section):
+    id: str = Field(min_length=1, description="room id as the puppet reports it, e.g. 12345@chatroom")
+    name: str = ""
+    topic: str = Field("", description="free-text topic the group is about, e.g. 人工智能")
+    keywords: tuple[str, ...] = Field((), description="extra topic keywords")
+    admins: tuple[str, ...] = Field((), description="contact ids with admin rights in this group")
+    moderation: Moderation | None = None  # falls back to [moderation]
+    digest_time: str | None = None  # falls back to [digest].time
+    digest_delivery: DigestDelivery = DigestDelivery.GROUP
+    digest_recipients: tuple[str, ...] = ()
+
+    _hhmm = field_validator("digest_time")(lambda cls, v: v if v is None else _check_hhmm(v))
+
+    @model_validator(mode="after")
+    def _recipients_for_admin_delivery(self) -> "Group":
+        if self.digest_delivery is DigestDelivery.ADMINS and not self.digest_recipients:
+            raise ValueError("digest_delivery = 'admins' needs at least one contact id in digest_recipients")
+        return self
+
+
+class Bot(_Section):
+    name: str = "群智"
+    timezone: str = "Asia/Shanghai"
+    superadmins: tuple[str, ...] = Field((), description="contact ids (never display names) with full rights")
+    command_prefixes: tuple[str, ...] = ("/", "／")
+
+    _tz = field_validator("timezone")(lambda cls, v: _check_timezone(v))
+
+
+class Database(_Section):
+    url: str = Field("sqlite:///var/qunzhi.db", description="SQLAlchemy URL; relative SQLite paths are under the working directory")
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        if not (v.startswith("sqlite") or v.startswith("postgresql")):
+            raise ValueError(f"unsupported database URL {v!r}: use sqlite:///PATH or postgresql+psycopg://...")
+        return v
+
+
+class Models(_Section):
+    path: str = Field("models", description="folder holding the trained weights and manifest.json")
+    batch_size: int = Field(32, ge=1, le=1024)
+    threads: int = Field(2, ge=1, le=256)
+
+
+class Analysis(_Section):
+    batch_size: int = Field(64, ge=1, le=10_000, description="messages analysed together")
+    ad: bool = True
+    useful: bool = True
+    intent: bool = True
+    max_attempts: int = Field(3, ge=1, description="analysis tries before a message is parked as failed")
+
+
+class Digest(_Section):
+    time: str = "21:00"
+    timezone: str | None = None  # falls back to [bot].timezone
+    max_part_chars: int = Field(2000, ge=200, le=20_000)
+    html_dir: str = "var/digests"
+    top_contributors: int = Field(5, ge=1, le=50)
+
+    _hhmm = field_validator("time")(lambda cls, v: _check_hhmm(v))
+    _tz = field_validator("timezone")(lambda cls, v: v if v is None else _check_timezone(v))
+
+
+class Send(_Section):
+    per_group_per_minute: int = Field(6, ge=1)
+    global_per_minute: int = Field(20, ge=1)
+    jitter_seconds: tuple[float, float] = (0.8, 2.5)
+    max_retries: int = Field(5, ge=0)
+
+    @field_validator("jitter_seconds")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[0] < 0 or v[1] < v[0]:
+            raise ValueError("jitter_seconds must be [min, max] with 0 <= min <= max")
+        return v
+
+
+class Wechaty(_Section):
+    endpoint: str = Field("", description="host:port of the puppet service; WECHATY_PUPPET_SERVICE_ENDPOINT overrides")
+    token: str = Field("", description="puppet service token; WECHATY_PUPPET_SERVICE_TOKEN overrides")
+
+
+class Config(_Section):
+    bot: Bot = Bot()
+    database: Database = Database()
+    models: Models = Models()
+    analysis: Analysis = Analysis()
+    moderation: Moderation = Moderation()
+    digest: Digest = Digest()
+    send: Send = Send()
+    wechaty: Wechaty = Wechaty()
+    groups: tuple[Group, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_groups(self) -> "Config":
+        seen: set[str] = set()
+        for g in self.groups:
+            if g.id in seen:
+                raise ValueError(f"group id {g.id!r} appears twice in [[groups]]")
+            seen.add(g.id)
+        return self
+
+    def group(self, group_id: str) -> Group | None:
+        return next((g for g in self.groups if g.id == group_id), None)
+
+    def topic_for(self, group_id: str, fallback: str = "") -> str:
+        g = self.group(group_id)
+        return (g.topic if g and g.topic else fallback)
+
+    def moderation_for(self, group_id: str) -> Moderation:
+        g = self.group(group_id)
+        return g.moderation if g and g.moderation else self.moderation
+
+    def digest_timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.digest.timezone or self.bot.timezone)
+
+    def models_path(self) -> Path:
+        p = Path(self.models.path)
+        return p if p.is_absolute() else PROJECT_ROOT / p
+
+    def wechaty_endpoint(self) -> str:
+        return os.environ.get("WECHATY_PUPPET_SERVICE_ENDPOINT") or self.wechaty.endpoint
+
+    def wechaty_token(self) -> str:
+        return os.environ.get("WECHATY_PUPPET_SERVICE_TOKEN") or self.wechaty.token
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _format_errors(path: Path, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = _dotted(e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (typo?)"
+        lines.append(f"{path}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str) -> Config:
+    path = Path(path)
+    try:
+        return Config.model_validate(tomllib.loads(path.read_text("utf-8")))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except ValidationError as e:
+        raise ConfigError(_format_errors(path, e)) from None
+
+
+def default_config() -> Config:
+    return Config()

@@ -1,0 +1,74 @@
+"""The one message type past the platform edge, and the outbox protocol adapters implement.
+
+Adapters (Wechaty, JSONL replay, MemoTrace CSV import) convert whatever they receive into a frozen
+:class:`GroupMessage`; nothing past them sees a platform object. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+
+class MessageKind(enum.StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    LINK = "link"
+    FILE = "file"
+    STICKER = "sticker"
+    VOICE = "voice"
+    VIDEO = "video"
+    QUOTE = "quote"
+    SYSTEM = "system"
+    OTHER = "other"
+
+
+class MessageError(ValueError):
+    """A message that cannot be represented: names the field that is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMessage:
+    id: str  # unique per source
+    source: str  # "wechaty" | "replay" | "memotrace"
+    group_id: str
+    sender_id: str
+    sender_name: str
+    sent_at: datetime  # aware, UTC
+    kind: MessageKind
+    text: str
+    group_topic: str = ""  # the room's name as the platform shows it
+    mentions: tuple[str, ...] = field(default=())  # contact ids mentioned
+    mentions_bot: bool = False
+    reply_to: str | None = None  # id of the quoted message, when the platform says
+
+    def __post_init__(self) -> None:
+        for name in ("id", "source", "group_id", "sender_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise MessageError(f"{name}: must be a non-empty string, got {value!r}")
+        if not isinstance(self.sent_at, datetime) or self.sent_at.tzinfo is None:
+            raise MessageError(f"sent_at: must be a timezone-aware datetime, got {self.sent_at!r}")
+        if self.sent_at.utcoffset() != timezone.utc.utcoffset(None):
+            object.__setattr__(self, "sent_at", self.sent_at.astimezone(timezone.utc))
+        if not isinstance(self.kind, MessageKind):
+            try:
+                object.__setattr__(self, "kind", MessageKind(self.kind))
+            except ValueError:
+                raise MessageError(f"kind: unknown message kind {self.kind!r}") from None
+        if not isinstance(self.text, str):
+            raise MessageError(f"text: must be a string, got {type(self.text).__name__}")
+        if not isinstance(self.mentions, tuple):
+            object.__setattr__(self, "mentions", tuple(self.mentions))
+
+
+class Outbox(Protocol):
+    """Where the bot's words and actions go. The Wechaty adapter implements it; tests record it."""
+
+    async def send_text(self, group_id: str, text: str) -> None: ...
+
+    async def send_private(self, contact_id: str, text: str) -> None: ...
+
+    async def kick(self, group_id: str, member_id: str) -> None: ...

@@ -1,0 +1,73 @@
+"""Moderation policy: from stored verdicts and a member's standing to one action. No I/O.
+
+``decide`` is a pure function so every branch is testable and every action carries the reasons
+that produced it; the pipeline records the action and the live bot carries it out.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from bot.config import Moderation, PolicyMode
+from nlp.verdict import Verdict
+
+
+class ActionKind(enum.StrEnum):
+    NONE = "none"
+    LOG = "log"  # recorded only
+    WARN = "warn"  # warn the member in the group (counts as a strike)
+    KICK = "kick"  # remove the member (the strike that crossed the limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What moderation needs to know about the sender, read from the store."""
+
+    strikes: int = 0  # strikes within the policy window, before this message
+    whitelisted: bool = False
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    kind: ActionKind
+    reasons: tuple[str, ...]
+    verdict: Verdict | None = None
+    strike_number: int = 0  # which strike this is (1-based) when it counts as one
+
+    @property
+    def counts_as_strike(self) -> bool:
+        return self.kind in (ActionKind.WARN, ActionKind.KICK) or (
+            self.kind is ActionKind.LOG and self.strike_number > 0
+        )
+
+
+def decide(verdicts: dict[str, Verdict], standing: Standing, policy: Moderation) -> Action:
+    """One action for one analysed message under a group's policy."""
+    ad = verdicts.get("ad")
+    if ad is None or ad.label != "ad":
+        return Action(ActionKind.NONE, ("not an ad",), ad)
+    if ad.score < policy.ad_threshold:
+        return Action(
+            ActionKind.NONE, (f"ad score {ad.score:.2f} below threshold {policy.ad_threshold:.2f}",), ad
+        )
+    why = (f"ad score {ad.score:.2f} ≥ {policy.ad_threshold:.2f}", *ad.reasons)
+    if policy.mode is PolicyMode.OFF:
+        return Action(ActionKind.NONE, ("moderation off for this group", *why), ad)
+    if standing.whitelisted:
+        return Action(ActionKind.LOG, ("sender is whitelisted: no action", *why), ad)
+    if standing.is_admin:
+        return Action(ActionKind.LOG, ("sender is an admin: no action", *why), ad)
+    strike = standing.strikes + 1
+    if policy.mode is PolicyMode.LOG:
+        return Action(ActionKind.LOG, (f"strike {strike} (log-only policy)", *why), ad, strike)
+    if policy.mode is PolicyMode.KICK and strike >= policy.kick_after_strikes:
+        return Action(
+            ActionKind.KICK,
+            (f"strike {strike} of {policy.kick_after_strikes} within {policy.strike_window_hours} h", *why),
+            ad,
+            strike,
+        )
+    limit = f" of {policy.kick_after_strikes}" if policy.mode is PolicyMode.KICK else ""
+    return Action(ActionKind.WARN, (f"strike {strike}{limit}", *why), ad, strike)

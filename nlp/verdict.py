@@ -1,0 +1,34 @@
+"""What every analyzer returns. Stdlib only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    analyzer: str  # "ad", "useful", "intent"
+    label: str  # "ad" / "normal", "useful" / "useless", "question", ..., or "skipped"
+    score: float  # confidence in label, 0..1
+    reasons: tuple[str, ...] = ()  # ("model p=0.97", "keyword 加V")
+    model: str = ""  # weights or rules version
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"Verdict.score must be within 0..1, got {self.score}")
+        if not isinstance(self.reasons, tuple):
+            object.__setattr__(self, "reasons", tuple(self.reasons))
+
+    @classmethod
+    def skipped(cls, analyzer: str, why: str) -> "Verdict":
+        return cls(analyzer, "skipped", 0.0, (why,))
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    type: str  # PER, LOC, ORG, URL, PHONE, WECHAT, QQ, EMAIL, MONEY, TIME, ...
+    start: int  # character offset, inclusive
+    end: int  # character offset, exclusive
+    text: str
+    score: float = 1.0
+    source: str = ""  # "regex", "model", ...

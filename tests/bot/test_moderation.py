@@ -1,0 +1,55 @@
+import pytest
+
+from bot.config import Moderation, PolicyMode
+from bot.moderation import ActionKind, Standing, decide
+from nlp.verdict import Verdict
+
+AD = {"ad": Verdict("ad", "ad", 0.97, ("keyword 加V",), "rules-1")}
+
+
+def policy(mode, **kw):
+    return Moderation(mode=mode, **kw)
+
+
+def test_not_an_ad_is_no_action():
+    a = decide({"ad": Verdict("ad", "normal", 0.9)}, Standing(), policy(PolicyMode.KICK))
+    assert a.kind is ActionKind.NONE
+
+
+def test_below_threshold_is_no_action_and_says_why():
+    a = decide({"ad": Verdict("ad", "ad", 0.6)}, Standing(), policy(PolicyMode.KICK, ad_threshold=0.8))
+    assert a.kind is ActionKind.NONE
+    assert "below threshold" in a.reasons[0]
+
+
+def test_missing_verdict_is_no_action():
+    assert decide({}, Standing(), policy(PolicyMode.KICK)).kind is ActionKind.NONE
+
+
+@pytest.mark.parametrize(
+    "mode, strikes, expected",
+    [
+        (PolicyMode.OFF, 0, ActionKind.NONE),
+        (PolicyMode.LOG, 5, ActionKind.LOG),
+        (PolicyMode.WARN, 9, ActionKind.WARN),
+        (PolicyMode.KICK, 0, ActionKind.WARN),
+        (PolicyMode.KICK, 1, ActionKind.WARN),
+        (PolicyMode.KICK, 2, ActionKind.KICK),
+    ],
+)
+def test_policy_modes(mode, strikes, expected):
+    a = decide(AD, Standing(strikes=strikes), policy(mode, kick_after_strikes=3))
+    assert a.kind is expected
+    assert "keyword 加V" in a.reasons
+
+
+def test_kick_reason_counts_strikes():
+    a = decide(AD, Standing(strikes=2), policy(PolicyMode.KICK, kick_after_strikes=3))
+    assert a.strike_number == 3 and a.reasons[0].startswith("strike 3 of 3")
+
+
+@pytest.mark.parametrize("standing", [Standing(strikes=10, whitelisted=True), Standing(strikes=10, is_admin=True)])
+def test_whitelisted_and_admins_are_never_acted_on(standing):
+    a = decide(AD, standing, policy(PolicyMode.KICK, kick_after_strikes=1))
+    assert a.kind is ActionKind.LOG
+    assert not a.counts_as_strike
