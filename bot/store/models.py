@@ -1,0 +1,224 @@
+"""The stored schema: one ``Base``, typed ``Mapped[...]`` columns, timezone-aware UTC datetimes.
+
+Every change here needs a migration in ``migrations/versions``; ``tests/bot/store/test_migrations.py``
+fails when the models and the migrated schema disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+ANALYSIS_STATUSES = ("pending", "done", "failed")
+ACTIONS = ("log", "warn", "kick", "undo", "strike")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC, read back as aware UTC on every backend.
+
+    PostgreSQL keeps ``timestamptz``; SQLite drops tzinfo, so the value is written as naive UTC and
+    tagged UTC again on the way out. Naive datetimes are refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware (UTC) datetime")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        date: Date(),
+        str: Text(),
+        list[str]: JSON(),
+    }
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[str] = mapped_column(primary_key=True)  # platform room id
+    name: Mapped[str] = mapped_column(default="")  # room name as the platform shows it
+    topic: Mapped[str] = mapped_column(default="")  # what the group is about (from config)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Member(Base):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("group_id", "member_id"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    member_id: Mapped[str]  # contact id
+    display_name: Mapped[str] = mapped_column(default="")
+    first_seen: Mapped[datetime | None]  # None until the member's first stored message
+    last_seen: Mapped[datetime | None]
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    whitelisted: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("source", "source_id"),
+        Index(None, "group_id", "sent_at"),
+        Index(None, "group_id", "sender_id", "sent_at"),
+        Index(None, "analysis_status"),
+        CheckConstraint(
+            "analysis_status IN (" + ", ".join(f"'{s}'" for s in ANALYSIS_STATUSES) + ")",
+            name="analysis_status",
+        ),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str]
+    source_id: Mapped[str]  # GroupMessage.id
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    sender_id: Mapped[str]
+    sender_name: Mapped[str] = mapped_column(default="")
+    sent_at: Mapped[datetime]
+    kind: Mapped[str]
+    text: Mapped[str] = mapped_column(default="")
+    mentions: Mapped[list[str]] = mapped_column(default=list)
+    mentions_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    reply_to: Mapped[str | None]
+    group_topic: Mapped[str] = mapped_column(default="")
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    analysis_status: Mapped[str] = mapped_column(String(16), default="pending")
+    analysis_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    analysis_error: Mapped[str | None]
+
+    verdicts: Mapped[list[VerdictRow]] = relationship(
+        back_populates="message", lazy="raise", order_by="VerdictRow.pk", passive_deletes=True
+    )
+    entities: Mapped[list[EntityRow]] = relationship(
+        back_populates="message", lazy="raise", order_by="EntityRow.pk", passive_deletes=True
+    )
+
+
+class VerdictRow(Base):
+    __tablename__ = "verdicts"
+    __table_args__ = (UniqueConstraint("message_pk", "analyzer"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.pk", ondelete="CASCADE"))
+    analyzer: Mapped[str]
+    label: Mapped[str]
+    score: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(default=list)
+    model: Mapped[str] = mapped_column(default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="verdicts", lazy="raise")
+
+
+class EntityRow(Base):
+    __tablename__ = "entities"
+    __table_args__ = (Index(None, "message_pk"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.pk", ondelete="CASCADE"))
+    type: Mapped[str]
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str]
+    score: Mapped[float] = mapped_column(Float, default=1.0)
+    source: Mapped[str] = mapped_column(default="")
+
+    message: Mapped[Message] = relationship(back_populates="entities", lazy="raise")
+
+
+class ModerationAction(Base):
+    __tablename__ = "moderation_actions"
+    __table_args__ = (
+        Index(None, "group_id", "member_id", "created_at"),
+        Index(None, "group_id", "created_at"),
+        CheckConstraint("action IN (" + ", ".join(f"'{a}'" for a in ACTIONS) + ")", name="action"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    member_id: Mapped[str]
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.pk", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[str]] = mapped_column(default=list)
+    verdict_label: Mapped[str | None]
+    verdict_score: Mapped[float | None] = mapped_column(Float)
+    strike: Mapped[bool] = mapped_column(Boolean, default=False)  # counts against the member (see queries.strikes)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None]
+    by_contact: Mapped[str | None]  # the admin who triggered it; None when the bot decided
+
+
+class Correction(Base):
+    __tablename__ = "corrections"
+    __table_args__ = (Index(None, "analyzer", "created_at"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.pk", ondelete="SET NULL"))
+    text: Mapped[str]
+    analyzer: Mapped[str]
+    label: Mapped[str]
+    by_contact: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Digest(Base):
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("group_id", "day"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    day: Mapped[date]
+    text: Mapped[str]
+    html: Mapped[str] = mapped_column(default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

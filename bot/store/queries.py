@@ -1,0 +1,749 @@
+"""Every read and write the bot makes, as functions taking a ``Session``.
+
+The caller owns the transaction: these functions flush work to the database but never commit, so a
+pipeline step can store a message, its verdicts and an action, then commit once. They return plain
+frozen records (or :class:`~bot.records.AnalysedMessage`), never ORM objects, so nothing lazy-loads
+after the session is gone. Datetimes in and out are aware UTC; naive ones are refused.
+
+Idempotence and races are settled by unique constraints, not by reading first: a re-delivered
+message (same ``source``, ``source_id``) and a second digest for the same group and day are
+``INSERT .. ON CONFLICT DO NOTHING`` on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.message import GroupMessage, MessageKind
+from bot.records import AnalysedMessage
+from bot.store.db import StoreError
+from bot.store.models import (
+    ACTIONS,
+    Correction,
+    Digest,
+    EntityRow,
+    Group,
+    Member,
+    Message,
+    ModerationAction,
+    VerdictRow,
+    utcnow,
+)
+from nlp.verdict import Entity, Verdict
+
+GROUPS: Table = Group.__table__  # type: ignore[assignment]
+MEMBERS: Table = Member.__table__  # type: ignore[assignment]
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+VERDICTS: Table = VerdictRow.__table__  # type: ignore[assignment]
+ENTITIES: Table = EntityRow.__table__  # type: ignore[assignment]
+ACTIONS_T: Table = ModerationAction.__table__  # type: ignore[assignment]
+CORRECTIONS: Table = Correction.__table__  # type: ignore[assignment]
+DIGESTS: Table = Digest.__table__  # type: ignore[assignment]
+
+# Actions that count as a strike unless `record_action` is told otherwise: a warning, a kick, or a
+# strike an admin gave by hand. A "log" row counts only when recorded with strike=True (a log-only
+# policy keeping score); "undo" rows never count.
+STRIKE_ACTIONS = ("warn", "kick", "strike")
+MAX_ERROR_CHARS = 4000
+
+
+# --- records ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    id: str
+    name: str  # room name as the platform last showed it
+    topic: str  # what the group is about, as configured
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    group_id: str
+    member_id: str
+    display_name: str
+    first_seen: datetime | None  # None for a member known only from an admin command
+    last_seen: datetime | None
+    message_count: int
+    whitelisted: bool
+    opted_out: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    pk: int
+    group_id: str
+    member_id: str
+    message_pk: int | None
+    action: str  # one of models.ACTIONS
+    reasons: tuple[str, ...]
+    verdict_label: str | None
+    verdict_score: float | None
+    strike: bool  # counts against the member while not undone
+    dry_run: bool
+    created_at: datetime
+    undone_at: datetime | None
+    by_contact: str | None  # the admin who triggered it; None when the bot decided
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionRecord:
+    pk: int
+    message_pk: int | None
+    text: str
+    analyzer: str
+    label: str
+    by_contact: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRecord:
+    group_id: str
+    day: date
+    text: str
+    html: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _insert(session: Session, table: Table) -> Any:
+    """A dialect ``insert`` that knows ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise StoreError(f"unsupported database dialect {name!r}")
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name}: must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
+def _to_message(row: Any) -> GroupMessage:
+    return GroupMessage(
+        id=row.source_id,
+        source=row.source,
+        group_id=row.group_id,
+        sender_id=row.sender_id,
+        sender_name=row.sender_name,
+        sent_at=row.sent_at,
+        kind=MessageKind(row.kind),
+        text=row.text,
+        group_topic=row.group_topic,
+        mentions=tuple(row.mentions or ()),
+        mentions_bot=bool(row.mentions_bot),
+        reply_to=row.reply_to,
+    )
+
+
+def _to_member(row: Any) -> MemberRecord:
+    return MemberRecord(
+        group_id=row.group_id,
+        member_id=row.member_id,
+        display_name=row.display_name,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        message_count=row.message_count,
+        whitelisted=bool(row.whitelisted),
+        opted_out=bool(row.opted_out),
+    )
+
+
+def _to_action(row: Any) -> ActionRecord:
+    return ActionRecord(
+        pk=row.pk,
+        group_id=row.group_id,
+        member_id=row.member_id,
+        message_pk=row.message_pk,
+        action=row.action,
+        reasons=tuple(row.reasons or ()),
+        verdict_label=row.verdict_label,
+        verdict_score=row.verdict_score,
+        strike=bool(row.strike),
+        dry_run=bool(row.dry_run),
+        created_at=row.created_at,
+        undone_at=row.undone_at,
+        by_contact=row.by_contact,
+    )
+
+
+def _to_digest(row: Any) -> DigestRecord:
+    return DigestRecord(
+        group_id=row.group_id, day=row.day, text=row.text, html=row.html, created_at=row.created_at, sent_at=row.sent_at
+    )
+
+
+# --- groups and members ----------------------------------------------------------------------------
+
+
+def ensure_group(session: Session, group_id: str, name: str = "") -> None:
+    """Create the group row if it is missing; an existing row is left as it is."""
+    stmt = _insert(session, GROUPS).values(id=group_id, name=name, topic="", created_at=utcnow())
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+
+
+def set_group(session: Session, group_id: str, *, name: str | None = None, topic: str | None = None) -> None:
+    """Create or update a group; ``None`` leaves a field as it is (the configured topic goes here)."""
+    ensure_group(session, group_id, name or "")
+    values = {k: v for k, v in (("name", name), ("topic", topic)) if v is not None}
+    if values:
+        session.execute(update(GROUPS).where(GROUPS.c.id == group_id).values(**values))
+
+
+def groups(session: Session) -> list[GroupRecord]:
+    rows = session.execute(select(GROUPS).order_by(GROUPS.c.id))
+    return [GroupRecord(r.id, r.name, r.topic, r.created_at) for r in rows]
+
+
+def group(session: Session, group_id: str) -> GroupRecord | None:
+    r = session.execute(select(GROUPS).where(GROUPS.c.id == group_id)).first()
+    return GroupRecord(r.id, r.name, r.topic, r.created_at) if r else None
+
+
+def _ensure_member(session: Session, group_id: str, member_id: str) -> None:
+    ensure_group(session, group_id)
+    stmt = _insert(session, MEMBERS).values(
+        group_id=group_id, member_id=member_id, display_name="", message_count=0, whitelisted=False, opted_out=False
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["group_id", "member_id"]))
+
+
+def _set_member_flag(session: Session, group_id: str, member_id: str, **flag: bool) -> None:
+    _ensure_member(session, group_id, member_id)
+    where = and_(MEMBERS.c.group_id == group_id, MEMBERS.c.member_id == member_id)
+    session.execute(update(MEMBERS).where(where).values(**flag))
+
+
+def set_whitelisted(session: Session, group_id: str, member_id: str, whitelisted: bool = True) -> None:
+    """Whitelist (or un-whitelist) a member; works before the member has ever spoken."""
+    _set_member_flag(session, group_id, member_id, whitelisted=whitelisted)
+
+
+def set_opted_out(session: Session, group_id: str, member_id: str, opted_out: bool = True) -> None:
+    """Record that a member opted out of analysis and profiling (or opted back in)."""
+    _set_member_flag(session, group_id, member_id, opted_out=opted_out)
+
+
+def is_whitelisted(session: Session, group_id: str, member_id: str) -> bool:
+    where = and_(MEMBERS.c.group_id == group_id, MEMBERS.c.member_id == member_id)
+    return bool(session.execute(select(MEMBERS.c.whitelisted).where(where)).scalar_one_or_none())
+
+
+def member(session: Session, group_id: str, member_id: str) -> MemberRecord | None:
+    where = and_(MEMBERS.c.group_id == group_id, MEMBERS.c.member_id == member_id)
+    r = session.execute(select(MEMBERS).where(where)).first()
+    return _to_member(r) if r else None
+
+
+def members(session: Session, group_id: str) -> list[MemberRecord]:
+    """A group's members, most messages first."""
+    q = select(MEMBERS).where(MEMBERS.c.group_id == group_id).order_by(
+        MEMBERS.c.message_count.desc(), MEMBERS.c.member_id
+    )
+    return [_to_member(r) for r in session.execute(q)]
+
+
+# --- messages --------------------------------------------------------------------------------------
+
+
+def store_message(session: Session, msg: GroupMessage) -> tuple[int, bool]:
+    """Store ``msg`` once; return ``(message pk, created)``.
+
+    A message already stored under the same ``(source, id)`` returns its pk with ``created=False``
+    and changes nothing. A new one also creates the group if needed, refreshes the group's name
+    from ``msg.group_topic``, and creates or updates the sender's member row (count, first/last
+    seen, display name as of the latest message).
+    """
+    ensure_group(session, msg.group_id, msg.group_topic)
+    now = utcnow()
+    stmt = (
+        _insert(session, MESSAGES)
+        .values(
+            source=msg.source,
+            source_id=msg.id,
+            group_id=msg.group_id,
+            sender_id=msg.sender_id,
+            sender_name=msg.sender_name,
+            sent_at=msg.sent_at,
+            kind=str(msg.kind.value),
+            text=msg.text,
+            mentions=list(msg.mentions),
+            mentions_bot=msg.mentions_bot,
+            reply_to=msg.reply_to,
+            group_topic=msg.group_topic,
+            stored_at=now,
+            analysis_status="pending",
+            analysis_attempts=0,
+            analysis_error=None,
+        )
+        .on_conflict_do_nothing(index_elements=["source", "source_id"])
+        .returning(MESSAGES.c.pk)
+    )
+    pk = session.execute(stmt).scalar_one_or_none()
+    if pk is None:
+        existing = find_message(session, msg.source, msg.id)
+        if existing is None:  # pragma: no cover - the conflict row vanished mid-transaction
+            raise StoreError(f"message {msg.source}:{msg.id} conflicted but cannot be found")
+        return existing, False
+
+    if msg.group_topic:
+        session.execute(
+            update(GROUPS)
+            .where(GROUPS.c.id == msg.group_id, GROUPS.c.name != msg.group_topic)
+            .values(name=msg.group_topic)
+        )
+    m = MEMBERS.c
+    ins = _insert(session, MEMBERS).values(
+        group_id=msg.group_id,
+        member_id=msg.sender_id,
+        display_name=msg.sender_name,
+        first_seen=msg.sent_at,
+        last_seen=msg.sent_at,
+        message_count=1,
+        whitelisted=False,
+        opted_out=False,
+    )
+    new = ins.excluded
+    newest = or_(m.last_seen.is_(None), new.last_seen >= m.last_seen)
+    session.execute(
+        ins.on_conflict_do_update(
+            index_elements=["group_id", "member_id"],
+            set_={
+                "message_count": m.message_count + 1,
+                "first_seen": case(
+                    (or_(m.first_seen.is_(None), new.first_seen < m.first_seen), new.first_seen), else_=m.first_seen
+                ),
+                "last_seen": case((newest, new.last_seen), else_=m.last_seen),
+                "display_name": case((and_(newest, new.display_name != ""), new.display_name), else_=m.display_name),
+            },
+        )
+    )
+    return pk, True
+
+
+def find_message(session: Session, source: str, source_id: str) -> int | None:
+    """The pk of the message stored under ``(source, source_id)``, e.g. the one a reply quotes."""
+    q = select(MESSAGES.c.pk).where(MESSAGES.c.source == source, MESSAGES.c.source_id == source_id)
+    return session.execute(q).scalar_one_or_none()
+
+
+def pending_messages(session: Session, limit: int, max_attempts: int) -> list[tuple[int, GroupMessage]]:
+    """Messages still to analyse (status pending, fewer than ``max_attempts`` tries), oldest first."""
+    q = (
+        select(MESSAGES)
+        .where(MESSAGES.c.analysis_status == "pending", MESSAGES.c.analysis_attempts < max_attempts)
+        .order_by(MESSAGES.c.sent_at, MESSAGES.c.pk)
+        .limit(limit)
+    )
+    return [(r.pk, _to_message(r)) for r in session.execute(q)]
+
+
+def save_analysis(
+    session: Session, message_pk: int, verdicts: Sequence[Verdict], entities: Sequence[Entity] = ()
+) -> None:
+    """Replace the message's verdicts and entities with these and mark it analysed ('done').
+
+    At most one verdict per analyzer; the error of any earlier failed attempt is cleared.
+    """
+    names = [v.analyzer for v in verdicts]
+    if len(set(names)) != len(names):
+        raise ValueError(f"one verdict per analyzer, got {names}")
+    # Touch the message row first: it must exist, and concurrent saves of one message serialise on it.
+    done = session.execute(
+        update(MESSAGES)
+        .where(MESSAGES.c.pk == message_pk)
+        .values(analysis_status="done", analysis_error=None)
+        .returning(MESSAGES.c.pk)
+    ).first()
+    if done is None:
+        raise StoreError(f"no message with pk {message_pk}")
+    session.execute(delete(VERDICTS).where(VERDICTS.c.message_pk == message_pk))
+    session.execute(delete(ENTITIES).where(ENTITIES.c.message_pk == message_pk))
+    now = utcnow()
+    if verdicts:
+        session.execute(
+            insert(VERDICTS),
+            [
+                dict(
+                    message_pk=message_pk,
+                    analyzer=v.analyzer,
+                    label=v.label,
+                    score=float(v.score),
+                    reasons=list(v.reasons),
+                    model=v.model,
+                    created_at=now,
+                )
+                for v in verdicts
+            ],
+        )
+    if entities:
+        session.execute(
+            insert(ENTITIES),
+            [
+                dict(
+                    message_pk=message_pk,
+                    type=e.type,
+                    start=e.start,
+                    end=e.end,
+                    text=e.text,
+                    score=float(e.score),
+                    source=e.source,
+                )
+                for e in entities
+            ],
+        )
+
+
+def mark_analysis_failed(session: Session, message_pk: int, error: str, max_attempts: int) -> str:
+    """Count a failed analysis attempt and keep its error; return the new status.
+
+    The message stays 'pending' (to be retried) while attempts < ``max_attempts``, then is parked
+    as 'failed'.
+    """
+    c = MESSAGES.c
+    row = session.execute(
+        update(MESSAGES)
+        .where(c.pk == message_pk)
+        .values(
+            analysis_attempts=c.analysis_attempts + 1,
+            analysis_error=error[:MAX_ERROR_CHARS],
+            analysis_status=case((c.analysis_attempts + 1 >= max_attempts, "failed"), else_="pending"),
+        )
+        .returning(c.analysis_status)
+    ).first()
+    if row is None:
+        raise StoreError(f"no message with pk {message_pk}")
+    return str(row.analysis_status)
+
+
+def requeue_failed(session: Session, group_id: str | None = None) -> int:
+    """Put messages parked as 'failed' back in the queue with their attempts reset; return how many."""
+    q = update(MESSAGES).where(MESSAGES.c.analysis_status == "failed")
+    if group_id is not None:
+        q = q.where(MESSAGES.c.group_id == group_id)
+    return session.execute(q.values(analysis_status="pending", analysis_attempts=0)).rowcount
+
+
+def _analysed(
+    session: Session, where: Sequence[ColumnElement[bool]], limit: int | None = None, newest_first: bool = False
+) -> list[AnalysedMessage]:
+    """Messages matching ``where`` with their verdicts and entities: three queries, however many rows."""
+    order = (MESSAGES.c.sent_at.desc(), MESSAGES.c.pk.desc()) if newest_first else (MESSAGES.c.sent_at, MESSAGES.c.pk)
+    msg_q: Select[Any] = select(MESSAGES).where(*where).order_by(*order)
+    if limit is not None:
+        msg_q = msg_q.limit(limit)
+    rows = session.execute(msg_q).all()
+    if not rows:
+        return []
+    pks: Any = select(MESSAGES.c.pk).where(*where)
+    if limit is not None:
+        pks = pks.order_by(*order).limit(limit)
+    verdicts: dict[int, dict[str, Verdict]] = defaultdict(dict)
+    for v in session.execute(select(VERDICTS).where(VERDICTS.c.message_pk.in_(pks)).order_by(VERDICTS.c.pk)):
+        verdicts[v.message_pk][v.analyzer] = Verdict(v.analyzer, v.label, v.score, tuple(v.reasons or ()), v.model)
+    entities: dict[int, list[Entity]] = defaultdict(list)
+    for e in session.execute(select(ENTITIES).where(ENTITIES.c.message_pk.in_(pks)).order_by(ENTITIES.c.pk)):
+        entities[e.message_pk].append(Entity(e.type, e.start, e.end, e.text, e.score, e.source))
+    return [
+        AnalysedMessage(_to_message(r), dict(verdicts.get(r.pk, {})), tuple(entities.get(r.pk, ())))
+        for r in rows
+    ]
+
+
+def analysed_messages(session: Session, group_id: str, start_utc: datetime, end_utc: datetime) -> list[AnalysedMessage]:
+    """A group's messages sent in ``[start_utc, end_utc)``, in time order, with what the analyzers said.
+
+    Messages not analysed yet (or parked as failed) are included with no verdicts, so counts are
+    complete; check ``AnalysedMessage.verdicts`` before relying on a label.
+    """
+    _aware(start_utc, "start_utc")
+    _aware(end_utc, "end_utc")
+    c = MESSAGES.c
+    return _analysed(session, [c.group_id == group_id, c.sent_at >= start_utc, c.sent_at < end_utc])
+
+
+def analysed_message(session: Session, message_pk: int) -> AnalysedMessage | None:
+    found = _analysed(session, [MESSAGES.c.pk == message_pk])
+    return found[0] if found else None
+
+
+def member_messages(
+    session: Session, group_id: str, member_id: str, since: datetime | None = None, limit: int | None = None
+) -> list[AnalysedMessage]:
+    """One member's messages in a group (for a profile), in time order; ``limit`` keeps the newest."""
+    c = MESSAGES.c
+    where = [c.group_id == group_id, c.sender_id == member_id]
+    if since is not None:
+        where.append(c.sent_at >= _aware(since, "since"))
+    found = _analysed(session, where, limit=limit, newest_first=limit is not None)
+    return sorted(found, key=lambda a: a.message.sent_at) if limit is not None else found
+
+
+def message_counts(
+    session: Session, group_id: str, start_utc: datetime | None = None, end_utc: datetime | None = None
+) -> dict[str, int]:
+    """Messages per sender id in a group (optionally within ``[start_utc, end_utc)``), most first."""
+    c = MESSAGES.c
+    q = select(c.sender_id, func.count()).where(c.group_id == group_id)
+    if start_utc is not None:
+        q = q.where(c.sent_at >= _aware(start_utc, "start_utc"))
+    if end_utc is not None:
+        q = q.where(c.sent_at < _aware(end_utc, "end_utc"))
+    q = q.group_by(c.sender_id).order_by(func.count().desc(), c.sender_id)
+    return {sender: n for sender, n in session.execute(q)}
+
+
+def analysis_counts(session: Session, group_id: str | None = None) -> dict[str, int]:
+    """How many messages are pending, done and failed (every status present, zeros included)."""
+    q = select(MESSAGES.c.analysis_status, func.count()).group_by(MESSAGES.c.analysis_status)
+    if group_id is not None:
+        q = q.where(MESSAGES.c.group_id == group_id)
+    counts = {"pending": 0, "done": 0, "failed": 0}
+    counts.update({status: n for status, n in session.execute(q)})
+    return counts
+
+
+# --- moderation ------------------------------------------------------------------------------------
+
+
+def record_action(
+    session: Session,
+    group_id: str,
+    member_id: str,
+    action: str,
+    *,
+    message_pk: int | None = None,
+    reasons: Iterable[str] = (),
+    verdict: Verdict | None = None,
+    strike: bool | None = None,
+    dry_run: bool = False,
+    by_contact: str | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Record a moderation action (``'log'|'warn'|'kick'|'undo'|'strike'``); return its pk.
+
+    ``verdict`` is the verdict that triggered it (its label and score are kept). ``strike`` says
+    whether it counts against the member; by default 'warn', 'kick' and 'strike' do and 'log'
+    does not. ``at`` defaults to now.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"action: must be one of {', '.join(ACTIONS)}, got {action!r}")
+    if strike is None:
+        strike = action in STRIKE_ACTIONS
+    if strike and action == "undo":
+        raise ValueError("an 'undo' action cannot count as a strike")
+    ensure_group(session, group_id)
+    stmt = (
+        insert(ACTIONS_T)
+        .values(
+            group_id=group_id,
+            member_id=member_id,
+            message_pk=message_pk,
+            action=action,
+            reasons=list(reasons),
+            verdict_label=verdict.label if verdict is not None else None,
+            verdict_score=float(verdict.score) if verdict is not None else None,
+            strike=strike,
+            dry_run=dry_run,
+            created_at=_aware(at, "at") if at is not None else utcnow(),
+            undone_at=None,
+            by_contact=by_contact,
+        )
+        .returning(ACTIONS_T.c.pk)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def get_action(session: Session, action_pk: int) -> ActionRecord | None:
+    r = session.execute(select(ACTIONS_T).where(ACTIONS_T.c.pk == action_pk)).first()
+    return _to_action(r) if r else None
+
+
+def actions_for_group(
+    session: Session,
+    group_id: str,
+    since: datetime | None = None,
+    *,
+    member_id: str | None = None,
+    limit: int | None = None,
+) -> list[ActionRecord]:
+    """A group's moderation actions, newest first; optionally since a time, for one member, capped."""
+    c = ACTIONS_T.c
+    q = select(ACTIONS_T).where(c.group_id == group_id)
+    if since is not None:
+        q = q.where(c.created_at >= _aware(since, "since"))
+    if member_id is not None:
+        q = q.where(c.member_id == member_id)
+    q = q.order_by(c.created_at.desc(), c.pk.desc())
+    if limit is not None:
+        q = q.limit(limit)
+    return [_to_action(r) for r in session.execute(q)]
+
+
+def _strike_filter(group_id: str, member_id: str, since: datetime | None, dry_run: bool) -> list[ColumnElement[bool]]:
+    c = ACTIONS_T.c
+    where = [
+        c.group_id == group_id,
+        c.member_id == member_id,
+        c.strike.is_(True),
+        c.undone_at.is_(None),
+    ]
+    if since is not None:
+        where.append(c.created_at >= _aware(since, "since"))
+    if not dry_run:
+        where.append(c.dry_run.is_(False))
+    return where
+
+
+def strikes(session: Session, group_id: str, member_id: str, since: datetime | None, *, dry_run: bool = False) -> int:
+    """Strikes against a member since ``since`` (None: ever): actions recorded as strikes, not undone.
+
+    By default that is every 'warn', 'kick' and 'strike', plus any 'log' recorded with
+    ``strike=True``; 'undo' rows never count. Actions recorded in dry run count only when
+    ``dry_run=True``: a dry-run policy sees its own simulated history, while a live one never holds
+    against a member a warning that was never sent.
+    """
+    q = select(func.count()).select_from(ACTIONS_T).where(*_strike_filter(group_id, member_id, since, dry_run))
+    return int(session.execute(q).scalar_one())
+
+
+def undo_action(session: Session, action_pk: int, *, by_contact: str | None = None, at: datetime | None = None) -> bool:
+    """Mark an action undone and record an 'undo' row for it; False when it was already undone.
+
+    'undo' rows themselves cannot be undone. Raises :class:`StoreError` for an unknown pk.
+    """
+    when = _aware(at, "at") if at is not None else utcnow()
+    c = ACTIONS_T.c
+    row = session.execute(
+        update(ACTIONS_T)
+        .where(c.pk == action_pk, c.undone_at.is_(None), c.action != "undo")
+        .values(undone_at=when)
+        .returning(c.group_id, c.member_id, c.message_pk, c.dry_run)
+    ).first()
+    if row is None:
+        if get_action(session, action_pk) is None:
+            raise StoreError(f"no moderation action with pk {action_pk}")
+        return False
+    record_action(
+        session,
+        row.group_id,
+        row.member_id,
+        "undo",
+        message_pk=row.message_pk,
+        reasons=(f"undo of action {action_pk}",),
+        strike=False,
+        dry_run=row.dry_run,
+        by_contact=by_contact,
+        at=when,
+    )
+    return True
+
+
+def undo_strikes(
+    session: Session, group_id: str, member_id: str, *, by_contact: str | None = None, at: datetime | None = None
+) -> int:
+    """Undo every standing strike against a member (a pardon); return how many were undone."""
+    q = select(ACTIONS_T.c.pk).where(*_strike_filter(group_id, member_id, None, dry_run=True)).order_by(ACTIONS_T.c.pk)
+    return sum(undo_action(session, pk, by_contact=by_contact, at=at) for pk in session.execute(q).scalars().all())
+
+
+# --- corrections -----------------------------------------------------------------------------------
+
+
+def record_correction(
+    session: Session,
+    *,
+    text: str,
+    analyzer: str,
+    label: str,
+    by_contact: str,
+    message_pk: int | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Record an admin's correction (``/spam``, ``/notspam``): training data for ``nlp/train.py``."""
+    stmt = (
+        insert(CORRECTIONS)
+        .values(
+            message_pk=message_pk,
+            text=text,
+            analyzer=analyzer,
+            label=label,
+            by_contact=by_contact,
+            created_at=_aware(at, "at") if at is not None else utcnow(),
+        )
+        .returning(CORRECTIONS.c.pk)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def corrections(session: Session, analyzer: str | None = None, since: datetime | None = None) -> list[CorrectionRecord]:
+    """Admin corrections, oldest first; optionally for one analyzer or since a time."""
+    c = CORRECTIONS.c
+    q = select(CORRECTIONS)
+    if analyzer is not None:
+        q = q.where(c.analyzer == analyzer)
+    if since is not None:
+        q = q.where(c.created_at >= _aware(since, "since"))
+    q = q.order_by(c.created_at, c.pk)
+    return [
+        CorrectionRecord(r.pk, r.message_pk, r.text, r.analyzer, r.label, r.by_contact, r.created_at)
+        for r in session.execute(q)
+    ]
+
+
+# --- digests ---------------------------------------------------------------------------------------
+
+
+def save_digest(session: Session, group_id: str, day: date, text: str, html: str = "") -> bool:
+    """Store the digest of ``day`` for a group; False when one already exists (it is kept).
+
+    The unique (group_id, day) constraint decides, so two schedulers racing store exactly one.
+    """
+    ensure_group(session, group_id)
+    stmt = (
+        _insert(session, DIGESTS)
+        .values(group_id=group_id, day=day, text=text, html=html, created_at=utcnow(), sent_at=None)
+        .on_conflict_do_nothing(index_elements=["group_id", "day"])
+        .returning(DIGESTS.c.pk)
+    )
+    return session.execute(stmt).scalar_one_or_none() is not None
+
+
+def get_digest(session: Session, group_id: str, day: date) -> DigestRecord | None:
+    r = session.execute(select(DIGESTS).where(DIGESTS.c.group_id == group_id, DIGESTS.c.day == day)).first()
+    return _to_digest(r) if r else None
+
+
+def mark_digest_sent(session: Session, group_id: str, day: date, at: datetime | None = None) -> bool:
+    """Mark a digest sent; False when there is none or it was already marked."""
+    c = DIGESTS.c
+    result = session.execute(
+        update(DIGESTS)
+        .where(c.group_id == group_id, c.day == day, c.sent_at.is_(None))
+        .values(sent_at=_aware(at, "at") if at is not None else utcnow())
+    )
+    return result.rowcount == 1
+
+
+def unsent_digests(session: Session, group_id: str | None = None) -> list[DigestRecord]:
+    """Digests stored but not yet marked sent (e.g. the bot stopped in between), oldest day first."""
+    q = select(DIGESTS).where(DIGESTS.c.sent_at.is_(None))
+    if group_id is not None:
+        q = q.where(DIGESTS.c.group_id == group_id)
+    return [_to_digest(r) for r in session.execute(q.order_by(DIGESTS.c.day, DIGESTS.c.group_id))]
