@@ -1,0 +1,244 @@
+"""``qunzhi`` command line: demo, replay, import, digest, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+from bot.adapters.errors import ImportFormatError
+from bot.config import Config, ConfigError, load_config
+from bot.store.db import StoreError
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def _load(args: argparse.Namespace) -> Config:
+    if args.config:
+        cfg = load_config(args.config)
+    elif Path("config.toml").exists():
+        cfg = load_config(Path("config.toml"))
+    else:
+        cfg = Config()
+    if getattr(args, "db", None):
+        cfg = cfg.model_copy(update={"database": cfg.database.model_copy(update={"url": args.db})})
+    return cfg
+
+
+def _print_row_errors(errors: Sequence, limit: int = 20) -> None:
+    for err in errors[:limit]:
+        print(f"  skipped {err}", file=sys.stderr)
+    if len(errors) > limit:
+        print(f"  ... and {len(errors) - limit} more malformed rows", file=sys.stderr)
+
+
+def _ingest(config: Config, messages: list, *, dry_run: bool = True):
+    from bot.wiring import build_pipeline, open_store
+
+    store = open_store(config)
+    try:
+        pipeline = build_pipeline(config, store, dry_run=dry_run)
+        return pipeline.ingest(messages), store
+    except BaseException:
+        store.close()
+        raise
+
+
+def _summary(label: str, read_count: int, errors: Sequence, report) -> str:
+    return (
+        f"{label}: {read_count} messages read, {len(errors)} malformed rows skipped; "
+        f"{report.stored} stored, {report.duplicates} already stored, {report.analysed} analysed, "
+        f"{report.failed} analysis failures (kept for retry), {len(report.actions)} moderation actions"
+    )
+
+
+def _print_actions(report, tz) -> None:
+    for planned in report.actions:
+        m, a = planned.message, planned.action
+        local = m.sent_at.astimezone(tz).strftime("%H:%M")
+        mode = " (dry run)" if planned.dry_run else ""
+        print(f"  {local} {a.kind.value.upper():4}{mode} {m.sender_name} ({m.sender_id}): {m.text[:40]!r}")
+        print(f"        why: {'; '.join(a.reasons[:4])}")
+
+
+# -- subcommands ----------------------------------------------------------------------------
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bot.adapters.replay import read_jsonl
+
+    config = _load(args)
+    messages, errors = [], []
+    for f in args.files:
+        result = read_jsonl(Path(f))
+        messages.extend(result.messages)
+        errors.extend(result.errors)
+    report, store = _ingest(config, messages, dry_run=True)
+    store.close()
+    _print_row_errors(errors)
+    print(_summary("replay", len(messages), errors, report))
+    _print_actions(report, config.digest_timezone())
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from bot.adapters.memotrace import read_memotrace_csv
+
+    config = _load(args)
+    result = read_memotrace_csv(Path(args.file), group_id=args.group_id, self_id=args.self_id)
+    report, store = _ingest(config, result.messages, dry_run=True)
+    store.close()
+    _print_row_errors(result.errors)
+    print(_summary("import", len(result.messages), result.errors, report))
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from bot.daily import make_digest, write_html
+    from bot.wiring import open_store
+
+    config = _load(args)
+    try:
+        day = date.fromisoformat(args.date) if args.date else datetime.now(config.digest_timezone()).date()
+    except ValueError:
+        raise CliError(f"--date: {args.date!r} is not a date written YYYY-MM-DD") from None
+    store = open_store(config)
+    try:
+        rendered = make_digest(store.sessions, config, args.group, day)
+    finally:
+        store.close()
+    for part in rendered.text_parts:
+        print(part)
+        print()
+    html_dir = Path(args.html_dir or config.digest.html_dir)
+    path = write_html(rendered, html_dir)
+    print(f"HTML digest written to {path.resolve()}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.store import db
+
+    config = _load(args)
+    db.upgrade(config.database.url)
+    print(f"database at head: {db.describe_url(config.database.url)}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.adapters.replay import read_jsonl
+    from bot.daily import make_digest, write_html
+
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    config = load_config(DEMO_DIR / "demo.toml")
+    config = config.model_copy(
+        update={"database": config.database.model_copy(update={"url": f"sqlite:///{(out / 'demo.db').resolve()}"})}
+    )
+    sample = DEMO_DIR / "sample_day.jsonl"
+    result = read_jsonl(sample)
+    if not result.messages:
+        raise CliError(f"{sample}: no messages in the bundled sample day")
+    print(f"qunzhi demo: replaying {sample.name} ({len(result.messages)} messages) into {out / 'demo.db'}")
+    report, store = _ingest(config, result.messages, dry_run=True)
+    _print_row_errors(result.errors)
+    print(_summary("replay", len(result.messages), result.errors, report))
+    # Replaying the same day again changes nothing: every message is already stored.
+    again, store_again = _ingest(config, result.messages, dry_run=True)
+    store_again.close()
+    print(f"replayed again: {again.stored} stored, {again.duplicates} already stored")
+    print()
+    print("== moderation log (dry run: the demo sends and kicks nothing) ==")
+    _print_actions(report, config.digest_timezone())
+    print()
+    group_id = result.messages[0].group_id
+    day = result.messages[len(result.messages) // 2].sent_at.astimezone(config.digest_timezone()).date()
+    try:
+        rendered = make_digest(store.sessions, config, group_id, day)
+    finally:
+        store.close()
+    print(f"== text digest for {group_id}, {day} ({len(rendered.text_parts)} WeChat message(s)) ==")
+    for part in rendered.text_parts:
+        print(part)
+        print()
+    path = write_html(rendered, out)
+    print(f"HTML digest written to {path.resolve()}")
+    print(f"database: {(out / 'demo.db').resolve()}")
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qunzhi", description="群智 — WeChat group intelligence bot")
+    p.add_argument("--config", type=Path, help="TOML config (default: ./config.toml if present, else built-in defaults)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="replay the bundled sample day into a fresh SQLite file and print its digest",
+                       description="Replay the bundled sample day of an AI developers' group into a fresh SQLite "
+                       "database, print the moderation log and the text digest, and write the HTML digest.")
+    d.add_argument("--out", default=str(Path("var") / "demo"), help="folder for the demo database and HTML (recreated; default var/demo)")
+    d.set_defaults(func=cmd_demo)
+
+    r = sub.add_parser("replay", help="ingest JSON Lines files of group messages (see README for the schema)",
+                       description="Store, analyse and moderate (dry run) every message of the given JSON Lines files. "
+                       "Replaying a file twice changes nothing.")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--db", help="database URL, overriding the config")
+    r.set_defaults(func=cmd_replay)
+
+    i = sub.add_parser("import", help="import a MemoTrace (WeChatMsg) CSV export of a group chat",
+                       description="Import the CSV that MemoTrace/WeChatMsg writes for a group chat. Malformed rows "
+                       "are reported with their line numbers and skipped; the rest is imported.")
+    i.add_argument("file", metavar="FILE.csv")
+    i.add_argument("--group-id", help="room id to use when the export has no TalkerId column values")
+    i.add_argument("--self-id", default="self", help="contact id of the exporting account (rows with IsSender=1)")
+    i.add_argument("--db", help="database URL, overriding the config")
+    i.set_defaults(func=cmd_import)
+
+    g = sub.add_parser("digest", help="render one group's digest for one day",
+                       description="Render the digest of one group for one local day: text (printed, split for WeChat) and HTML (written).")
+    g.add_argument("--group", required=True, help="group (room) id")
+    g.add_argument("--date", help="local day, YYYY-MM-DD (default: today in the digest timezone)")
+    g.add_argument("--html-dir", help="folder for the HTML page (default: digest.html_dir)")
+    g.add_argument("--db", help="database URL, overriding the config")
+    g.set_defaults(func=cmd_digest)
+
+    dbp = sub.add_parser("db", help="database maintenance")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dbsub.add_parser("upgrade", help="migrate the database to the newest schema (idempotent)")
+    up.add_argument("--db", help="database URL, overriding the config")
+    up.set_defaults(func=cmd_db_upgrade)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("jieba").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    try:
+        return args.func(args)
+    except (ConfigError, CliError, StoreError, ImportFormatError, FileNotFoundError) as e:
+        print(f"qunzhi: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The one pipeline every message goes through, live or replayed.
+
+1. **Store first.** A message is written to the store before anything looks at it, so a crash
+   later loses nothing; a duplicate (same source and id) is stored once and otherwise ignored.
+2. **Analyse in batches.** Pending messages are analysed together; every analyzer returns one
+   ``Verdict`` per message. An analyzer that crashes on a batch is retried message by message, so
+   one bad message is isolated: it is marked for retry (up to ``analysis.max_attempts``) and the
+   rest of the batch goes on.
+3. **Moderate.** Each newly analysed message is judged by ``bot.moderation.decide`` from its stored
+   verdicts and the sender's standing; the decision is recorded with its reasons and handed back
+   to the caller, who carries it out (the live bot) or only reports it (replay, dry run).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Config
+from bot.message import GroupMessage, MessageKind
+from bot.moderation import Action, ActionKind, Standing, decide
+from bot.store import queries
+from nlp.item import Item
+from nlp.verdict import Entity, Verdict
+
+log = logging.getLogger(__name__)
+
+
+class Analyzer(Protocol):
+    """Anything that turns a batch of items into one verdict each (rules now, models later)."""
+
+    name: str
+    version: str
+
+    def analyse(self, items: Sequence[Item]) -> list[Verdict]: ...
+
+
+class EntityExtractor(Protocol):
+    def extract(self, items: Sequence[Item]) -> list[list[Entity]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    """A moderation decision for one message, as recorded in the store."""
+
+    action_pk: int
+    message: GroupMessage
+    action: Action
+    dry_run: bool
+
+
+@dataclass
+class IngestReport:
+    stored: int = 0
+    duplicates: int = 0
+    analysed: int = 0
+    failed: int = 0  # analysis attempts that crashed this run (messages stay stored)
+    actions: list[PlannedAction] = field(default_factory=list)
+
+    def merge(self, other: "IngestReport") -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.analysed += other.analysed
+        self.failed += other.failed
+        self.actions.extend(other.actions)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        analyzers: Sequence[Analyzer],
+        config: Config,
+        *,
+        extractor: EntityExtractor | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        self._sessions = sessions
+        self._analyzers = list(analyzers)
+        self._extractor = extractor
+        self._config = config
+        self._dry_run = dry_run
+        self._disabled = {
+            name: not enabled
+            for name, enabled in (
+                ("ad", config.analysis.ad),
+                ("useful", config.analysis.useful),
+                ("intent", config.analysis.intent),
+            )
+        }
+
+    # -- 1. store ---------------------------------------------------------------------------
+
+    def store(self, messages: Iterable[GroupMessage]) -> IngestReport:
+        report = IngestReport()
+        with self._sessions.begin() as session:
+            for msg in messages:
+                _, created = queries.store_message(session, msg)
+                if created:
+                    report.stored += 1
+                else:
+                    report.duplicates += 1
+        return report
+
+    def ingest(self, messages: Iterable[GroupMessage]) -> IngestReport:
+        """Store every message, then analyse and moderate whatever is pending."""
+        report = self.store(messages)
+        report.merge(self.process_pending())
+        return report
+
+    # -- 2. analyse -------------------------------------------------------------------------
+
+    def process_pending(self) -> IngestReport:
+        report = IngestReport()
+        batch_size = self._config.analysis.batch_size
+        max_attempts = self._config.analysis.max_attempts
+        seen: set[int] = set()
+        while True:
+            with self._sessions() as session:
+                batch = [
+                    (pk, m)
+                    for pk, m in queries.pending_messages(session, batch_size, max_attempts)
+                    if pk not in seen
+                ]
+            if not batch:
+                return report
+            seen.update(pk for pk, _ in batch)
+            report.merge(self._process_batch(batch))
+
+    def _item(self, msg: GroupMessage) -> Item:
+        topic = self._config.topic_for(msg.group_id, fallback=msg.group_topic)
+        return Item(text=msg.text, topic=topic, kind=str(msg.kind))
+
+    def _process_batch(self, batch: list[tuple[int, GroupMessage]]) -> IngestReport:
+        report = IngestReport()
+        items = [self._item(m) for _, m in batch]
+        per_message: list[list[Verdict]] = [[] for _ in batch]
+        errors: dict[int, str] = {}
+        for analyzer in self._analyzers:
+            for i, verdict in enumerate(self._run_isolated(analyzer, items, errors)):
+                if verdict is not None:
+                    per_message[i].append(verdict)
+        entities: list[list[Entity]] = [[] for _ in batch]
+        if self._extractor is not None:
+            entities = self._extract_isolated(items, errors)
+        max_attempts = self._config.analysis.max_attempts
+        analysed: list[tuple[int, GroupMessage, dict[str, Verdict]]] = []
+        with self._sessions.begin() as session:
+            for i, (pk, msg) in enumerate(batch):
+                if i in errors:
+                    queries.mark_analysis_failed(session, pk, errors[i], max_attempts)
+                    report.failed += 1
+                    continue
+                queries.save_analysis(session, pk, per_message[i], entities[i])
+                analysed.append((pk, msg, {v.analyzer: v for v in per_message[i]}))
+                report.analysed += 1
+        report.actions.extend(self._moderate(analysed))
+        return report
+
+    def _run_isolated(
+        self, analyzer: Analyzer, items: list[Item], errors: dict[int, str]
+    ) -> list[Verdict | None]:
+        if self._disabled.get(analyzer.name):
+            return [Verdict.skipped(analyzer.name, "disabled in config")] * len(items)
+        live = [i for i in range(len(items)) if i not in errors]
+        try:
+            verdicts = analyzer.analyse([items[i] for i in live])
+            if len(verdicts) != len(live):
+                raise RuntimeError(f"returned {len(verdicts)} verdicts for {len(live)} items")
+            out: list[Verdict | None] = [None] * len(items)
+            for i, v in zip(live, verdicts):
+                out[i] = v
+            return out
+        except Exception:
+            log.warning("analyzer %s failed on a batch of %d; retrying one by one", analyzer.name, len(live))
+        out = [None] * len(items)
+        for i in live:
+            try:
+                (out[i],) = analyzer.analyse([items[i]])
+            except Exception as e:  # isolate the message, keep the rest
+                log.exception("analyzer %s failed on one message", analyzer.name)
+                errors[i] = f"{analyzer.name}: {type(e).__name__}: {e}"
+        return out
+
+    def _extract_isolated(self, items: list[Item], errors: dict[int, str]) -> list[list[Entity]]:
+        assert self._extractor is not None
+        try:
+            return self._extractor.extract(items)
+        except Exception:
+            log.warning("entity extraction failed on a batch; retrying one by one")
+        out: list[list[Entity]] = []
+        for i, item in enumerate(items):
+            try:
+                out.append(self._extractor.extract([item])[0])
+            except Exception as e:
+                errors[i] = f"entities: {type(e).__name__}: {e}"
+                out.append([])
+        return out
+
+    # -- 3. moderate ------------------------------------------------------------------------
+
+    def _moderate(self, analysed: list[tuple[int, GroupMessage, dict[str, Verdict]]]) -> list[PlannedAction]:
+        planned: list[PlannedAction] = []
+        with self._sessions.begin() as session:
+            for pk, msg, verdicts in analysed:
+                if msg.kind is MessageKind.SYSTEM:
+                    continue
+                policy = self._config.moderation_for(msg.group_id)
+                dry_run = self._dry_run or policy.dry_run
+                window_start = msg.sent_at - timedelta(hours=policy.strike_window_hours)
+                standing = Standing(
+                    # a dry run counts its own simulated strikes; a live policy only real ones
+                    strikes=queries.strikes(
+                        session, msg.group_id, msg.sender_id, since=window_start, dry_run=dry_run
+                    ),
+                    whitelisted=queries.is_whitelisted(session, msg.group_id, msg.sender_id),
+                    is_admin=self._is_admin(msg),
+                )
+                action = decide(verdicts, standing, policy)
+                if action.kind is ActionKind.NONE:
+                    continue
+                action_pk = queries.record_action(
+                    session,
+                    group_id=msg.group_id,
+                    member_id=msg.sender_id,
+                    message_pk=pk,
+                    action=str(action.kind),
+                    reasons=list(action.reasons),
+                    verdict=action.verdict,
+                    strike=action.counts_as_strike,
+                    dry_run=dry_run,
+                    at=msg.sent_at,
+                )
+                planned.append(PlannedAction(action_pk, msg, action, dry_run))
+        return planned
+
+    def _is_admin(self, msg: GroupMessage) -> bool:
+        if msg.sender_id in self._config.bot.superadmins:
+            return True
+        group = self._config.group(msg.group_id)
+        return bool(group and msg.sender_id in group.admins)

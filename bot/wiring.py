@@ -1,0 +1,48 @@
+"""The one place the parts are built from a ``Config``: store, analyzers, pipeline."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Config
+from bot.pipeline import Analyzer, Pipeline
+from bot.store import db, queries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Store:
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(config: Config, *, upgrade: bool = True) -> Store:
+    """Connect to the configured database, migrating it to head first (idempotent)."""
+    engine, sessions = db.open_store(config.database.url, migrate=upgrade)
+    return Store(engine, sessions)
+
+
+def build_analyzers(config: Config) -> list[Analyzer]:
+    """Rule-and-lexicon analyzers: the baseline the transformer models must beat."""
+    from nlp.rules import AdRules, IntentRules, UsefulRules
+
+    return [AdRules(), UsefulRules(), IntentRules()]
+
+
+def sync_groups(config: Config, store: Store) -> None:
+    """Write each configured group's name and topic to the store (what digests and profiles read)."""
+    with store.sessions.begin() as session:
+        for g in config.groups:
+            queries.set_group(session, g.id, name=g.name or None, topic=g.topic or None)
+
+
+def build_pipeline(config: Config, store: Store, *, dry_run: bool = False) -> Pipeline:
+    sync_groups(config, store)
+    return Pipeline(store.sessions, build_analyzers(config), config, dry_run=dry_run)

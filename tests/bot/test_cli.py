@@ -1,0 +1,104 @@
+"""The command line, end to end on real SQLite files: demo, replay, import, digest, db upgrade."""
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.cli import DEMO_DIR, build_parser, main
+
+SAMPLE = DEMO_DIR / "sample_day.jsonl"
+
+
+def test_full_demo_run(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    n = sum(1 for line in SAMPLE.read_text("utf-8").splitlines() if line.strip())
+    assert f"{n} stored, 0 already stored, {n} analysed, 0 analysis failures" in printed
+    assert f"replayed again: 0 stored, {n} already stored" in printed
+    assert "== moderation log" in printed and "KICK (dry run)" in printed
+    assert "群日报" in printed
+    html = next(out.glob("digest-*.html"))
+    assert str(html.resolve()) in printed
+    page = html.read_text("utf-8")
+    assert page.lstrip().lower().startswith("<!doctype html") and "AI 开发者交流群" in page
+    assert "13800138000" not in page and "138 0013 8000" not in page  # masked
+    with sqlite3.connect(out / "demo.db") as db:
+        assert db.execute("select count(*) from messages").fetchone() == (n,)
+        assert db.execute("select count(*) from messages where analysis_status != 'done'").fetchone() == (0,)
+        assert db.execute("select count(*) from digests").fetchone() == (1,)
+        assert db.execute("select count(*) from moderation_actions where action = 'kick'").fetchone()[0] >= 1
+
+
+def write_config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "q.db"}"\n[digest]\nhtml_dir = "{tmp_path / "html"}"\n'
+        '[[groups]]\nid = "g@chatroom"\nname = "测试群"\ntopic = "人工智能"\n',
+        "utf-8",
+    )
+    return cfg
+
+
+def test_replay_twice_changes_nothing_and_reports_bad_lines(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    lines = [
+        {"id": "a1", "group_id": "g@chatroom", "sender_id": "u1", "time": "2026-11-25T09:00:00+08:00", "text": "请问 RAG 怎么评估召回率？"},
+        {"id": "a2", "group_id": "g@chatroom", "sender_id": "u2", "time": "2026-11-25T09:01:00+08:00", "text": "哈哈哈"},
+        {"id": "a3", "group_id": "g@chatroom", "sender_id": "u3", "time": "昨天", "text": "坏时间"},
+    ]
+    f = tmp_path / "day.jsonl"
+    f.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n{oops\n", "utf-8")
+    assert main(["--config", str(cfg), "replay", str(f)]) == 0
+    first = capsys.readouterr()
+    assert "2 messages read, 2 malformed rows skipped; 2 stored" in first.out
+    assert f"{f}:3: time" in first.err and f"{f}:4:" in first.err
+    assert main(["--config", str(cfg), "replay", str(f)]) == 0
+    assert "0 stored, 2 already stored, 0 analysed" in capsys.readouterr().out
+
+    assert main(["--config", str(cfg), "digest", "--group", "g@chatroom", "--date", "2026-11-25"]) == 0
+    printed = capsys.readouterr().out
+    assert "测试群" in printed and "RAG" in printed
+    assert (tmp_path / "html" / "digest-g_chatroom-2026-11-25.html").exists()
+
+
+def test_import_memotrace_csv_reports_malformed_rows_by_line(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    header = "localId,TalkerId,Type,SubType,IsSender,CreateTime,Status,StrContent,StrTime,Remark,NickName,Sender"
+    rows = [
+        "1,g@chatroom,1,0,0,1764032400,2,大家好，今天分享一篇大模型论文,2025-11-25 09:00:00,,阿杰,wxid_a",
+        "2,g@chatroom,1,0,0,not-a-time,2,坏行,2025-11-25 09:01:00,,阿杰,wxid_a",
+        "3,g@chatroom,47,0,0,1764032500,2,<msg/>,2025-11-25 09:02:00,,小王,wxid_b",
+    ]
+    f = tmp_path / "chat.csv"
+    f.write_bytes(("\ufeff" + "\r\n".join([header, *rows]) + "\r\n").encode("utf-8"))
+    assert main(["--config", str(cfg), "import", str(f)]) == 0
+    out = capsys.readouterr()
+    assert "2 messages read, 1 malformed rows skipped; 2 stored" in out.out
+    assert f"{f}:3:" in out.err and "CreateTime" in out.err
+    assert main(["--config", str(cfg), "import", str(f)]) == 0
+    assert "0 stored, 2 already stored" in capsys.readouterr().out
+
+
+def test_db_upgrade_is_idempotent_and_errors_are_one_line(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    assert main(["db", "upgrade", "--db", url]) == 0
+    assert "database at head" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[moderation]\nad_threshold = 2\n", "utf-8")
+    assert main(["--config", str(bad), "db", "upgrade"]) == 2
+    assert "moderation.ad_threshold" in capsys.readouterr().err
+    assert main(["--config", str(write_config(tmp_path)), "digest", "--group", "g", "--date", "25/11"]) == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["replay", str(tmp_path / "missing.jsonl"), "--db", url]) == 2
+
+
+@pytest.mark.parametrize("argv", [[], ["demo"], ["replay"], ["import"], ["digest"], ["db"], ["db", "upgrade"]])
+def test_every_subcommand_has_help(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args([*argv, "--help"])
+    assert e.value.code == 0
+    assert "usage: qunzhi" in capsys.readouterr().out
