@@ -14,6 +14,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from nlp.normalize import CONFUSABLE_LETTERS
+
 __all__ = ["URL_RE", "mask"]
 
 # URLs, matched on the original text with an ASCII-only body so a URL stops at Chinese text or
@@ -39,7 +41,7 @@ _CN = "零〇一二三四五六七八九"
 _CN_PHONE_RE = re.compile(rf"(?<![{_CN}])一[三四五六七八九][{_CN}]{{9}}(?![{_CN}])")
 _NUMBER_ID = rf"[1-9]\d{{4,10}}(?!\d)(?!\.\d)|[一二三四五六七八九][{_CN}]{{4,10}}(?![{_CN}])"
 
-_WXID_RE = re.compile(r"(?<![a-z0-9_])wxid_[a-z0-9_-]{4,}", re.IGNORECASE)
+_WXID_RE = re.compile(r"(?<![a-z0-9_])wx(?:id)?_[a-z0-9_-]{4,}", re.IGNORECASE)
 
 # A WeChat id after a trigger word. Chinese triggers (and 加V, +V) may be followed directly by the
 # id; the Latin ones (vx, wx, weixin) must stand alone as a word.
@@ -47,6 +49,7 @@ _WECHAT_RE = re.compile(
     r"""
     (?P<trigger>
         加\s*[vV](?:[xX]|信)? | \+\s*[vV] | 加微(?:信)? | 微信号? | [vV]信 | 薇信 | 威信 | 徽信 | 维信 | 绿泡泡
+      | (?:[微薇威徽维vV])亻言
       | (?<![a-z0-9])(?:vx|wx|weixin|wechat)(?:号)?(?![a-z])
     )
     (?P<sep>\s*(?:号码|号|id)?\s*(?:[:=是为]|is)?\s*)
@@ -77,11 +80,12 @@ class _Span:
 
 
 def _normalise(text: str) -> str:
-    """NFKC, one character for one: a character whose NFKC form is not a single character stays."""
+    """NFKC and lookalike letters (Cyrillic х for x), one character for one: a character whose
+    NFKC form is not a single character stays, so offsets match the original."""
     out = []
     for ch in text:
         n = unicodedata.normalize("NFKC", ch)
-        out.append(n if len(n) == 1 else ch)
+        out.append(CONFUSABLE_LETTERS.get(n, n) if len(n) == 1 else ch)
     return "".join(out)
 
 
@@ -124,7 +128,8 @@ def _spans(original: str) -> list[_Span]:
             add(m.start(), m.end(), f"{m.group()[:3]}****{m.group()[-4:]}")
     for m in _WXID_RE.finditer(norm):
         if free(*m.span()):
-            add(m.start(), m.end(), f"{m.group()[:6]}***")
+            prefix = m.group()[: m.group().index("_") + 1]  # "wxid_" or "wx_"
+            add(m.start(), m.end(), f"{m.group()[: len(prefix) + 1]}***")
     for m in _WECHAT_RE.finditer(norm):
         ident = m["id"]
         strong = m["trigger"].startswith(("加", "+")) or _EXPLICIT_SEP.search(m["sep"]) is not None

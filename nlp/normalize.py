@@ -99,6 +99,7 @@ for _i in range(10):  # ⓫-⓴ and ⓵-⓾
     _CIRCLED_DIGITS[chr(0x24EB + _i)] = str(11 + _i)
     _CIRCLED_DIGITS[chr(0x24F5 + _i)] = str(_i + 1)
 _CONFUSABLE_RE = re.compile("[" + "".join(_CONFUSABLE_LETTERS) + "]")
+CONFUSABLE_LETTERS: dict[str, str] = dict(_CONFUSABLE_LETTERS)  # lookalike -> latin letter, one for one
 _CIRCLED_RE = re.compile("[" + "".join(_CIRCLED_DIGITS) + "]")
 _WORD_RE = re.compile(r"[^\W_]+")  # letters and digits of any script (CJK too; filtered below)
 

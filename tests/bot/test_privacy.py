@@ -89,3 +89,9 @@ def test_masking_is_idempotent() -> None:
 def test_url_protection_does_not_swallow_following_contact() -> None:
     # the URL stops at full-width punctuation; the phone after it is masked
     assert mask("https://a.com/x，电话13800138000") == "https://a.com/x，电话138****8000"
+
+
+def test_lookalike_letters_and_split_characters_do_not_hide_a_wechat_id():
+    # Cyrillic х in "wх_", and 信 written as 亻言, both seen in the wild (the demo's m0282)
+    masked = mask("有意者加徽亻言：w\u0445_lu7788")
+    assert "lu7788" not in masked and "7788" not in masked
