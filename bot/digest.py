@@ -13,6 +13,7 @@ into :func:`build_digest`.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -213,8 +214,10 @@ def _line(am: AnalysedMessage, tz: ZoneInfo, limit: int = SHORT_CHARS) -> Messag
 
 @functools.lru_cache(maxsize=1)
 def _tfidf() -> Any:
+    import jieba
     import jieba.analyse  # loads jieba's dictionary and IDF table on first use
 
+    jieba.setLogLevel(logging.WARNING)  # jieba sets its own logger to DEBUG at import
     return jieba.analyse.TFIDF()
 
 

@@ -32,12 +32,35 @@ log = logging.getLogger(__name__)
 
 
 class Analyzer(Protocol):
-    """Anything that turns a batch of items into one verdict each (rules now, models later)."""
+    """Turns a batch of items into one verdict each (the rule analyzers)."""
 
     name: str
     version: str
 
     def analyse(self, items: Sequence[Item]) -> list[Verdict]: ...
+
+
+class MultiAnalyzer(Protocol):
+    """Gives several verdicts per item from one pass (the shared-encoder models)."""
+
+    names: tuple[str, ...]
+
+    def analyse_all(self, items: Sequence[Item]) -> list[dict[str, Verdict]]: ...
+
+
+class _Single:
+    """A one-verdict analyzer seen as a multi-verdict one, so the pipeline runs one kind."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self._analyzer = analyzer
+        self.names = (analyzer.name,)
+
+    def analyse_all(self, items: Sequence[Item]) -> list[dict[str, Verdict]]:
+        return [{v.analyzer: v} for v in self._analyzer.analyse(items)]
+
+
+def as_multi(analyzer: Analyzer | MultiAnalyzer) -> MultiAnalyzer:
+    return analyzer if hasattr(analyzer, "analyse_all") else _Single(analyzer)  # type: ignore[arg-type,return-value]
 
 
 class EntityExtractor(Protocol):
@@ -74,14 +97,14 @@ class Pipeline:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        analyzers: Sequence[Analyzer],
+        analyzers: Sequence[Analyzer | MultiAnalyzer],
         config: Config,
         *,
         extractor: EntityExtractor | None = None,
         dry_run: bool = False,
     ) -> None:
         self._sessions = sessions
-        self._analyzers = list(analyzers)
+        self._analyzers = [as_multi(a) for a in analyzers]
         self._extractor = extractor
         self._config = config
         self._dry_run = dry_run
@@ -142,9 +165,8 @@ class Pipeline:
         per_message: list[list[Verdict]] = [[] for _ in batch]
         errors: dict[int, str] = {}
         for analyzer in self._analyzers:
-            for i, verdict in enumerate(self._run_isolated(analyzer, items, errors)):
-                if verdict is not None:
-                    per_message[i].append(verdict)
+            for i, verdicts in enumerate(self._run_isolated(analyzer, items, errors)):
+                per_message[i].extend(verdicts)
         entities: list[list[Entity]] = [[] for _ in batch]
         if self._extractor is not None:
             entities = self._extract_isolated(items, errors)
@@ -163,28 +185,39 @@ class Pipeline:
         return report
 
     def _run_isolated(
-        self, analyzer: Analyzer, items: list[Item], errors: dict[int, str]
-    ) -> list[Verdict | None]:
-        if self._disabled.get(analyzer.name):
-            return [Verdict.skipped(analyzer.name, "disabled in config")] * len(items)
+        self, analyzer: MultiAnalyzer, items: list[Item], errors: dict[int, str]
+    ) -> list[list[Verdict]]:
+        """Every enabled verdict of ``analyzer`` per item; a crash is narrowed to the item causing it."""
+        enabled = [n for n in analyzer.names if not self._disabled.get(n)]
+        skipped = [Verdict.skipped(n, "disabled in config") for n in analyzer.names if self._disabled.get(n)]
+        out: list[list[Verdict]] = [list(skipped) for _ in items]
+        if not enabled:
+            return out
         live = [i for i in range(len(items)) if i not in errors]
+
+        def keep(i: int, found: dict[str, Verdict]) -> None:
+            missing = [n for n in enabled if n not in found]
+            if missing:
+                raise RuntimeError(f"gave no verdict for {missing}")
+            out[i].extend(found[n] for n in enabled)
+
         try:
-            verdicts = analyzer.analyse([items[i] for i in live])
-            if len(verdicts) != len(live):
-                raise RuntimeError(f"returned {len(verdicts)} verdicts for {len(live)} items")
-            out: list[Verdict | None] = [None] * len(items)
-            for i, v in zip(live, verdicts):
-                out[i] = v
+            results = analyzer.analyse_all([items[i] for i in live])
+            if len(results) != len(live):
+                raise RuntimeError(f"returned {len(results)} results for {len(live)} items")
+            for i, found in zip(live, results):
+                keep(i, found)
             return out
         except Exception:
-            log.warning("analyzer %s failed on a batch of %d; retrying one by one", analyzer.name, len(live))
-        out = [None] * len(items)
+            log.warning("analyzer %s failed on a batch of %d; retrying one by one", "/".join(analyzer.names), len(live))
+        out = [list(skipped) for _ in items]
         for i in live:
             try:
-                (out[i],) = analyzer.analyse([items[i]])
+                (found,) = analyzer.analyse_all([items[i]])
+                keep(i, found)
             except Exception as e:  # isolate the message, keep the rest
-                log.exception("analyzer %s failed on one message", analyzer.name)
-                errors[i] = f"{analyzer.name}: {type(e).__name__}: {e}"
+                log.exception("analyzer %s failed on one message", "/".join(analyzer.names))
+                errors[i] = f"{'/'.join(analyzer.names)}: {type(e).__name__}: {e}"
         return out
 
     def _extract_isolated(self, items: list[Item], errors: dict[int, str]) -> list[list[Entity]]:

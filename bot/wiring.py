@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
-from bot.pipeline import Analyzer, Pipeline
+from bot.pipeline import Analyzer, MultiAnalyzer, Pipeline
 from bot.store import db, queries
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,31 @@ def open_store(config: Config, *, upgrade: bool = True) -> Store:
     return Store(engine, sessions)
 
 
-def build_analyzers(config: Config) -> list[Analyzer]:
+def build_rule_analyzers() -> list[Analyzer]:
     """Rule-and-lexicon analyzers: the baseline the transformer models must beat."""
     from nlp.rules import AdRules, IntentRules, UsefulRules
 
-    return [AdRules(), UsefulRules(), IntentRules()]
+    ad = AdRules()
+    return [ad, UsefulRules(ad=ad), IntentRules(ad=ad)]
+
+
+def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:
+    """The shared-encoder models (rule signals ride along as reasons), or the rules if so configured.
+
+    A missing or corrupt model directory is a clear ``ModelError``, never a silent fall-back.
+    """
+    if not config.models.use:
+        return list(build_rule_analyzers())
+    from nlp.classify import ModelAnalyzer
+
+    return [
+        ModelAnalyzer(
+            config.models_path(),
+            threads=config.models.threads,
+            batch_size=config.models.batch_size,
+            int8=config.models.int8,
+        )
+    ]
 
 
 def sync_groups(config: Config, store: Store) -> None:

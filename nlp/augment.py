@@ -31,7 +31,8 @@ from __future__ import annotations
 import random
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 __all__ = [
     "AUGMENTATIONS",
@@ -333,3 +334,21 @@ def unmask_digits(text: str, rng: random.Random) -> str:
         return rng.choice("123456789") + "".join(rng.choice(string.digits) for _ in range(n - 1))
 
     return _MASK_RE.sub(digits, text)
+
+
+def long_texts(records: Sequence[Any], n: int, seed: str, *, with_ad: Sequence[Any] = ()) -> list[str]:
+    """Long messages built by joining 2-5 short normal texts (and, for positives, one ad).
+
+    In the public data ads are long (two thirds over 60 characters) and normal texts short (1%),
+    so a model learns "long means ad"; real groups have long technical questions and answers.
+    ``qunzhi eval`` measures the false-ad rate on such joined texts (made from test texts only).
+    """
+    rng = random.Random(seed)
+    pool = [r.text for r in records if r.label == "normal" and 4 <= len(r.text) <= 60]
+    out = []
+    for _ in range(n):
+        parts = rng.sample(pool, rng.randint(2, 5))
+        if with_ad:
+            parts.insert(rng.randrange(len(parts) + 1), rng.choice(with_ad).text)
+        out.append(rng.choice(("，", "。", "！", "\n", " ")).join(parts))
+    return out

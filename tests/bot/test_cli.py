@@ -96,9 +96,43 @@ def test_db_upgrade_is_idempotent_and_errors_are_one_line(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "missing.jsonl"), "--db", url]) == 2
 
 
-@pytest.mark.parametrize("argv", [[], ["demo"], ["replay"], ["import"], ["digest"], ["db"], ["db", "upgrade"]])
+@pytest.mark.parametrize("argv", [[], ["demo"], ["replay"], ["import"], ["digest"], ["predict"], ["train"], ["eval"], ["db"], ["db", "upgrade"]])
 def test_every_subcommand_has_help(argv, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([*argv, "--help"])
     assert e.value.code == 0
     assert "usage: qunzhi" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("task, labels", [("ad", {"ad", "normal"}), ("useful", {"useful", "useless"}), ("intent", None)])
+def test_predict_writes_one_json_object_per_line_in_order(tmp_path, capsys, task, labels):
+    lines = ["兼职刷单日赚300，加V：wx_abc123", "", "请问 LoRA 微调学习率设多少？", "哈哈哈"]
+    src, dst = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    src.write_text("\n".join(lines) + "\n", "utf-8")
+    assert main(["predict", "--task", task, "--topic", "人工智能", str(src), str(dst)]) == 0
+    rows = [json.loads(x) for x in dst.read_text("utf-8").splitlines()]
+    assert [r["text"] for r in rows] == lines
+    for r in rows:
+        assert set(r) == {"text", "label", "score", "p", "reasons"}
+        assert r["score"] == pytest.approx(r["p"][r["label"]], abs=1e-3)
+        assert abs(sum(r["p"].values()) - 1) < 1e-3 and r["reasons"]
+        if labels:
+            assert set(r["p"]) == labels
+    if task == "ad":
+        assert [r["label"] for r in rows] == ["ad", "normal", "normal", "normal"]
+    assert f"{len(lines)} lines" in capsys.readouterr().out
+
+
+def test_predict_with_rules_and_a_missing_model(tmp_path, capsys):
+    src, dst = tmp_path / "in.txt", tmp_path / "out.jsonl"
+    src.write_text("加V：wx_abc123 兼职日结\n", "utf-8")
+    assert main(["predict", "--task", "ad", "--rules", str(src), str(dst)]) == 0
+    (row,) = [json.loads(x) for x in dst.read_text("utf-8").splitlines()]
+    assert row["label"] == "ad" and row["reasons"][0].startswith("rules p(ad)=")
+    assert main(["predict", "--task", "ad", "--model", str(tmp_path / "none"), str(src), str(dst)]) == 2
+    assert "model directory not found" in capsys.readouterr().err
+
+
+def test_train_without_an_encoder_says_how_to_get_one(tmp_path, capsys):
+    assert main(["train", "--encoder", str(tmp_path / "enc"), "--out", str(tmp_path / "o")]) == 2
+    assert "scripts/build-encoder" in capsys.readouterr().err

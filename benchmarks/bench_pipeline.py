@@ -1,0 +1,148 @@
+"""Throughput and latency, measured side by side in one run, printed as ratios.
+
+    .venv/bin/python benchmarks/bench_pipeline.py [--messages 2000] [--threads 2]
+
+1. raw encoder + heads on pre-tokenized batches (64 messages), fp32 and int8;
+2. end to end: replay → store → analyse → verdicts stored → moderation, on a fresh SQLite file,
+   with the int8 model (the default) and with the rule baseline;
+3. latency per message when messages arrive one by one at 50 per second (arrival → stored verdicts).
+
+Messages are the bundled demo day (our own writing), repeated with fresh ids. Not a test: numbers
+depend on the machine and on what else runs on it; the ratios are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.adapters.replay import read_jsonl  # noqa: E402
+from bot.config import Config  # noqa: E402
+from bot.message import GroupMessage  # noqa: E402
+from bot.pipeline import Pipeline  # noqa: E402
+from bot.store import db  # noqa: E402
+from bot.wiring import build_rule_analyzers  # noqa: E402
+from nlp.classify import ModelAnalyzer  # noqa: E402
+from nlp.model import PASSAGE, tokenize  # noqa: E402
+from nlp.normalize import normalize  # noqa: E402
+
+SAMPLE = ROOT / "bot" / "demo" / "sample_day.jsonl"
+MODEL = ROOT / "models" / "qunzhi"
+
+
+def messages(n: int) -> list[GroupMessage]:
+    day = read_jsonl(SAMPLE).messages
+    return [replace(day[i % len(day)], id=f"bench-{i}") for i in range(n)]
+
+
+def raw_model(model: ModelAnalyzer, texts: list[str], batch: int = 64, rounds: int = 3) -> float:
+    """Messages/s through encoder and heads only, on batches tokenized beforehand."""
+    norm = [normalize(t).text for t in texts]
+    batches = [tokenize(model.tokenizer, norm[i : i + batch], PASSAGE, model.max_length) for i in range(0, len(norm), batch)]
+    best = 0.0
+    with torch.inference_mode():
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for b in batches:
+                u = model.net.embed(b["input_ids"], b["attention_mask"])
+                model.net.ad(u), model.net.intent(u)
+            best = max(best, len(texts) / (time.perf_counter() - started))
+    return best
+
+
+def pipeline_run(analyzers: list, msgs: list[GroupMessage], batch_size: int = 64) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        url = f"sqlite:///{d}/bench.db"
+        config = Config.model_validate({"database": {"url": url}, "analysis": {"batch_size": batch_size}})
+        engine, sessions = db.open_store(url, migrate=True)
+        pipe = Pipeline(sessions, analyzers, config, dry_run=True)
+        started = time.perf_counter()
+        report = pipe.ingest(msgs)
+        elapsed = time.perf_counter() - started
+        engine.dispose()
+    assert report.analysed == len(msgs), report
+    return len(msgs) / elapsed
+
+
+def latency_at(rate: float, analyzers: list, msgs: list[GroupMessage]) -> tuple[float, float, float]:
+    """Messages arrive every 1/rate s; each time the worker is free it takes all that have arrived."""
+    with tempfile.TemporaryDirectory() as d:
+        url = f"sqlite:///{d}/lat.db"
+        config = Config.model_validate({"database": {"url": url}})
+        engine, sessions = db.open_store(url, migrate=True)
+        pipe = Pipeline(sessions, analyzers, config, dry_run=True)
+        latencies: list[float] = []
+        start = time.perf_counter()
+        arrival = [start + i / rate for i in range(len(msgs))]
+        i = 0
+        while i < len(msgs):
+            now = time.perf_counter()
+            if now < arrival[i]:
+                time.sleep(arrival[i] - now)
+                now = time.perf_counter()
+            j = i
+            while j < len(msgs) and arrival[j] <= now:
+                j += 1
+            pipe.ingest(msgs[i:j])
+            done = time.perf_counter()
+            latencies += [done - arrival[k] for k in range(i, j)]
+            i = j
+        engine.dispose()
+    latencies.sort()
+    pct = lambda q: 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+    return pct(0.5), pct(0.99), 1000 * max(latencies)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--latency-messages", type=int, default=500)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    msgs = messages(args.messages)
+    texts = [m.text for m in msgs]
+    int8 = ModelAnalyzer(MODEL, threads=args.threads, int8=True)
+    fp32 = ModelAnalyzer(MODEL, threads=args.threads, int8=False)
+    rules = build_rule_analyzers()
+    int8.predict(texts[:64], ["人工智能"] * 64)  # warm up, and cache the topic
+    fp32.predict(texts[:64], ["人工智能"] * 64)
+
+    raw_fp32 = raw_model(fp32, texts)
+    raw_int8 = raw_model(int8, texts)
+    e2e_int8 = pipeline_run([int8], msgs)
+    e2e_fp32 = pipeline_run([fp32], msgs)
+    e2e_rules = pipeline_run(rules, msgs)
+    p50, p99, worst = latency_at(50.0, [int8], messages(args.latency_messages))
+
+    print(f"machine: {torch.get_num_threads()} torch threads; {len(msgs)} messages of the demo day (mean {statistics.mean(map(len, texts)):.0f} chars)")
+    print()
+    print(f"{'measure':<48} {'msgs/s':>9}")
+    print(f"{'raw encoder+heads, pre-tokenized, fp32':<48} {raw_fp32:>9.0f}")
+    print(f"{'raw encoder+heads, pre-tokenized, int8':<48} {raw_int8:>9.0f}")
+    print(f"{'end to end (replay → verdicts stored), int8':<48} {e2e_int8:>9.0f}")
+    print(f"{'end to end, fp32':<48} {e2e_fp32:>9.0f}")
+    print(f"{'end to end, rule baseline':<48} {e2e_rules:>9.0f}")
+    print()
+    print("ratios")
+    print(f"  int8 / fp32, raw model                 {raw_int8 / raw_fp32:5.2f}")
+    print(f"  int8 / fp32, end to end                {e2e_int8 / e2e_fp32:5.2f}")
+    print(f"  pipeline / raw model (int8)            {e2e_int8 / raw_int8:5.2f}   (target ≥ 0.8)")
+    print(f"  model pipeline / rule pipeline         {e2e_int8 / e2e_rules:5.2f}")
+    print()
+    print(f"latency at 50 msgs/s, {args.latency_messages} messages, int8: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms (target p99 ≤ 150 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Batched inference with the shared encoder: every verdict of a message from one forward pass.
+
+``ModelAnalyzer.analyse_all(items)`` normalises each text (undoing evasions), sorts the batch by
+length so padding stays small, runs the encoder once per message, and reads the three heads. The
+topic of each item is embedded once and cached. Each verdict carries the model's probability, the
+runner-up and, for ads, the rule signals that fired (``nlp.rules``) as its reasons.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nlp.item import MEDIA_KINDS, Item
+from nlp.model import AD_LABELS, INTENTS, PASSAGE, QUERY, USEFUL_LABELS, load, tokenize
+from nlp.normalize import normalize
+from nlp.rules import ad_signals
+from nlp.verdict import Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Probabilities per label for each head (what ``qunzhi predict`` prints)."""
+
+    ad: dict[str, float]
+    useful: dict[str, float]
+    intent: dict[str, float]
+
+
+def _probs(logits: torch.Tensor, labels: Sequence[str]) -> list[dict[str, float]]:
+    p = torch.softmax(logits.float(), dim=-1).tolist()
+    return [{label: round(v, 6) for label, v in zip(labels, row)} for row in p]
+
+
+def _rule_reason(v: Verdict | None) -> list[str]:
+    if v is None:
+        return []
+    detail = next((r for r in v.reasons if not r.startswith("rules p")), "")
+    return [f"rules say {v.label}" + (f" ({detail})" if detail else "")]
+
+
+def _best(p: dict[str, float]) -> tuple[str, float]:
+    label = max(p, key=p.__getitem__)
+    return label, p[label]
+
+
+class ModelAnalyzer:
+    """The transformer analyzers (ad, useful, intent) behind one forward pass per message."""
+
+    names = ("ad", "useful", "intent")
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        threads: int | None = 2,
+        batch_size: int = 32,
+        int8: bool = True,
+        max_length: int = 128,
+        topic_cache: int = 512,
+    ) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        net, self.tokenizer, self.manifest = load(model_dir)
+        if int8:
+            from torch.ao.quantization import quantize_dynamic
+
+            with warnings.catch_warnings():
+                # torch 2.13 marks its quantised tensor API deprecated; dynamic int8 still runs and
+                # is measured against fp32 in `qunzhi eval --fp32` and benchmarks/.
+                warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+                warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
+                net = quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
+        self.net = net.eval()
+        self.version = str(self.manifest.get("version", Path(model_dir).name)) + ("-int8" if int8 else "")
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self._topics: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._topic_cache = topic_cache
+        self._lock = threading.Lock()
+        self._rules: dict[str, Any] | None = None
+
+    # -- embeddings -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def _embed(self, texts: Sequence[str], prefix: str) -> torch.Tensor:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.empty(len(texts), self.net.ad.in_features)
+        for s in range(0, len(order), self.batch_size):
+            idx = order[s : s + self.batch_size]
+            enc = tokenize(self.tokenizer, [texts[i] for i in idx], prefix, self.max_length)
+            out[idx] = self.net.embed(enc["input_ids"], enc["attention_mask"]).float()
+        return out
+
+    def _topic_vectors(self, topics: Sequence[str]) -> torch.Tensor:
+        with self._lock:
+            missing = sorted({t for t in topics if t not in self._topics})
+            if missing:
+                for t, v in zip(missing, self._embed(missing, QUERY)):
+                    self._topics[t] = v
+                while len(self._topics) > self._topic_cache:
+                    self._topics.popitem(last=False)
+            for t in set(topics):
+                self._topics.move_to_end(t)
+            return torch.stack([self._topics[t] for t in topics])
+
+    # -- predictions ----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def predict(self, texts: Sequence[str], topics: Sequence[str] | None = None) -> list[Prediction]:
+        if not texts:
+            return []
+        topics = list(topics) if topics is not None else [""] * len(texts)
+        if len(topics) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(topics)} topics")
+        norm = [normalize(t).text for t in texts]
+        u = self._embed(norm, PASSAGE)
+        t = self._topic_vectors([tp.strip() for tp in topics])
+        ad = _probs(self.net.ad(u), AD_LABELS)
+        useful = _probs(self.net.useful(torch.cat([u, t, u * t, (u - t).abs()], dim=-1)), USEFUL_LABELS)
+        intent = _probs(self.net.intent(u), INTENTS)
+        return [Prediction(a, b, c) for a, b, c in zip(ad, useful, intent)]
+
+    def analyse_all(self, items: Sequence[Item]) -> list[dict[str, Verdict]]:
+        return [verdicts for _, verdicts in self.analyse_with_probs(items)]
+
+    def analyse_with_probs(self, items: Sequence[Item]) -> list[tuple[Prediction | None, dict[str, Verdict]]]:
+        """Verdicts per item (and the probabilities behind them; None for system messages)."""
+        out: list[tuple[Prediction | None, dict[str, Verdict]] | None] = [None] * len(items)
+        todo = []
+        for i, it in enumerate(items):
+            if it.kind == "system":
+                out[i] = (None, self._system(it))
+            else:
+                todo.append(i)
+        todo_items = [items[i] for i in todo]
+        preds = self.predict([it.text for it in todo_items], [it.topic for it in todo_items])
+        rule_views = self._rule_verdicts(todo_items)
+        for k, (i, p) in enumerate(zip(todo, preds)):
+            out[i] = (p, self.verdicts_for(items[i], p, {name: vs[k] for name, vs in rule_views.items()}))
+        return [o for o in out if o is not None]
+
+    def _rule_verdicts(self, items: Sequence[Item]) -> dict[str, list[Verdict]]:
+        """What the rule baseline says, kept as reasons beside the model's verdicts."""
+        if self._rules is None:
+            from nlp.rules import AdRules, IntentRules, UsefulRules
+
+            ad = AdRules()
+            self._rules = {"useful": UsefulRules(ad=ad), "intent": IntentRules(ad=ad)}
+        return {name: rules.analyse(items) for name, rules in self._rules.items()}
+
+    def _system(self, item: Item) -> dict[str, Verdict]:
+        why = ("system message: not analysed",)
+        return {
+            "ad": Verdict("ad", "normal", 1.0, why, self.version),
+            "useful": Verdict("useful", "useless", 1.0, why, self.version),
+            "intent": Verdict("intent", "other", 1.0, why, self.version),
+        }
+
+    def verdicts_for(self, item: Item, p: Prediction, rules: dict[str, Verdict] | None = None) -> dict[str, Verdict]:
+        rules = rules or {}
+        ad_label, ad_score = _best(p.ad)
+        signals = ad_signals(item.text)
+        ad_reasons = (f"model p(ad)={p.ad['ad']:.2f}", *(r for _, r in signals.reasons[:5]))
+        useful_label, useful_score = _best(p.useful)
+        useful_reasons = [f"model p(useful)={p.useful['useful']:.2f} for topic {item.topic or '(none)'}"]
+        if item.kind in MEDIA_KINDS and len(item.text) <= 8:
+            useful_reasons.append(f"{item.kind} without text")
+        useful_reasons += _rule_reason(rules.get("useful"))
+        ranked = sorted(p.intent.items(), key=lambda kv: -kv[1])
+        intent_label, intent_score = ranked[0]
+        intent_reasons = (
+            f"model p({intent_label})={intent_score:.2f}",
+            f"next {ranked[1][0]} {ranked[1][1]:.2f}",
+            *_rule_reason(rules.get("intent")),
+        )
+        return {
+            "ad": Verdict("ad", ad_label, round(ad_score, 4), ad_reasons, self.version),
+            "useful": Verdict("useful", useful_label, round(useful_score, 4), tuple(useful_reasons), self.version),
+            "intent": Verdict("intent", intent_label, round(intent_score, 4), intent_reasons, self.version),
+        }
+
+
+TASKS = ("ad", "useful", "intent")
+
+
+def predict_lines(
+    analyzer: ModelAnalyzer, task: str, lines: Sequence[str], topic: str = "", chunk: int = 512
+) -> list[dict[str, object]]:
+    """``qunzhi predict`` records, one per input line, in order."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    out: list[dict[str, object]] = []
+    for s in range(0, len(lines), chunk):
+        items = [Item(text=t, topic=topic) for t in lines[s : s + chunk]]
+        for item, (p, verdicts) in zip(items, analyzer.analyse_with_probs(items)):
+            v = verdicts[task]
+            out.append({"text": item.text, "label": v.label, "score": v.score, "p": getattr(p, task), "reasons": list(v.reasons)})
+    return out

