@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_pipeline.py [--messages 2000] [--threads 2]
 
-1. raw encoder + heads on pre-tokenized batches (64 messages), fp32 and int8;
+1. raw encoder + heads on pre-tokenized batches (batched as the product does), fp32 and int8;
 2. end to end: replay → store → analyse → verdicts stored → moderation, on a fresh SQLite file,
    with the int8 model (the default) and with the rule baseline;
 3. latency per message when messages arrive one by one at 50 per second (arrival → stored verdicts).
@@ -33,7 +33,7 @@ from bot.pipeline import Pipeline  # noqa: E402
 from bot.store import db  # noqa: E402
 from bot.wiring import build_rule_analyzers  # noqa: E402
 from nlp.classify import ModelAnalyzer  # noqa: E402
-from nlp.model import PASSAGE, tokenize  # noqa: E402
+from nlp.model import PASSAGE  # noqa: E402
 from nlp.normalize import normalize  # noqa: E402
 
 SAMPLE = ROOT / "bot" / "demo" / "sample_day.jsonl"
@@ -45,22 +45,37 @@ def messages(n: int) -> list[GroupMessage]:
     return [replace(day[i % len(day)], id=f"bench-{i}") for i in range(n)]
 
 
-def raw_model(model: ModelAnalyzer, texts: list[str], batch: int = 64, rounds: int = 3) -> float:
-    """Messages/s through encoder and heads only, on batches tokenized beforehand."""
+def raw_model(model: ModelAnalyzer, texts: list[str], rounds: int = 3) -> float:
+    """Messages/s through encoder and heads only: normalised, tokenized and batched beforehand
+    exactly as the product batches them (sorted by length, token budget), then timed."""
     norm = [normalize(t).text for t in texts]
-    batches = [tokenize(model.tokenizer, norm[i : i + batch], PASSAGE, model.max_length) for i in range(0, len(norm), batch)]
+    ids = model.tokenizer([PASSAGE + t for t in norm], truncation=True, max_length=model.max_length)["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    batches, start = [], 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < model.batch_size and (end - start + 1) * len(ids[order[end]]) <= model.batch_tokens:
+            end += 1
+        rows = [ids[i] for i in order[start:end]]
+        width = len(rows[-1])
+        input_ids = torch.full((len(rows), width), model.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            input_ids[r, : len(row)], mask[r, : len(row)] = torch.tensor(row), 1
+        batches.append((input_ids, mask))
+        start = end
     best = 0.0
     with torch.inference_mode():
         for _ in range(rounds):
             started = time.perf_counter()
-            for b in batches:
-                u = model.net.embed(b["input_ids"], b["attention_mask"])
+            for input_ids, mask in batches:
+                u = model.net.embed(input_ids, mask)
                 model.net.ad(u), model.net.intent(u)
             best = max(best, len(texts) / (time.perf_counter() - started))
     return best
 
 
-def pipeline_run(analyzers: list, msgs: list[GroupMessage], batch_size: int = 64) -> float:
+def pipeline_run(analyzers: list, msgs: list[GroupMessage], batch_size: int = 256) -> float:
     with tempfile.TemporaryDirectory() as d:
         url = f"sqlite:///{d}/bench.db"
         config = Config.model_validate({"database": {"url": url}, "analysis": {"batch_size": batch_size}})

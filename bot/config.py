@@ -108,13 +108,14 @@ class Database(_Section):
 class Models(_Section):
     use: bool = Field(True, description="false: the rule baseline judges instead of the transformer models")
     path: str = Field("models/qunzhi", description="model directory holding the weights and manifest.json")
-    batch_size: int = Field(32, ge=1, le=1024)
+    batch_size: int = Field(32, ge=1, le=1024, description="most messages in one forward pass")
+    batch_tokens: int = Field(512, ge=16, le=65536, description="most padded tokens in one forward pass")
     threads: int = Field(2, ge=1, le=256)
     int8: bool = Field(True, description="quantise linear layers to int8 at load (faster on CPU)")
 
 
 class Analysis(_Section):
-    batch_size: int = Field(64, ge=1, le=10_000, description="messages analysed together")
+    batch_size: int = Field(256, ge=1, le=10_000, description="messages analysed together")
     ad: bool = True
     useful: bool = True
     intent: bool = True

@@ -121,13 +121,14 @@ class Pipeline:
 
     def store(self, messages: Iterable[GroupMessage]) -> IngestReport:
         report = IngestReport()
+        batch = list(messages)
         with self._sessions.begin() as session:
-            for msg in messages:
-                _, created = queries.store_message(session, msg)
-                if created:
-                    report.stored += 1
-                else:
-                    report.duplicates += 1
+            for start in range(0, len(batch), 500):
+                for _, created in queries.store_messages(session, batch[start : start + 500]):
+                    if created:
+                        report.stored += 1
+                    else:
+                        report.duplicates += 1
         return report
 
     def ingest(self, messages: Iterable[GroupMessage]) -> IngestReport:
@@ -178,9 +179,10 @@ class Pipeline:
                     queries.mark_analysis_failed(session, pk, errors[i], max_attempts)
                     report.failed += 1
                     continue
-                queries.save_analysis(session, pk, per_message[i], entities[i])
                 analysed.append((pk, msg, {v.analyzer: v for v in per_message[i]}))
-                report.analysed += 1
+            good = [i for i in range(len(batch)) if i not in errors]
+            queries.save_analyses(session, [(batch[i][0], per_message[i], entities[i]) for i in good])
+            report.analysed += len(good)
         report.actions.extend(self._moderate(analysed))
         return report
 
@@ -244,6 +246,9 @@ class Pipeline:
                 if msg.kind is MessageKind.SYSTEM:
                     continue
                 policy = self._config.moderation_for(msg.group_id)
+                ad = verdicts.get("ad")
+                if ad is None or ad.label != "ad" or ad.score < policy.ad_threshold:
+                    continue  # decide() would say "no action"; skip the standing lookups
                 dry_run = self._dry_run or policy.dry_run
                 window_start = msg.sent_at - timedelta(hours=policy.strike_window_hours)
                 standing = Standing(

@@ -51,6 +51,7 @@ def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:
             config.models_path(),
             threads=config.models.threads,
             batch_size=config.models.batch_size,
+            batch_tokens=config.models.batch_tokens,
             int8=config.models.int8,
         )
     ]

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from nlp.item import MEDIA_KINDS, Item
-from nlp.model import AD_LABELS, INTENTS, PASSAGE, QUERY, USEFUL_LABELS, load, tokenize
+from nlp.model import AD_LABELS, INTENTS, PASSAGE, QUERY, USEFUL_LABELS, load
 from nlp.normalize import normalize
 from nlp.rules import ad_signals
 from nlp.verdict import Verdict
@@ -64,6 +64,7 @@ class ModelAnalyzer:
         batch_size: int = 32,
         int8: bool = True,
         max_length: int = 128,
+        batch_tokens: int = 512,
         topic_cache: int = 512,
     ) -> None:
         if threads:
@@ -81,7 +82,9 @@ class ModelAnalyzer:
         self.net = net.eval()
         self.version = str(self.manifest.get("version", Path(model_dir).name)) + ("-int8" if int8 else "")
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.max_length = max_length
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 1
         self._topics: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._topic_cache = topic_cache
         self._lock = threading.Lock()
@@ -91,12 +94,30 @@ class ModelAnalyzer:
 
     @torch.inference_mode()
     def _embed(self, texts: Sequence[str], prefix: str) -> torch.Tensor:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        """Embeddings in input order. Tokenized once, sorted by length, and cut into batches of at
+        most ``batch_size`` messages and ``batch_tokens`` padded tokens, so one long announcement
+        does not make thirty short replies pay for its padding."""
+        ids = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         out = torch.empty(len(texts), self.net.ad.in_features)
-        for s in range(0, len(order), self.batch_size):
-            idx = order[s : s + self.batch_size]
-            enc = tokenize(self.tokenizer, [texts[i] for i in idx], prefix, self.max_length)
-            out[idx] = self.net.embed(enc["input_ids"], enc["attention_mask"]).float()
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while (
+                end < len(order)
+                and end - start < self.batch_size
+                and (end - start + 1) * len(ids[order[end]]) <= self.batch_tokens
+            ):
+                end += 1
+            idx = order[start:end]
+            width = len(ids[idx[-1]])
+            input_ids = torch.full((len(idx), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
+            out[idx] = self.net.embed(input_ids, mask).float()
+            start = end
         return out
 
     def _topic_vectors(self, topics: Sequence[str]) -> torch.Tensor:

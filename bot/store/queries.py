@@ -263,78 +263,97 @@ def members(session: Session, group_id: str) -> list[MemberRecord]:
 
 
 def store_message(session: Session, msg: GroupMessage) -> tuple[int, bool]:
-    """Store ``msg`` once; return ``(message pk, created)``.
+    """Store ``msg`` once; return ``(message pk, created)``. See :func:`store_messages`."""
+    return store_messages(session, [msg])[0]
+
+
+def store_messages(session: Session, msgs: Sequence[GroupMessage]) -> list[tuple[int, bool]]:
+    """Store each message once; return ``(message pk, created)`` per message, in order.
 
     A message already stored under the same ``(source, id)`` returns its pk with ``created=False``
-    and changes nothing. A new one also creates the group if needed, refreshes the group's name
-    from ``msg.group_topic``, and creates or updates the sender's member row (count, first/last
-    seen, display name as of the latest message).
+    and changes nothing. New ones also create their group if needed, refresh the group's name
+    from ``group_topic``, and create or update each sender's member row (count, first/last seen,
+    display name as of the latest message) — once per group and per sender for the whole batch.
     """
-    ensure_group(session, msg.group_id, msg.group_topic)
+    for group_id in dict.fromkeys(m.group_id for m in msgs):
+        ensure_group(session, group_id, next((m.group_topic for m in msgs if m.group_id == group_id), ""))
     now = utcnow()
-    stmt = (
-        _insert(session, MESSAGES)
-        .values(
-            source=msg.source,
-            source_id=msg.id,
-            group_id=msg.group_id,
-            sender_id=msg.sender_id,
-            sender_name=msg.sender_name,
-            sent_at=msg.sent_at,
-            kind=str(msg.kind.value),
-            text=msg.text,
-            mentions=list(msg.mentions),
-            mentions_bot=msg.mentions_bot,
-            reply_to=msg.reply_to,
-            group_topic=msg.group_topic,
-            stored_at=now,
-            analysis_status="pending",
-            analysis_attempts=0,
-            analysis_error=None,
+    out: list[tuple[int, bool]] = []
+    created: list[GroupMessage] = []
+    for msg in msgs:
+        stmt = (
+            _insert(session, MESSAGES)
+            .values(
+                source=msg.source,
+                source_id=msg.id,
+                group_id=msg.group_id,
+                sender_id=msg.sender_id,
+                sender_name=msg.sender_name,
+                sent_at=msg.sent_at,
+                kind=str(msg.kind.value),
+                text=msg.text,
+                mentions=list(msg.mentions),
+                mentions_bot=msg.mentions_bot,
+                reply_to=msg.reply_to,
+                group_topic=msg.group_topic,
+                stored_at=now,
+                analysis_status="pending",
+                analysis_attempts=0,
+                analysis_error=None,
+            )
+            .on_conflict_do_nothing(index_elements=["source", "source_id"])
+            .returning(MESSAGES.c.pk)
         )
-        .on_conflict_do_nothing(index_elements=["source", "source_id"])
-        .returning(MESSAGES.c.pk)
-    )
-    pk = session.execute(stmt).scalar_one_or_none()
-    if pk is None:
-        existing = find_message(session, msg.source, msg.id)
-        if existing is None:  # pragma: no cover - the conflict row vanished mid-transaction
-            raise StoreError(f"message {msg.source}:{msg.id} conflicted but cannot be found")
-        return existing, False
+        pk = session.execute(stmt).scalar_one_or_none()
+        if pk is None:
+            existing = find_message(session, msg.source, msg.id)
+            if existing is None:  # pragma: no cover - the conflict row vanished mid-transaction
+                raise StoreError(f"message {msg.source}:{msg.id} conflicted but cannot be found")
+            out.append((existing, False))
+            continue
+        out.append((pk, True))
+        created.append(msg)
 
-    if msg.group_topic:
-        session.execute(
-            update(GROUPS)
-            .where(GROUPS.c.id == msg.group_id, GROUPS.c.name != msg.group_topic)
-            .values(name=msg.group_topic)
-        )
+    latest_topic: dict[str, str] = {}
+    for msg in sorted(created, key=lambda m: m.sent_at):
+        if msg.group_topic:
+            latest_topic[msg.group_id] = msg.group_topic
+    for group_id, topic in latest_topic.items():
+        session.execute(update(GROUPS).where(GROUPS.c.id == group_id, GROUPS.c.name != topic).values(name=topic))
+
+    senders: dict[tuple[str, str], list[GroupMessage]] = {}
+    for msg in created:
+        senders.setdefault((msg.group_id, msg.sender_id), []).append(msg)
     m = MEMBERS.c
-    ins = _insert(session, MEMBERS).values(
-        group_id=msg.group_id,
-        member_id=msg.sender_id,
-        display_name=msg.sender_name,
-        first_seen=msg.sent_at,
-        last_seen=msg.sent_at,
-        message_count=1,
-        whitelisted=False,
-        opted_out=False,
-    )
-    new = ins.excluded
-    newest = or_(m.last_seen.is_(None), new.last_seen >= m.last_seen)
-    session.execute(
-        ins.on_conflict_do_update(
-            index_elements=["group_id", "member_id"],
-            set_={
-                "message_count": m.message_count + 1,
-                "first_seen": case(
-                    (or_(m.first_seen.is_(None), new.first_seen < m.first_seen), new.first_seen), else_=m.first_seen
-                ),
-                "last_seen": case((newest, new.last_seen), else_=m.last_seen),
-                "display_name": case((and_(newest, new.display_name != ""), new.display_name), else_=m.display_name),
-            },
+    for (group_id, sender_id), theirs in senders.items():
+        first = min(x.sent_at for x in theirs)
+        last = max(theirs, key=lambda x: x.sent_at)
+        ins = _insert(session, MEMBERS).values(
+            group_id=group_id,
+            member_id=sender_id,
+            display_name=last.sender_name,
+            first_seen=first,
+            last_seen=last.sent_at,
+            message_count=len(theirs),
+            whitelisted=False,
+            opted_out=False,
         )
-    )
-    return pk, True
+        new = ins.excluded
+        newest = or_(m.last_seen.is_(None), new.last_seen >= m.last_seen)
+        session.execute(
+            ins.on_conflict_do_update(
+                index_elements=["group_id", "member_id"],
+                set_={
+                    "message_count": m.message_count + new.message_count,
+                    "first_seen": case(
+                        (or_(m.first_seen.is_(None), new.first_seen < m.first_seen), new.first_seen), else_=m.first_seen
+                    ),
+                    "last_seen": case((newest, new.last_seen), else_=m.last_seen),
+                    "display_name": case((and_(newest, new.display_name != ""), new.display_name), else_=m.display_name),
+                },
+            )
+        )
+    return out
 
 
 def find_message(session: Session, source: str, source_id: str) -> int | None:
@@ -357,57 +376,70 @@ def pending_messages(session: Session, limit: int, max_attempts: int) -> list[tu
 def save_analysis(
     session: Session, message_pk: int, verdicts: Sequence[Verdict], entities: Sequence[Entity] = ()
 ) -> None:
-    """Replace the message's verdicts and entities with these and mark it analysed ('done').
+    """Replace the message's verdicts and entities with these and mark it analysed ('done')."""
+    save_analyses(session, [(message_pk, verdicts, entities)])
+
+
+def save_analyses(
+    session: Session, results: Sequence[tuple[int, Sequence[Verdict], Sequence[Entity]]]
+) -> None:
+    """For each ``(message pk, verdicts, entities)``: replace the message's verdicts and entities
+    and mark it analysed ('done'), in a handful of statements for the whole batch.
 
     At most one verdict per analyzer; the error of any earlier failed attempt is cleared.
     """
-    names = [v.analyzer for v in verdicts]
-    if len(set(names)) != len(names):
-        raise ValueError(f"one verdict per analyzer, got {names}")
-    # Touch the message row first: it must exist, and concurrent saves of one message serialise on it.
-    done = session.execute(
-        update(MESSAGES)
-        .where(MESSAGES.c.pk == message_pk)
-        .values(analysis_status="done", analysis_error=None)
-        .returning(MESSAGES.c.pk)
-    ).first()
-    if done is None:
-        raise StoreError(f"no message with pk {message_pk}")
-    session.execute(delete(VERDICTS).where(VERDICTS.c.message_pk == message_pk))
-    session.execute(delete(ENTITIES).where(ENTITIES.c.message_pk == message_pk))
+    if not results:
+        return
+    for pk, verdicts, _ in results:
+        names = [v.analyzer for v in verdicts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"one verdict per analyzer, got {names} for message {pk}")
+    pks = [pk for pk, _, _ in results]
+    # Touch the message rows first: they must exist, and concurrent saves serialise on them.
+    done = set(
+        session.execute(
+            update(MESSAGES)
+            .where(MESSAGES.c.pk.in_(pks))
+            .values(analysis_status="done", analysis_error=None)
+            .returning(MESSAGES.c.pk)
+        ).scalars()
+    )
+    missing = [pk for pk in pks if pk not in done]
+    if missing:
+        raise StoreError(f"no message with pk {missing[0]}")
+    session.execute(delete(VERDICTS).where(VERDICTS.c.message_pk.in_(pks)))
+    session.execute(delete(ENTITIES).where(ENTITIES.c.message_pk.in_(pks)))
     now = utcnow()
-    if verdicts:
-        session.execute(
-            insert(VERDICTS),
-            [
-                dict(
-                    message_pk=message_pk,
-                    analyzer=v.analyzer,
-                    label=v.label,
-                    score=float(v.score),
-                    reasons=list(v.reasons),
-                    model=v.model,
-                    created_at=now,
-                )
-                for v in verdicts
-            ],
+    verdict_rows = [
+        dict(
+            message_pk=pk,
+            analyzer=v.analyzer,
+            label=v.label,
+            score=float(v.score),
+            reasons=list(v.reasons),
+            model=v.model,
+            created_at=now,
         )
-    if entities:
-        session.execute(
-            insert(ENTITIES),
-            [
-                dict(
-                    message_pk=message_pk,
-                    type=e.type,
-                    start=e.start,
-                    end=e.end,
-                    text=e.text,
-                    score=float(e.score),
-                    source=e.source,
-                )
-                for e in entities
-            ],
+        for pk, verdicts, _ in results
+        for v in verdicts
+    ]
+    if verdict_rows:
+        session.execute(insert(VERDICTS), verdict_rows)
+    entity_rows = [
+        dict(
+            message_pk=pk,
+            type=e.type,
+            start=e.start,
+            end=e.end,
+            text=e.text,
+            score=float(e.score),
+            source=e.source,
         )
+        for pk, _, entities in results
+        for e in entities
+    ]
+    if entity_rows:
+        session.execute(insert(ENTITIES), entity_rows)
 
 
 def mark_analysis_failed(session: Session, message_pk: int, error: str, max_attempts: int) -> str:
