@@ -56,6 +56,9 @@ class Moderation(_Section):
     kick_after_strikes: int = Field(3, ge=1)
     strike_window_hours: int = Field(72, ge=1)
     dry_run: bool = Field(False, description="decide and log, but never send or kick")
+    corroborate: bool = Field(
+        True, description="warn or kick only when the rule baseline also calls the message an ad; else log it"
+    )
     report_to_admins: bool = True
 
 

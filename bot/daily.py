@@ -43,6 +43,8 @@ def make_digest(sessions: sessionmaker[Session], config: Config, group_id: str, 
         tz=tz,
         top_n=config.digest.top_contributors,
         ad_threshold=config.moderation_for(group_id).ad_threshold,
+        corroborate=config.moderation_for(group_id).corroborate,
+        trusted=frozenset(config.bot.superadmins) | frozenset(group_cfg.admins if group_cfg else ()),
     )
     parts = render_text(data, max_part_chars=config.digest.max_part_chars)
     html = render_html(data)

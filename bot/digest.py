@@ -275,11 +275,15 @@ def build_digest(
     tz: ZoneInfo,
     top_n: int = 5,
     ad_threshold: float = 0.0,
+    corroborate: bool = False,
+    trusted: frozenset[str] = frozenset(),
 ) -> DigestData:
     """Summarise one local calendar day of one group. Pure: no I/O, no models.
 
     Messages of other groups or outside ``day_bounds(day, tz)`` are ignored. A message counts as an
-    ad when its "ad" verdict says "ad" with a score of at least ``ad_threshold``.
+    ad when its "ad" verdict says "ad" with a score of at least ``ad_threshold`` (and, with
+    ``corroborate``, when the rule baseline's ``ad_rules`` verdict, if any, agrees); never when
+    the sender is in ``trusted`` (the group's admins), as moderation never acts on them.
     """
     start, end = day_bounds(day, tz)
     msgs = sorted(
@@ -289,6 +293,11 @@ def build_digest(
     people = [am for am in msgs if am.message.kind is not MessageKind.SYSTEM]
 
     def is_ad(am: AnalysedMessage) -> bool:
+        if am.message.sender_id in trusted:
+            return False  # admins' posts (rules, events, referrals) are never treated as ads
+        second = am.verdicts.get("ad_rules")
+        if corroborate and second is not None and second.label != "ad":
+            return False  # the same rule moderation applies: one judge alone is not enough
         v = am.verdicts.get("ad")
         return v is not None and v.label == "ad" and v.score >= ad_threshold
 

@@ -44,7 +44,11 @@ class Action:
 
 
 def decide(verdicts: dict[str, Verdict], standing: Standing, policy: Moderation) -> Action:
-    """One action for one analysed message under a group's policy."""
+    """One action for one analysed message under a group's policy.
+
+    Acting on a person needs more than one opinion: with ``policy.corroborate`` (the default), a
+    model ad verdict the rule baseline (verdict ``ad_rules``) does not share is only logged.
+    """
     ad = verdicts.get("ad")
     if ad is None or ad.label != "ad":
         return Action(ActionKind.NONE, ("not an ad",), ad)
@@ -59,6 +63,13 @@ def decide(verdicts: dict[str, Verdict], standing: Standing, policy: Moderation)
         return Action(ActionKind.LOG, ("sender is whitelisted: no action", *why), ad)
     if standing.is_admin:
         return Action(ActionKind.LOG, ("sender is an admin: no action", *why), ad)
+    second = verdicts.get("ad_rules")
+    if policy.corroborate and second is not None and second.label != "ad":
+        return Action(
+            ActionKind.LOG,
+            ("the rule baseline does not call it an ad: logged, not acted on", *why, *second.reasons[:1]),
+            ad,
+        )
     strike = standing.strikes + 1
     if policy.mode is PolicyMode.LOG:
         return Action(ActionKind.LOG, (f"strike {strike} (log-only policy)", *why), ad, strike)

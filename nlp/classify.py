@@ -21,6 +21,7 @@ import torch
 from nlp.item import MEDIA_KINDS, Item
 from nlp.model import AD_LABELS, INTENTS, PASSAGE, QUERY, USEFUL_LABELS, load
 from nlp.normalize import normalize
+from nlp.rules import VERSION as RULES_VERSION
 from nlp.rules import ad_signals
 from nlp.verdict import Verdict
 
@@ -54,7 +55,9 @@ def _best(p: dict[str, float]) -> tuple[str, float]:
 class ModelAnalyzer:
     """The transformer analyzers (ad, useful, intent) behind one forward pass per message."""
 
-    names = ("ad", "useful", "intent")
+    # "ad_rules" is the rule baseline's ad verdict, kept beside the model's so moderation can ask
+    # for both judges to agree before acting on a person (see bot/moderation.py).
+    names = ("ad", "useful", "intent", "ad_rules")
 
     def __init__(
         self,
@@ -181,6 +184,7 @@ class ModelAnalyzer:
         why = ("system message: not analysed",)
         return {
             "ad": Verdict("ad", "normal", 1.0, why, self.version),
+            "ad_rules": Verdict("ad_rules", "normal", 1.0, why, RULES_VERSION),
             "useful": Verdict("useful", "useless", 1.0, why, self.version),
             "intent": Verdict("intent", "other", 1.0, why, self.version),
         }
@@ -202,8 +206,12 @@ class ModelAnalyzer:
             f"next {ranked[1][0]} {ranked[1][1]:.2f}",
             *_rule_reason(rules.get("intent")),
         )
+        rules_label = "ad" if signals.p >= 0.5 else "normal"
+        rules_score = signals.p if rules_label == "ad" else 1.0 - signals.p
+        rules_reasons = (f"rules p(ad)={signals.p:.2f}", *(r for _, r in signals.reasons[:5]))
         return {
             "ad": Verdict("ad", ad_label, round(ad_score, 4), ad_reasons, self.version),
+            "ad_rules": Verdict("ad_rules", rules_label, round(rules_score, 4), rules_reasons, RULES_VERSION),
             "useful": Verdict("useful", useful_label, round(useful_score, 4), tuple(useful_reasons), self.version),
             "intent": Verdict("intent", intent_label, round(intent_score, 4), intent_reasons, self.version),
         }

@@ -481,3 +481,24 @@ def test_split_does_not_leave_a_heading_at_the_end_of_a_part() -> None:
     for b in bodies[:-1]:
         assert b.split("\n")[-1].startswith("·"), b
     assert _nonblank("\n".join(bodies)) == _nonblank(text)
+
+
+def test_an_ad_only_the_model_sees_is_not_counted_when_corroboration_is_asked():
+    from datetime import date, datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from bot.digest import build_digest
+    from bot.message import GroupMessage, MessageKind
+    from bot.records import AnalysedMessage
+    from nlp.verdict import Verdict
+
+    def am(i, rules_label):
+        msg = GroupMessage(f"x{i}", "replay", "g", "u", "u", datetime(2026, 5, 9, 2, i, tzinfo=timezone.utc),
+                           MessageKind.TEXT, "很长的一段技术提问" * 5)
+        return AnalysedMessage(msg, {"ad": Verdict("ad", "ad", 0.99), "ad_rules": Verdict("ad_rules", rules_label, 0.9)})
+
+    msgs = [am(1, "normal"), am(2, "ad")]
+    kw = dict(group_id="g", group_name="g", topic="AI", day=date(2026, 5, 9), tz=ZoneInfo("Asia/Shanghai"))
+    assert build_digest(msgs, **kw).counts.ads == 2
+    assert build_digest(msgs, **kw, corroborate=True).counts.ads == 1
+    assert build_digest(msgs, **kw, trusted=frozenset({"u"})).counts.ads == 0  # an admin's posts

@@ -53,3 +53,19 @@ def test_whitelisted_and_admins_are_never_acted_on(standing):
     a = decide(AD, standing, policy(PolicyMode.KICK, kick_after_strikes=1))
     assert a.kind is ActionKind.LOG
     assert not a.counts_as_strike
+
+
+RULES_AGREE = Verdict("ad_rules", "ad", 0.95, ("rules p(ad)=0.95", "contact WeChat wx_abc123"), "rules-1")
+RULES_DISAGREE = Verdict("ad_rules", "normal", 0.9, ("rules p(ad)=0.10",), "rules-1")
+
+
+def test_a_model_ad_the_rules_do_not_share_is_only_logged():
+    a = decide({**AD, "ad_rules": RULES_DISAGREE}, Standing(strikes=5), policy(PolicyMode.KICK))
+    assert a.kind is ActionKind.LOG and not a.counts_as_strike
+    assert "rule baseline does not call it an ad" in a.reasons[0]
+
+
+def test_corroborated_ads_are_acted_on_and_corroboration_can_be_switched_off():
+    assert decide({**AD, "ad_rules": RULES_AGREE}, Standing(), policy(PolicyMode.WARN)).kind is ActionKind.WARN
+    off = policy(PolicyMode.WARN, corroborate=False)
+    assert decide({**AD, "ad_rules": RULES_DISAGREE}, Standing(), off).kind is ActionKind.WARN

@@ -73,4 +73,4 @@ def test_fit_writes_a_loadable_model_and_resumes(pack, tiny_encoder, tmp_path):
     assert [h["step"] for h in manifest["dev_history"]] == [2, 4]  # one epoch = 2 steps here
     analyzer = ModelAnalyzer(model_dir, int8=False)
     (d,) = analyzer.analyse_all([Item("加V领红包", "人工智能")])
-    assert set(d) == {"ad", "useful", "intent"} and d["ad"].model == "tiny-test"
+    assert set(d) == {"ad", "useful", "intent", "ad_rules"} and d["ad"].model == "tiny-test"
