@@ -110,6 +110,7 @@ from typing import TypeVar
 
 from nlp import augment as aug
 from nlp import datasets
+from nlp.verdict import INTENTS
 from nlp.datasets import DatasetMissing, Split, split_of
 from nlp.intent_seed import SEEDS, Seed, expand
 from nlp.normalize import normalize
@@ -146,7 +147,7 @@ TASKS = ("ad", "useful", "intent")
 SPLITS: tuple[Split, ...] = ("train", "dev", "test")
 AD_LABELS = ("ad", "normal")
 USEFUL_LABELS = ("useful", "useless")
-INTENT_LABELS = ("question", "answer", "announcement", "link_share", "job_post", "ad", "request", "chitchat", "other")
+INTENT_LABELS = INTENTS
 
 # ad: train sampling and augmentation
 SMS_NORMAL_TRAIN = 12_000

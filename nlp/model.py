@@ -27,20 +27,10 @@ import torch
 from torch import nn
 
 from nlp.errors import ModelError
+from nlp.verdict import INTENTS
 
 AD_LABELS = ("normal", "ad")
 USEFUL_LABELS = ("useless", "useful")
-INTENTS = (
-    "question",
-    "answer",
-    "announcement",
-    "link_share",
-    "job_post",
-    "ad",
-    "request",
-    "chitchat",
-    "other",
-)
 TASK_LABELS: dict[str, tuple[str, ...]] = {"ad": AD_LABELS, "useful": USEFUL_LABELS, "intent": INTENTS}
 
 PASSAGE = "passage: "

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from nlp import lexicon
 from nlp.item import MEDIA_KINDS, Item
 from nlp.normalize import Normalized, normalize
-from nlp.verdict import Verdict
+from nlp.verdict import INTENTS, Verdict
 
 __all__ = [
     "INTENTS",
@@ -52,17 +52,6 @@ __all__ = [
 ]
 
 VERSION = "rules-1"
-INTENTS = (
-    "question",
-    "answer",
-    "announcement",
-    "link_share",
-    "job_post",
-    "ad",
-    "request",
-    "chitchat",
-    "other",
-)
 
 # ================================================================================================
 # jieba, once and lazily

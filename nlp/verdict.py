@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The intents every intent analyzer (rules or model) chooses from; the model's head uses this order.
+INTENTS: tuple[str, ...] = (
+    "question",
+    "answer",
+    "announcement",
+    "link_share",
+    "job_post",
+    "ad",
+    "request",
+    "chitchat",
+    "other",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
