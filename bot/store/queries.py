@@ -278,41 +278,52 @@ def store_messages(session: Session, msgs: Sequence[GroupMessage]) -> list[tuple
     for group_id in dict.fromkeys(m.group_id for m in msgs):
         ensure_group(session, group_id, next((m.group_topic for m in msgs if m.group_id == group_id), ""))
     now = utcnow()
-    out: list[tuple[int, bool]] = []
-    created: list[GroupMessage] = []
-    for msg in msgs:
+    rows = [
+        dict(
+            source=msg.source,
+            source_id=msg.id,
+            group_id=msg.group_id,
+            sender_id=msg.sender_id,
+            sender_name=msg.sender_name,
+            sent_at=msg.sent_at,
+            kind=str(msg.kind.value),
+            text=msg.text,
+            mentions=list(msg.mentions),
+            mentions_bot=msg.mentions_bot,
+            reply_to=msg.reply_to,
+            group_topic=msg.group_topic,
+            stored_at=now,
+            analysis_status="pending",
+            analysis_attempts=0,
+            analysis_error=None,
+        )
+        for msg in msgs
+    ]
+    # One multi-row INSERT .. ON CONFLICT DO NOTHING per batch: rows that were new come back with
+    # their pk; the rest were stored before (or twice in this batch) and are looked up below.
+    inserted: dict[tuple[str, str], int] = {}
+    for start in range(0, len(rows), 500):
         stmt = (
             _insert(session, MESSAGES)
-            .values(
-                source=msg.source,
-                source_id=msg.id,
-                group_id=msg.group_id,
-                sender_id=msg.sender_id,
-                sender_name=msg.sender_name,
-                sent_at=msg.sent_at,
-                kind=str(msg.kind.value),
-                text=msg.text,
-                mentions=list(msg.mentions),
-                mentions_bot=msg.mentions_bot,
-                reply_to=msg.reply_to,
-                group_topic=msg.group_topic,
-                stored_at=now,
-                analysis_status="pending",
-                analysis_attempts=0,
-                analysis_error=None,
-            )
+            .values(rows[start : start + 500])
             .on_conflict_do_nothing(index_elements=["source", "source_id"])
-            .returning(MESSAGES.c.pk)
+            .returning(MESSAGES.c.pk, MESSAGES.c.source, MESSAGES.c.source_id)
         )
-        pk = session.execute(stmt).scalar_one_or_none()
-        if pk is None:
-            existing = find_message(session, msg.source, msg.id)
-            if existing is None:  # pragma: no cover - the conflict row vanished mid-transaction
-                raise StoreError(f"message {msg.source}:{msg.id} conflicted but cannot be found")
-            out.append((existing, False))
+        inserted.update({(r.source, r.source_id): r.pk for r in session.execute(stmt)})
+    out: list[tuple[int, bool]] = []
+    created: list[GroupMessage] = []
+    claimed: set[tuple[str, str]] = set()
+    for msg in msgs:
+        key = (msg.source, msg.id)
+        if key in inserted and key not in claimed:
+            claimed.add(key)
+            out.append((inserted[key], True))
+            created.append(msg)
             continue
-        out.append((pk, True))
-        created.append(msg)
+        existing = inserted.get(key) or find_message(session, msg.source, msg.id)
+        if existing is None:  # pragma: no cover - the conflict row vanished mid-transaction
+            raise StoreError(f"message {msg.source}:{msg.id} conflicted but cannot be found")
+        out.append((existing, False))
 
     latest_topic: dict[str, str] = {}
     for msg in sorted(created, key=lambda m: m.sent_at):

@@ -258,3 +258,17 @@ def test_two_sessions_storing_the_same_message_at_once(sessions) -> None:  # noq
         assert _count(s, Message) == 1
         m = q.member(s, GROUP, "wxid_alice")
         assert m is not None and m.message_count == 1
+
+
+def test_a_message_twice_in_one_batch_is_stored_once(session):
+    from datetime import datetime, timezone
+
+    from bot.message import GroupMessage, MessageKind
+    from bot.store import queries
+
+    m = GroupMessage("dup-1", "replay", "g@chatroom", "u1", "甲", datetime(2026, 11, 25, 1, tzinfo=timezone.utc), MessageKind.TEXT, "你好")
+    other = GroupMessage("dup-2", "replay", "g@chatroom", "u1", "甲", datetime(2026, 11, 25, 2, tzinfo=timezone.utc), MessageKind.TEXT, "再见")
+    out = queries.store_messages(session, [m, other, m])
+    assert [created for _, created in out] == [True, True, False]
+    assert out[0][0] == out[2][0] != out[1][0]
+    assert queries.member(session, "g@chatroom", "u1").message_count == 2
