@@ -26,7 +26,7 @@ from bot.message import GroupMessage, MessageKind
 from bot.moderation import Action, ActionKind, Standing, decide
 from bot.store import queries
 from nlp.item import Item
-from nlp.verdict import Entity, Verdict
+from nlp.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,6 @@ def as_multi(analyzer: Analyzer | MultiAnalyzer) -> MultiAnalyzer:
     return analyzer if hasattr(analyzer, "analyse_all") else _Single(analyzer)  # type: ignore[arg-type,return-value]
 
 
-class EntityExtractor(Protocol):
-    def extract(self, items: Sequence[Item]) -> list[list[Entity]]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class PlannedAction:
     """A moderation decision for one message, as recorded in the store."""
@@ -100,12 +96,10 @@ class Pipeline:
         analyzers: Sequence[Analyzer | MultiAnalyzer],
         config: Config,
         *,
-        extractor: EntityExtractor | None = None,
         dry_run: bool = False,
     ) -> None:
         self._sessions = sessions
         self._analyzers = [as_multi(a) for a in analyzers]
-        self._extractor = extractor
         self._config = config
         self._dry_run = dry_run
         self._disabled = {
@@ -121,14 +115,12 @@ class Pipeline:
 
     def store(self, messages: Iterable[GroupMessage]) -> IngestReport:
         report = IngestReport()
-        batch = list(messages)
         with self._sessions.begin() as session:
-            for start in range(0, len(batch), 500):
-                for _, created in queries.store_messages(session, batch[start : start + 500]):
-                    if created:
-                        report.stored += 1
-                    else:
-                        report.duplicates += 1
+            for _, created in queries.store_messages(session, list(messages)):
+                if created:
+                    report.stored += 1
+                else:
+                    report.duplicates += 1
         return report
 
     def ingest(self, messages: Iterable[GroupMessage]) -> IngestReport:
@@ -168,9 +160,6 @@ class Pipeline:
         for analyzer in self._analyzers:
             for i, verdicts in enumerate(self._run_isolated(analyzer, items, errors)):
                 per_message[i].extend(verdicts)
-        entities: list[list[Entity]] = [[] for _ in batch]
-        if self._extractor is not None:
-            entities = self._extract_isolated(items, errors)
         max_attempts = self._config.analysis.max_attempts
         analysed: list[tuple[int, GroupMessage, dict[str, Verdict]]] = []
         with self._sessions.begin() as session:
@@ -181,7 +170,7 @@ class Pipeline:
                     continue
                 analysed.append((pk, msg, {v.analyzer: v for v in per_message[i]}))
             good = [i for i in range(len(batch)) if i not in errors]
-            queries.save_analyses(session, [(batch[i][0], per_message[i], entities[i]) for i in good])
+            queries.save_analyses(session, [(batch[i][0], per_message[i], ()) for i in good])
             report.analysed += len(good)
         report.actions.extend(self._moderate(analysed))
         return report
@@ -220,21 +209,6 @@ class Pipeline:
             except Exception as e:  # isolate the message, keep the rest
                 log.exception("analyzer %s failed on one message", "/".join(analyzer.names))
                 errors[i] = f"{'/'.join(analyzer.names)}: {type(e).__name__}: {e}"
-        return out
-
-    def _extract_isolated(self, items: list[Item], errors: dict[int, str]) -> list[list[Entity]]:
-        assert self._extractor is not None
-        try:
-            return self._extractor.extract(items)
-        except Exception:
-            log.warning("entity extraction failed on a batch; retrying one by one")
-        out: list[list[Entity]] = []
-        for i, item in enumerate(items):
-            try:
-                out.append(self._extractor.extract([item])[0])
-            except Exception as e:
-                errors[i] = f"entities: {type(e).__name__}: {e}"
-                out.append([])
         return out
 
     # -- 3. moderate ------------------------------------------------------------------------
