@@ -41,13 +41,15 @@ def _print_row_errors(errors: Sequence, limit: int = 20) -> None:
         print(f"  ... and {len(errors) - limit} more malformed rows", file=sys.stderr)
 
 
-def _ingest(config: Config, messages: list, *, dry_run: bool = True):
+def _ingest(config: Config, messages: list, *, dry_run: bool = True, times: int = 1):
+    """Store, analyse and moderate ``messages`` (``times`` over, to show replays change nothing);
+    the reports of each pass and the open store."""
     from bot.wiring import build_pipeline, open_store
 
     store = open_store(config)
     try:
         pipeline = build_pipeline(config, store, dry_run=dry_run)
-        return pipeline.ingest(messages), store
+        return [pipeline.ingest(messages) for _ in range(times)], store
     except BaseException:
         store.close()
         raise
@@ -82,7 +84,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         result = read_jsonl(Path(f))
         messages.extend(result.messages)
         errors.extend(result.errors)
-    report, store = _ingest(config, messages, dry_run=True)
+    (report,), store = _ingest(config, messages, dry_run=True)
     store.close()
     _print_row_errors(errors)
     print(_summary("replay", len(messages), errors, report))
@@ -95,7 +97,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     config = _load(args)
     result = read_memotrace_csv(Path(args.file), group_id=args.group_id, self_id=args.self_id)
-    report, store = _ingest(config, result.messages, dry_run=True)
+    (report,), store = _ingest(config, result.messages, dry_run=True)
     store.close()
     _print_row_errors(result.errors)
     print(_summary("import", len(result.messages), result.errors, report))
@@ -151,12 +153,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not result.messages:
         raise CliError(f"{sample}: no messages in the bundled sample day")
     print(f"qunzhi demo: replaying {sample.name} ({len(result.messages)} messages) into {out / 'demo.db'}")
-    report, store = _ingest(config, result.messages, dry_run=True)
+    # Replaying the same day a second time changes nothing: every message is already stored.
+    (report, again), store = _ingest(config, result.messages, dry_run=True, times=2)
     _print_row_errors(result.errors)
     print(_summary("replay", len(result.messages), result.errors, report))
-    # Replaying the same day again changes nothing: every message is already stored.
-    again, store_again = _ingest(config, result.messages, dry_run=True)
-    store_again.close()
     print(f"replayed again: {again.stored} stored, {again.duplicates} already stored")
     print()
     print("== moderation log (dry run: the demo sends and kicks nothing) ==")
