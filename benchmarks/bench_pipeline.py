@@ -33,7 +33,7 @@ from bot.pipeline import Pipeline  # noqa: E402
 from bot.store import db  # noqa: E402
 from bot.wiring import build_rule_analyzers  # noqa: E402
 from nlp.classify import ModelAnalyzer  # noqa: E402
-from nlp.model import PASSAGE  # noqa: E402
+from nlp.encoder import PASSAGE  # noqa: E402
 from nlp.normalize import normalize  # noqa: E402
 
 SAMPLE = ROOT / "bot" / "demo" / "sample_day.jsonl"
@@ -64,23 +64,7 @@ def raw_model(model: ModelAnalyzer, texts: list[str], window: int = 256, rounds:
 
 
 def _batches(model: ModelAnalyzer, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    norm = [normalize(t).text for t in texts]
-    ids = model.tokenizer([PASSAGE + t for t in norm], truncation=True, max_length=model.max_length)["input_ids"]
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    batches, start = [], 0
-    while start < len(order):
-        end = start + 1
-        while end < len(order) and end - start < model.batch_size and (end - start + 1) * len(ids[order[end]]) <= model.batch_tokens:
-            end += 1
-        rows = [ids[i] for i in order[start:end]]
-        width = len(rows[-1])
-        input_ids = torch.full((len(rows), width), model.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, row in enumerate(rows):
-            input_ids[r, : len(row)], mask[r, : len(row)] = torch.tensor(row), 1
-        batches.append((input_ids, mask))
-        start = end
-    return batches
+    return [(ids, mask) for _, ids, mask in model.batches([normalize(t).text for t in texts], PASSAGE)]
 
 
 def pipeline_run(analyzers: list, msgs: list[GroupMessage], batch_size: int = 256) -> float:

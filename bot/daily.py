@@ -34,6 +34,7 @@ def make_digest(sessions: sessionmaker[Session], config: Config, group_id: str, 
         stored_group = queries.group(session, group_id)
     name = (group_cfg.name if group_cfg and group_cfg.name else "") or (stored_group.name if stored_group else "") or group_id
     topic = config.topic_for(group_id, fallback=stored_group.topic if stored_group else "")
+    policy = config.moderation_for(group_id)
     data = build_digest(
         messages,
         group_id=group_id,
@@ -42,8 +43,8 @@ def make_digest(sessions: sessionmaker[Session], config: Config, group_id: str, 
         day=day,
         tz=tz,
         top_n=config.digest.top_contributors,
-        ad_threshold=config.moderation_for(group_id).ad_threshold,
-        corroborate=config.moderation_for(group_id).corroborate,
+        ad_threshold=policy.ad_threshold,
+        corroborate=policy.corroborate,
         trusted=frozenset(config.bot.superadmins) | frozenset(group_cfg.admins if group_cfg else ()),
     )
     parts = render_text(data, max_part_chars=config.digest.max_part_chars)

@@ -43,6 +43,13 @@ class Action:
         )
 
 
+def is_actionable_ad(verdicts: dict[str, Verdict], policy: Moderation) -> bool:
+    """Whether the ad verdict reaches the policy's threshold: only then does the sender's standing
+    matter (callers skip looking it up otherwise)."""
+    ad = verdicts.get("ad")
+    return ad is not None and ad.label == "ad" and ad.score >= policy.ad_threshold
+
+
 def decide(verdicts: dict[str, Verdict], standing: Standing, policy: Moderation) -> Action:
     """One action for one analysed message under a group's policy.
 

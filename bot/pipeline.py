@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
 from bot.message import GroupMessage, MessageKind
-from bot.moderation import Action, ActionKind, Standing, decide
+from bot.moderation import Action, ActionKind, Standing, decide, is_actionable_ad
 from bot.store import queries
 from nlp.item import Item
 from nlp.verdict import Verdict
@@ -220,8 +220,7 @@ class Pipeline:
                 if msg.kind is MessageKind.SYSTEM:
                     continue
                 policy = self._config.moderation_for(msg.group_id)
-                ad = verdicts.get("ad")
-                if ad is None or ad.label != "ad" or ad.score < policy.ad_threshold:
+                if not is_actionable_ad(verdicts, policy):
                     continue  # decide() would say "no action"; skip the standing lookups
                 dry_run = self._dry_run or policy.dry_run
                 window_start = msg.sent_at - timedelta(hours=policy.strike_window_hours)

@@ -9,17 +9,17 @@ runner-up and, for ads, the rule signals that fired (``nlp.rules``) as its reaso
 from __future__ import annotations
 
 import threading
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nlp.encoder import PASSAGE, QUERY, quantize_int8
 from nlp.item import MEDIA_KINDS, Item
-from nlp.model import AD_LABELS, INTENTS, PASSAGE, QUERY, USEFUL_LABELS, load
+from nlp.model import AD_LABELS, INTENTS, USEFUL_LABELS, load
 from nlp.normalize import normalize
 from nlp.rules import VERSION as RULES_VERSION
 from nlp.rules import ad_signals
@@ -40,9 +40,7 @@ def _probs(logits: torch.Tensor, labels: Sequence[str]) -> list[dict[str, float]
     return [{label: round(v, 6) for label, v in zip(labels, row)} for row in p]
 
 
-def _rule_reason(v: Verdict | None) -> list[str]:
-    if v is None:
-        return []
+def _rule_reason(v: Verdict) -> list[str]:
     detail = next((r for r in v.reasons if not r.startswith("rules p")), "")
     return [f"rules say {v.label}" + (f" ({detail})" if detail else "")]
 
@@ -74,14 +72,7 @@ class ModelAnalyzer:
             torch.set_num_threads(threads)
         net, self.tokenizer, self.manifest = load(model_dir)
         if int8:
-            from torch.ao.quantization import quantize_dynamic
-
-            with warnings.catch_warnings():
-                # torch 2.13 marks its quantised tensor API deprecated; dynamic int8 still runs and
-                # is measured against fp32 in `qunzhi eval --fp32` and benchmarks/.
-                warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-                warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
-                net = quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
+            net = quantize_int8(net)
         self.net = net.eval()
         self.version = str(self.manifest.get("version", Path(model_dir).name)) + ("-int8" if int8 else "")
         self.batch_size = batch_size
@@ -95,14 +86,13 @@ class ModelAnalyzer:
 
     # -- embeddings -----------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def _embed(self, texts: Sequence[str], prefix: str) -> torch.Tensor:
-        """Embeddings in input order. Tokenized once, sorted by length, and cut into batches of at
-        most ``batch_size`` messages and ``batch_tokens`` padded tokens, so one long announcement
-        does not make thirty short replies pay for its padding."""
+    def batches(self, texts: Sequence[str], prefix: str) -> list[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """``(positions, input_ids, attention_mask)`` per forward pass. Tokenized once, sorted by
+        length, and cut into batches of at most ``batch_size`` messages and ``batch_tokens`` padded
+        tokens, so one long announcement does not make thirty short replies pay for its padding."""
         ids = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=self.max_length)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
-        out = torch.empty(len(texts), self.net.ad.in_features)
+        out = []
         start = 0
         while start < len(order):
             end = start + 1
@@ -119,8 +109,16 @@ class ModelAnalyzer:
             for row, i in enumerate(idx):
                 input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
                 mask[row, : len(ids[i])] = 1
-            out[idx] = self.net.embed(input_ids, mask).float()
+            out.append((idx, input_ids, mask))
             start = end
+        return out
+
+    @torch.inference_mode()
+    def _embed(self, texts: Sequence[str], prefix: str) -> torch.Tensor:
+        """Embeddings in input order, computed over :meth:`batches`."""
+        out = torch.empty(len(texts), self.net.ad.in_features)
+        for idx, input_ids, mask in self.batches(texts, prefix):
+            out[idx] = self.net.embed(input_ids, mask).float()
         return out
 
     def _topic_vectors(self, topics: Sequence[str]) -> torch.Tensor:
@@ -147,9 +145,9 @@ class ModelAnalyzer:
         norm = [normalize(t).text for t in texts]
         u = self._embed(norm, PASSAGE)
         t = self._topic_vectors([tp.strip() for tp in topics])
-        ad = _probs(self.net.ad(u), AD_LABELS)
-        useful = _probs(self.net.useful(torch.cat([u, t, u * t, (u - t).abs()], dim=-1)), USEFUL_LABELS)
-        intent = _probs(self.net.intent(u), INTENTS)
+        ad = _probs(self.net.ad_logits(u), AD_LABELS)
+        useful = _probs(self.net.useful_logits(u, t), USEFUL_LABELS)
+        intent = _probs(self.net.intent_logits(u), INTENTS)
         return [Prediction(a, b, c) for a, b, c in zip(ad, useful, intent)]
 
     def analyse_all(self, items: Sequence[Item]) -> list[dict[str, Verdict]]:
@@ -177,8 +175,10 @@ class ModelAnalyzer:
             from nlp.rules import AdRules, IntentRules, UsefulRules
 
             ad = AdRules()
-            self._rules = {"useful": UsefulRules(ad=ad), "intent": IntentRules(ad=ad)}
-        return {name: rules.analyse(items) for name, rules in self._rules.items()}
+            self._rules = {"ad_rules": ad, "useful": UsefulRules(ad=ad), "intent": IntentRules(ad=ad)}
+        views = {name: rules.analyse(items) for name, rules in self._rules.items()}
+        views["ad_rules"] = [replace(v, analyzer="ad_rules") for v in views["ad_rules"]]
+        return views
 
     def _system(self, item: Item) -> dict[str, Verdict]:
         why = ("system message: not analysed",)
@@ -189,8 +189,9 @@ class ModelAnalyzer:
             "intent": Verdict("intent", "other", 1.0, why, self.version),
         }
 
-    def verdicts_for(self, item: Item, p: Prediction, rules: dict[str, Verdict] | None = None) -> dict[str, Verdict]:
-        rules = rules or {}
+    def verdicts_for(self, item: Item, p: Prediction, rules: dict[str, Verdict]) -> dict[str, Verdict]:
+        """The model's verdicts from its probabilities, with the rule baseline's (``rules``, keyed
+        ad_rules / useful / intent) as reasons, and its ad verdict kept as ``ad_rules``."""
         ad_label, ad_score = _best(p.ad)
         signals = ad_signals(item.text)
         ad_reasons = (f"model p(ad)={p.ad['ad']:.2f}", *(r for _, r in signals.reasons[:5]))
@@ -198,20 +199,17 @@ class ModelAnalyzer:
         useful_reasons = [f"model p(useful)={p.useful['useful']:.2f} for topic {item.topic or '(none)'}"]
         if item.kind in MEDIA_KINDS and len(item.text) <= 8:
             useful_reasons.append(f"{item.kind} without text")
-        useful_reasons += _rule_reason(rules.get("useful"))
+        useful_reasons += _rule_reason(rules["useful"])
         ranked = sorted(p.intent.items(), key=lambda kv: -kv[1])
         intent_label, intent_score = ranked[0]
         intent_reasons = (
             f"model p({intent_label})={intent_score:.2f}",
             f"next {ranked[1][0]} {ranked[1][1]:.2f}",
-            *_rule_reason(rules.get("intent")),
+            *_rule_reason(rules["intent"]),
         )
-        rules_label = "ad" if signals.p >= 0.5 else "normal"
-        rules_score = signals.p if rules_label == "ad" else 1.0 - signals.p
-        rules_reasons = (f"rules p(ad)={signals.p:.2f}", *(r for _, r in signals.reasons[:5]))
         return {
             "ad": Verdict("ad", ad_label, round(ad_score, 4), ad_reasons, self.version),
-            "ad_rules": Verdict("ad_rules", rules_label, round(rules_score, 4), rules_reasons, RULES_VERSION),
+            "ad_rules": rules["ad_rules"],
             "useful": Verdict("useful", useful_label, round(useful_score, 4), tuple(useful_reasons), self.version),
             "intent": Verdict("intent", intent_label, round(intent_score, 4), intent_reasons, self.version),
         }

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from nlp.encoder import mean_pool
 from nlp.errors import ModelError
 from nlp.verdict import INTENTS
 
@@ -33,15 +33,8 @@ AD_LABELS = ("normal", "ad")
 USEFUL_LABELS = ("useless", "useful")
 TASK_LABELS: dict[str, tuple[str, ...]] = {"ad": AD_LABELS, "useful": USEFUL_LABELS, "intent": INTENTS}
 
-PASSAGE = "passage: "
-QUERY = "query: "
 WEIGHTS_FILE = "qunzhi.safetensors"
 MANIFEST_FILE = "manifest.json"
-
-
-def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
 class QunzhiNet(nn.Module):
@@ -160,15 +153,3 @@ def load(model_dir: Path | str) -> tuple[QunzhiNet, Any, dict[str, Any]]:
         )
     net.eval()
     return net, load_tokenizer(model_dir), manifest
-
-
-def tokenize(tokenizer: Any, texts: Sequence[str], prefix: str, max_length: int) -> dict[str, torch.Tensor]:
-    enc = tokenizer(
-        [prefix + t for t in texts],
-        padding=True,
-        truncation=True,
-        max_length=max_length,
-        return_tensors="pt",
-        return_token_type_ids=False,
-    )
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}

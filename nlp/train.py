@@ -32,11 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from nlp.encoder import PASSAGE, QUERY
 from nlp.model import (
     AD_LABELS,
     INTENTS,
-    PASSAGE,
-    QUERY,
     USEFUL_LABELS,
     QunzhiNet,
     init_from_encoder,
@@ -229,12 +228,11 @@ def predict_split(net: QunzhiNet, task: str, split: Split, topic_seqs: list[np.n
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             u = net.embed(ids, mask).float()
         if task == "ad":
-            logits = net.ad(u)
+            logits = net.ad_logits(u)
         elif task == "intent":
-            logits = net.intent(u)
+            logits = net.intent_logits(u)
         else:
-            t = topic_vecs[torch.as_tensor(split.topics[idx], device=device)]
-            logits = net.useful(torch.cat([u, t, u * t, (u - t).abs()], dim=-1))
+            logits = net.useful_logits(u, topic_vecs[torch.as_tensor(split.topics[idx], device=device)])
         out[idx] = torch.softmax(logits.float(), -1).cpu().numpy()
     return out
 

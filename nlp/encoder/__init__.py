@@ -35,9 +35,16 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     """torch dynamic int8 quantisation of every ``nn.Linear`` (CPU inference only)."""
+    import warnings
+
     from torch.ao.quantization import quantize_dynamic
 
-    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    with warnings.catch_warnings():
+        # torch 2.13 marks its quantised-tensor API deprecated; dynamic int8 still runs, and is
+        # measured against fp32 by `qunzhi eval --fp32` and benchmarks/.
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 @dataclass(slots=True)
