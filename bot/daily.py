@@ -22,10 +22,14 @@ class RenderedDigest:
     data: DigestData
     text_parts: list[str]
     html: str
-    newly_saved: bool  # False when a digest for this group and day was already kept
+    newly_saved: bool  # False when a digest for this group and day was already kept (or not saved)
 
 
-def make_digest(sessions: sessionmaker[Session], config: Config, group_id: str, day: date) -> RenderedDigest:
+def make_digest(
+    sessions: sessionmaker[Session], config: Config, group_id: str, day: date, *, save: bool = True
+) -> RenderedDigest:
+    """Build and render one group's digest of ``day``; keep it unless ``save=False`` (a preview,
+    e.g. an admin asking for today's digest before the day is over)."""
     tz = config.digest_timezone()
     start, end = day_bounds(day, tz)
     group_cfg = config.group(group_id)
@@ -49,8 +53,10 @@ def make_digest(sessions: sessionmaker[Session], config: Config, group_id: str, 
     )
     parts = render_text(data, max_part_chars=config.digest.max_part_chars)
     html = render_html(data)
-    with sessions.begin() as session:
-        newly_saved = queries.save_digest(session, group_id, day, "\n".join(parts), html)
+    newly_saved = False
+    if save:
+        with sessions.begin() as session:
+            newly_saved = queries.save_digest(session, group_id, day, "\n".join(parts), html)
     return RenderedDigest(data, parts, html, newly_saved)
 
 

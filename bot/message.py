@@ -1,4 +1,4 @@
-"""The one message type past the platform edge, and the outbox protocol adapters implement.
+"""The one message type past the platform edge, and the platform protocol adapters implement.
 
 Adapters (Wechaty, JSONL replay, MemoTrace CSV import) convert whatever they receive into a frozen
 :class:`GroupMessage`; nothing past them sees a platform object. Stdlib only.
@@ -64,10 +64,38 @@ class GroupMessage:
             object.__setattr__(self, "mentions", tuple(self.mentions))
 
 
-class Outbox(Protocol):
-    """Where the bot's words and actions go. The Wechaty adapter implements it; tests record it."""
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """A room as the platform describes it: its name and who runs it (contact ids)."""
 
-    async def send_text(self, group_id: str, text: str) -> None: ...
+    group_id: str
+    topic: str = ""
+    owner_id: str | None = None
+    admin_ids: tuple[str, ...] = ()
+
+
+class PlatformError(Exception):
+    """A platform operation failed. ``retry`` says whether trying again later may help."""
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class NotConnected(PlatformError):
+    """The platform is not reachable right now; the operation was not attempted."""
+
+
+class Platform(Protocol):
+    """What the bot does on the chat platform. The Wechaty adapter implements it; tests record it.
+
+    Only the outbox sender calls these: everything the bot says or does is queued first.
+    """
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def send_text(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> None: ...
 
     async def send_private(self, contact_id: str, text: str) -> None: ...
 

@@ -14,16 +14,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Config
+from bot.config import Config, Moderation
 from bot.message import GroupMessage, MessageKind
 from bot.moderation import Action, ActionKind, Standing, decide, is_actionable_ad
+from bot.roles import Level, effective_dry_run, level_of
 from bot.store import queries
 from nlp.item import Item
 from nlp.verdict import Verdict
@@ -97,8 +98,12 @@ class Pipeline:
         config: Config,
         *,
         dry_run: bool = False,
+        on_action: Callable[[Session, PlannedAction], None] | None = None,
     ) -> None:
+        """``on_action`` is called for each recorded action inside the transaction that records it
+        (the live bot queues the warning, kick and report there, so they commit together)."""
         self._sessions = sessions
+        self._on_action = on_action
         self._analyzers = [as_multi(a) for a in analyzers]
         self._config = config
         self._dry_run = dry_run
@@ -217,41 +222,58 @@ class Pipeline:
         planned: list[PlannedAction] = []
         with self._sessions.begin() as session:
             for pk, msg, verdicts in analysed:
-                if msg.kind is MessageKind.SYSTEM:
-                    continue
-                policy = self._config.moderation_for(msg.group_id)
-                if not is_actionable_ad(verdicts, policy):
-                    continue  # decide() would say "no action"; skip the standing lookups
-                dry_run = self._dry_run or policy.dry_run
-                window_start = msg.sent_at - timedelta(hours=policy.strike_window_hours)
-                standing = Standing(
-                    # a dry run counts its own simulated strikes; a live policy only real ones
-                    strikes=queries.strikes(
-                        session, msg.group_id, msg.sender_id, since=window_start, dry_run=dry_run
-                    ),
-                    whitelisted=queries.is_whitelisted(session, msg.group_id, msg.sender_id),
-                    is_admin=self._is_admin(msg),
-                )
-                action = decide(verdicts, standing, policy)
-                if action.kind is ActionKind.NONE:
-                    continue
-                action_pk = queries.record_action(
-                    session,
-                    group_id=msg.group_id,
-                    member_id=msg.sender_id,
-                    message_pk=pk,
-                    action=str(action.kind),
-                    reasons=list(action.reasons),
-                    verdict=action.verdict,
-                    strike=action.counts_as_strike,
-                    dry_run=dry_run,
-                    at=msg.sent_at,
-                )
-                planned.append(PlannedAction(action_pk, msg, action, dry_run))
+                found = moderate_one(session, self._config, pk, msg, verdicts, dry_run=self._dry_run)
+                if found is not None:
+                    if self._on_action is not None:
+                        self._on_action(session, found)
+                    planned.append(found)
         return planned
 
-    def _is_admin(self, msg: GroupMessage) -> bool:
-        if msg.sender_id in self._config.bot.superadmins:
-            return True
-        group = self._config.group(msg.group_id)
-        return bool(group and msg.sender_id in group.admins)
+
+def moderate_one(
+    session: Session,
+    config: Config,
+    pk: int,
+    msg: GroupMessage,
+    verdicts: dict[str, Verdict],
+    *,
+    dry_run: bool = False,
+    policy: Moderation | None = None,
+    by_contact: str | None = None,
+) -> PlannedAction | None:
+    """Decide on one analysed message and record the decision; None when there is nothing to record.
+
+    ``policy`` overrides the group's (an admin's ``spam`` command judges without corroboration);
+    ``dry_run`` forces a drill on top of the policy's and the group's in-chat switch.
+    """
+    if msg.kind is MessageKind.SYSTEM:
+        return None
+    policy = policy or config.moderation_for(msg.group_id)
+    if not is_actionable_ad(verdicts, policy):
+        return None  # decide() would say "no action"; skip the standing lookups
+    room = queries.group(session, msg.group_id)
+    dry_run = dry_run or effective_dry_run(policy, room)
+    window_start = msg.sent_at - timedelta(hours=policy.strike_window_hours)
+    standing = Standing(
+        # a dry run counts its own simulated strikes; a live policy only real ones
+        strikes=queries.strikes(session, msg.group_id, msg.sender_id, since=window_start, dry_run=dry_run),
+        whitelisted=queries.is_whitelisted(session, msg.group_id, msg.sender_id),
+        is_admin=level_of(msg.sender_id, msg.group_id, config, room) >= Level.ADMIN,
+    )
+    action = decide(verdicts, standing, policy)
+    if action.kind is ActionKind.NONE:
+        return None
+    action_pk = queries.record_action(
+        session,
+        group_id=msg.group_id,
+        member_id=msg.sender_id,
+        message_pk=pk,
+        action=str(action.kind),
+        reasons=list(action.reasons),
+        verdict=action.verdict,
+        strike=action.counts_as_strike,
+        dry_run=dry_run,
+        by_contact=by_contact,
+        at=msg.sent_at,
+    )
+    return PlannedAction(action_pk, msg, action, dry_run)

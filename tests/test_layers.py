@@ -33,7 +33,7 @@ def test_nlp_never_imports_bot(path):
 def test_only_the_wechaty_adapter_imports_wechaty(path):
     if path == ROOT / "bot" / "adapters" / "wechaty.py":
         return
-    assert not [m for m in imports(path) if m.split(".")[0] in {"wechaty", "wechaty_puppet", "wechaty_grpc"}]
+    assert not [m for m in imports(path) if m.split(".")[0] in {"wechaty", "wechaty_puppet", "wechaty_puppet_service", "wechaty_grpc"}]
 
 
 @pytest.mark.parametrize(

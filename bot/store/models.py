@@ -28,6 +28,7 @@ from sqlalchemy.types import TypeDecorator
 
 ANALYSIS_STATUSES = ("pending", "done", "failed")
 ACTIONS = ("log", "warn", "kick", "undo", "strike")
+OUTGOING_OPS = ("text", "private", "kick")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -87,6 +88,12 @@ class Group(Base):
     name: Mapped[str] = mapped_column(default="")  # room name as the platform shows it
     topic: Mapped[str] = mapped_column(default="")  # what the group is about (from config)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The room's own roles as the platform last reported them (admin rights come from these and
+    # from config, never from display names).
+    owner_id: Mapped[str | None]
+    admin_ids: Mapped[list[str]] = mapped_column(default=list)
+    # An admin's in-chat `dryrun on|off`; None follows the configured policy.
+    dry_run: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Member(Base):
@@ -222,3 +229,32 @@ class Digest(Base):
     html: Mapped[str] = mapped_column(default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+
+class Outgoing(Base):
+    """The outbox: everything the bot means to say or do on the platform, kept until it is done.
+
+    Rows are written in the same transaction as the decision that causes them (a moderation
+    action, a digest marked sent), so a crash or a dropped puppet connection delays them, never
+    loses them. ``sent_at`` marks success; ``failed_at`` marks giving up after the retries.
+    """
+
+    __tablename__ = "outgoing"
+    __table_args__ = (
+        Index(None, "sent_at", "failed_at", "not_before"),
+        CheckConstraint("op IN ('text', 'private', 'kick')", name="op"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    op: Mapped[str] = mapped_column(String(16))  # text (to a group) | private (to a contact) | kick
+    group_id: Mapped[str | None]  # the room for 'text' and 'kick'
+    contact_id: Mapped[str | None]  # the receiver for 'private', the member for 'kick'
+    text: Mapped[str] = mapped_column(default="")
+    mentions: Mapped[list[str]] = mapped_column(default=list)
+    purpose: Mapped[str] = mapped_column(default="")  # reply | warn | kick | report | digest ...
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None]
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]

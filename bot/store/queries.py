@@ -27,6 +27,7 @@ from bot.records import AnalysedMessage
 from bot.store.db import StoreError
 from bot.store.models import (
     ACTIONS,
+    OUTGOING_OPS,
     Correction,
     Digest,
     EntityRow,
@@ -34,6 +35,7 @@ from bot.store.models import (
     Member,
     Message,
     ModerationAction,
+    Outgoing,
     VerdictRow,
     utcnow,
 )
@@ -47,6 +49,7 @@ ENTITIES: Table = EntityRow.__table__  # type: ignore[assignment]
 ACTIONS_T: Table = ModerationAction.__table__  # type: ignore[assignment]
 CORRECTIONS: Table = Correction.__table__  # type: ignore[assignment]
 DIGESTS: Table = Digest.__table__  # type: ignore[assignment]
+OUTGOING: Table = Outgoing.__table__  # type: ignore[assignment]
 
 # Actions that count as a strike unless `record_action` is told otherwise: a warning, a kick, or a
 # strike an admin gave by hand. A "log" row counts only when recorded with strike=True (a log-only
@@ -64,6 +67,26 @@ class GroupRecord:
     name: str  # room name as the platform last showed it
     topic: str  # what the group is about, as configured
     created_at: datetime
+    owner_id: str | None = None  # the room's owner as the platform last reported it
+    admin_ids: tuple[str, ...] = ()  # the room's admins as the platform last reported them
+    dry_run: bool | None = None  # an admin's `dryrun on|off`; None follows the config
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    pk: int
+    op: str  # text | private | kick
+    group_id: str | None
+    contact_id: str | None
+    text: str
+    mentions: tuple[str, ...]
+    purpose: str
+    created_at: datetime
+    not_before: datetime
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    failed_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,14 +229,31 @@ def set_group(session: Session, group_id: str, *, name: str | None = None, topic
         session.execute(update(GROUPS).where(GROUPS.c.id == group_id).values(**values))
 
 
+def _to_group(r: Any) -> GroupRecord:
+    return GroupRecord(r.id, r.name, r.topic, r.created_at, r.owner_id, tuple(r.admin_ids or ()), r.dry_run)
+
+
 def groups(session: Session) -> list[GroupRecord]:
-    rows = session.execute(select(GROUPS).order_by(GROUPS.c.id))
-    return [GroupRecord(r.id, r.name, r.topic, r.created_at) for r in rows]
+    return [_to_group(r) for r in session.execute(select(GROUPS).order_by(GROUPS.c.id))]
 
 
 def group(session: Session, group_id: str) -> GroupRecord | None:
     r = session.execute(select(GROUPS).where(GROUPS.c.id == group_id)).first()
-    return GroupRecord(r.id, r.name, r.topic, r.created_at) if r else None
+    return _to_group(r) if r else None
+
+
+def set_room_roles(session: Session, group_id: str, owner_id: str | None, admin_ids: Iterable[str]) -> None:
+    """Keep the room's owner and admins as the platform reports them (admin rights read these)."""
+    ensure_group(session, group_id)
+    session.execute(
+        update(GROUPS).where(GROUPS.c.id == group_id).values(owner_id=owner_id or None, admin_ids=sorted(set(admin_ids)))
+    )
+
+
+def set_group_dry_run(session: Session, group_id: str, dry_run: bool | None) -> None:
+    """An admin's in-chat dry-run switch for a group; None goes back to the configured policy."""
+    ensure_group(session, group_id)
+    session.execute(update(GROUPS).where(GROUPS.c.id == group_id).values(dry_run=dry_run))
 
 
 def _ensure_member(session: Session, group_id: str, member_id: str) -> None:
@@ -538,6 +578,29 @@ def member_messages(
     return sorted(found, key=lambda a: a.message.sent_at) if limit is not None else found
 
 
+def latest_message(
+    session: Session, group_id: str, member_id: str, *, skip_prefixes: tuple[str, ...] = ()
+) -> tuple[int, GroupMessage] | None:
+    """A member's newest stored message in a group (its pk too), skipping texts that start with
+    ``skip_prefixes`` (the bot's commands); None when there is none."""
+    c = MESSAGES.c
+    q = (
+        select(MESSAGES)
+        .where(c.group_id == group_id, c.sender_id == member_id, c.kind != "system")
+        .order_by(c.sent_at.desc(), c.pk.desc())
+        .limit(50)
+    )
+    for r in session.execute(q):
+        if not r.text.lstrip().startswith(skip_prefixes or ("\0",)):
+            return r.pk, _to_message(r)
+    return None
+
+
+def message_by_pk(session: Session, message_pk: int) -> GroupMessage | None:
+    r = session.execute(select(MESSAGES).where(MESSAGES.c.pk == message_pk)).first()
+    return _to_message(r) if r else None
+
+
 def message_counts(
     session: Session, group_id: str, start_utc: datetime | None = None, end_utc: datetime | None = None
 ) -> dict[str, int]:
@@ -611,6 +674,19 @@ def record_action(
         .returning(ACTIONS_T.c.pk)
     )
     return int(session.execute(stmt).scalar_one())
+
+
+def open_actions(
+    session: Session, group_id: str, *, member_id: str | None = None, message_pk: int | None = None
+) -> list[ActionRecord]:
+    """Actions that still hold (not undone, not themselves undos), newest first."""
+    c = ACTIONS_T.c
+    q = select(ACTIONS_T).where(c.group_id == group_id, c.undone_at.is_(None), c.action != "undo")
+    if member_id is not None:
+        q = q.where(c.member_id == member_id)
+    if message_pk is not None:
+        q = q.where(c.message_pk == message_pk)
+    return [_to_action(r) for r in session.execute(q.order_by(c.created_at.desc(), c.pk.desc()))]
 
 
 def get_action(session: Session, action_pk: int) -> ActionRecord | None:
@@ -790,3 +866,106 @@ def unsent_digests(session: Session, group_id: str | None = None) -> list[Digest
     if group_id is not None:
         q = q.where(DIGESTS.c.group_id == group_id)
     return [_to_digest(r) for r in session.execute(q.order_by(DIGESTS.c.day, DIGESTS.c.group_id))]
+
+
+# --- outbox ----------------------------------------------------------------------------------------
+
+
+def _to_outgoing(r: Any) -> OutgoingRecord:
+    return OutgoingRecord(
+        r.pk, r.op, r.group_id, r.contact_id, r.text, tuple(r.mentions or ()), r.purpose, r.created_at,
+        r.not_before, r.attempts, r.last_error, r.sent_at, r.failed_at,
+    )
+
+
+def enqueue(
+    session: Session,
+    op: str,
+    *,
+    group_id: str | None = None,
+    contact_id: str | None = None,
+    text: str = "",
+    mentions: Iterable[str] = (),
+    purpose: str = "",
+    at: datetime | None = None,
+) -> int:
+    """Put one platform operation in the outbox (in the caller's transaction); return its pk.
+
+    ``text`` needs ``group_id``; ``private`` needs ``contact_id`` and text; ``kick`` needs both ids.
+    """
+    if op not in OUTGOING_OPS:
+        raise ValueError(f"op: must be one of {', '.join(OUTGOING_OPS)}, got {op!r}")
+    if op in ("text", "kick") and not group_id:
+        raise ValueError(f"op {op!r} needs a group_id")
+    if op in ("private", "kick") and not contact_id:
+        raise ValueError(f"op {op!r} needs a contact_id")
+    if op in ("text", "private") and not text.strip():
+        raise ValueError(f"op {op!r} needs some text")
+    when = _aware(at, "at") if at is not None else utcnow()
+    stmt = (
+        insert(OUTGOING)
+        .values(
+            op=op, group_id=group_id, contact_id=contact_id, text=text, mentions=list(mentions), purpose=purpose,
+            created_at=when, not_before=when, attempts=0, last_error=None, sent_at=None, failed_at=None,
+        )
+        .returning(OUTGOING.c.pk)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def _target(r: Any) -> tuple[str, str]:
+    """What an outgoing row is addressed to: rows for one target go out strictly in order."""
+    return ("group", r.group_id) if r.op in ("text", "kick") else ("contact", r.contact_id)
+
+
+def due_outgoing(session: Session, now: datetime, limit: int = 50) -> list[OutgoingRecord]:
+    """The next operation of each target that is due, oldest first.
+
+    Only the head of each target's queue is offered, so a digest's parts or a warning and the kick
+    after it keep their order even when one of them is being retried.
+    """
+    c = OUTGOING.c
+    open_rows = session.execute(
+        select(OUTGOING).where(c.sent_at.is_(None), c.failed_at.is_(None)).order_by(c.pk)
+    ).all()
+    heads: dict[tuple[str, str], Any] = {}
+    for r in open_rows:
+        heads.setdefault(_target(r), r)
+    due = [r for r in heads.values() if r.not_before <= _aware(now, "now")]
+    return [_to_outgoing(r) for r in sorted(due, key=lambda r: r.pk)[:limit]]
+
+
+def mark_outgoing_sent(session: Session, pk: int, at: datetime | None = None) -> bool:
+    c = OUTGOING.c
+    result = session.execute(
+        update(OUTGOING)
+        .where(c.pk == pk, c.sent_at.is_(None))
+        .values(sent_at=_aware(at, "at") if at is not None else utcnow(), attempts=c.attempts + 1)
+    )
+    return result.rowcount == 1
+
+
+def mark_outgoing_retry(session: Session, pk: int, error: str, not_before: datetime, *, give_up: bool = False) -> None:
+    """Count a failed attempt: try again at ``not_before``, or give up (``failed_at``) for good."""
+    c = OUTGOING.c
+    values: dict[str, Any] = {"attempts": c.attempts + 1, "last_error": error[:MAX_ERROR_CHARS]}
+    if give_up:
+        values["failed_at"] = utcnow()
+    else:
+        values["not_before"] = _aware(not_before, "not_before")
+    session.execute(update(OUTGOING).where(c.pk == pk).values(**values))
+
+
+def outgoing(
+    session: Session, *, group_id: str | None = None, pending_only: bool = False, purpose: str | None = None
+) -> list[OutgoingRecord]:
+    """Outbox rows, oldest first: all, one group's, or only those not yet sent nor given up."""
+    c = OUTGOING.c
+    q = select(OUTGOING)
+    if group_id is not None:
+        q = q.where(c.group_id == group_id)
+    if pending_only:
+        q = q.where(c.sent_at.is_(None), c.failed_at.is_(None))
+    if purpose is not None:
+        q = q.where(c.purpose == purpose)
+    return [_to_outgoing(r) for r in session.execute(q.order_by(c.pk))]

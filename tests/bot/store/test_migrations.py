@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from bot.store import db
 from bot.store.models import Base
 
-TABLES = {"groups", "members", "messages", "verdicts", "entities", "moderation_actions", "corrections", "digests"}
+TABLES = {"groups", "members", "messages", "verdicts", "entities", "moderation_actions", "corrections", "digests", "outgoing"}
 
 
 def test_upgrade_to_head_creates_every_table(db_url: str) -> None:

@@ -1,0 +1,221 @@
+"""The daily digest on schedule: one APScheduler job per group, exactly one delivery per group and day.
+
+- **When.** Each group's digest runs daily at its ``digest_time`` (or ``[digest].time``) in the
+  digest timezone. It covers that local day so far; a time before 06:00 covers the day before
+  (a digest at 00:30 is about yesterday).
+- **Exactly once.** The digests table decides, not the scheduler: the digest is stored once per
+  (group, day) by a unique constraint, and whoever flips its ``sent_at`` from NULL (one atomic
+  UPDATE) queues the delivery in the same transaction. Several processes or a restart mid-run
+  therefore deliver once; a crash before the commit delivers on the next try.
+- **Catch-up.** At start every group's latest due digest that was not delivered is made and sent,
+  so a bot that was down at 21:00 still sends today's digest when it comes back.
+- **Job store.** Jobs live in the project database (APScheduler's ``SQLAlchemyJobStore``, table
+  ``apscheduler_jobs``), replaced from the config at each start.
+- **Delivery** per group: into the group, privately to ``digest_recipients``, or stored only. A
+  day without a single message is kept and marked, but not sent: nobody needs "nothing happened".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import ClassVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Config, DigestDelivery, Group
+from bot.daily import make_digest
+from bot.outbox import Outbox
+from bot.store import queries
+
+log = logging.getLogger(__name__)
+
+EARLY_MORNING = time(6, 0)  # a digest scheduled before this covers the previous day
+JOB_TABLE = "apscheduler_jobs"
+JOB_PREFIX = "digest:"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class DueDigest:
+    group_id: str
+    day: date  # the local day the digest covers
+    fire_at: datetime  # when it was due (aware, UTC)
+
+
+class DigestScheduler:
+    """Makes and delivers daily digests; ``start()`` wires the APScheduler jobs (needs a loop)."""
+
+    active: ClassVar["DigestScheduler | None"] = None  # the one the stored jobs call back into
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        config: Config,
+        outbox: Outbox,
+        *,
+        engine: Engine | None = None,
+        clock: Callable[[], datetime] = _now,
+        on_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._sessions = sessions
+        self._config = config
+        self._outbox = outbox
+        self._engine = engine
+        self._clock = clock
+        self._on_queued = on_queued
+        self._scheduler = None  # type: ignore[var-annotated]
+
+    # -- when ---------------------------------------------------------------------------------
+
+    def _time_of(self, group: Group) -> time:
+        hh, mm = (group.digest_time or self._config.digest.time).split(":")
+        return time(int(hh), int(mm))
+
+    def covered_day(self, fire_local: datetime) -> date:
+        d = fire_local.date()
+        return d - timedelta(days=1) if fire_local.time() < EARLY_MORNING else d
+
+    def latest_due(self, group: Group, now: datetime | None = None) -> DueDigest:
+        """The group's most recent scheduled run at or before ``now``."""
+        tz = self._config.digest_timezone()
+        now_local = (now or self._clock()).astimezone(tz)
+        fire = datetime.combine(now_local.date(), self._time_of(group), tz)
+        if fire > now_local:
+            fire = datetime.combine(now_local.date() - timedelta(days=1), self._time_of(group), tz)
+        return DueDigest(group.id, self.covered_day(fire), fire.astimezone(timezone.utc))
+
+    # -- what ---------------------------------------------------------------------------------
+
+    def run(self, group_id: str, day: date) -> bool:
+        """Make the group's digest of ``day`` (kept once) and queue its delivery unless someone
+        already did; True when this call claimed it (and queued it, unless the day was empty)."""
+        group = self._config.group(group_id)
+        if group is None:
+            log.warning("digest: group %s is not configured any more; skipped", group_id)
+            return False
+        with self._sessions() as session:
+            stored = queries.get_digest(session, group_id, day)
+        if stored is not None and stored.sent_at is not None:
+            return False
+        rendered = make_digest(self._sessions, self._config, group_id, day)
+        with self._sessions.begin() as session:
+            if not queries.mark_digest_sent(session, group_id, day, self._clock()):
+                return False  # another process (or an earlier run) delivered it
+            stored = queries.get_digest(session, group_id, day)
+            assert stored is not None
+            if rendered.data.counts.total == 0:
+                log.info("digest: %s of %s has no messages; kept, not sent", group_id, day)
+                return True
+            parts = rendered.text_parts if rendered.newly_saved else stored_parts(stored.text)
+            self._deliver(session, group, parts)
+        log.info("digest: %s of %s queued (%s)", group_id, day, group.digest_delivery)
+        self._on_queued()
+        return True
+
+    def _deliver(self, session: Session, group: Group, parts: list[str]) -> None:
+        for part in parts:
+            if group.digest_delivery is DigestDelivery.GROUP:
+                self._outbox.say(session, group.id, part, purpose="digest")
+            elif group.digest_delivery is DigestDelivery.ADMINS:
+                for contact in group.digest_recipients:
+                    self._outbox.tell(session, contact, part, purpose="digest")
+
+    def run_due(self, group_id: str) -> bool:
+        """What a scheduled job does: the group's digest that is due now."""
+        group = self._config.group(group_id)
+        if group is None:
+            return False
+        due = self.latest_due(group)
+        return self.run(group_id, due.day)
+
+    def catch_up(self) -> list[DueDigest]:
+        """Deliver every group's latest due digest that was not delivered; return those sent now."""
+        sent = []
+        for group in self._config.groups:
+            due = self.latest_due(group)
+            with self._sessions() as session:
+                stored = queries.get_digest(session, group.id, due.day)
+            if stored is not None and stored.sent_at is not None:
+                continue
+            if self.run(group.id, due.day):
+                log.info("digest: caught up %s of %s (was due %s)", group.id, due.day, due.fire_at.isoformat())
+                sent.append(due)
+        return sent
+
+    # -- APScheduler --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Register one cron job per configured group in the database job store and start."""
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.cron import CronTrigger
+
+        tz = self._config.digest_timezone()
+        store = (
+            SQLAlchemyJobStore(engine=self._engine, tablename=JOB_TABLE)
+            if self._engine is not None
+            else None
+        )
+        scheduler = AsyncIOScheduler(
+            jobstores={"default": store} if store is not None else None,
+            timezone=tz,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600},
+        )
+        DigestScheduler.active = self
+        scheduler.start(paused=True)
+        wanted = {JOB_PREFIX + g.id for g in self._config.groups}
+        for job in scheduler.get_jobs():
+            if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+                job.remove()
+        for g in self._config.groups:
+            t = self._time_of(g)
+            scheduler.add_job(
+                run_scheduled_digest,
+                CronTrigger(hour=t.hour, minute=t.minute, timezone=tz),
+                args=[g.id],
+                id=JOB_PREFIX + g.id,
+                name=f"daily digest of {g.id}",
+                replace_existing=True,
+            )
+        scheduler.resume()
+        self._scheduler = scheduler
+
+    def jobs(self) -> list[tuple[str, datetime | None]]:
+        """(job id, next run time) of the scheduled jobs."""
+        if self._scheduler is None:
+            return []
+        return [(j.id, j.next_run_time) for j in self._scheduler.get_jobs()]
+
+    def shutdown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if DigestScheduler.active is self:
+            DigestScheduler.active = None
+
+
+def stored_parts(text: str) -> list[str]:
+    """A kept digest's text back into the parts it was sent as (they start with "(i/n)" lines)."""
+    parts = [p.strip("\n") for p in re.split(r"(?m)^(?=\(\d+/\d+\)$)", text)]
+    return [p for p in parts if p.strip()]
+
+
+async def run_scheduled_digest(group_id: str) -> None:
+    """The stored job's target (referenced by name in the job store, so it must stay here)."""
+    scheduler = DigestScheduler.active
+    if scheduler is None:
+        log.error("digest job for %s fired with no running DigestScheduler", group_id)
+        return
+    try:
+        await asyncio.to_thread(scheduler.run_due, group_id)
+    except Exception:  # noqa: BLE001 - a failed digest must not kill the scheduler; next start catches up
+        log.exception("digest: the scheduled digest of %s failed; it will be caught up at the next start", group_id)

@@ -1,0 +1,244 @@
+"""The live bot end to end on a recording platform: commands, permissions, moderation, outbox.
+
+Real store (SQLite and PostgreSQL), real rule analyzers, real outbox sender; only the chat platform
+is a double of bot.live's own protocol. Wechaty itself is tested in tests/bot/adapters/test_wechaty.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.commands import registry
+from bot.config import Config
+from bot.live import LiveBot
+from bot.store import queries
+from bot.store.models import Correction, Message
+from bot.wiring import build_rule_analyzers, open_store
+from tests.bot.live_helpers import ADMIN, BOT, GROUP, OWNER, T0, RecordingPlatform, message
+
+AD = "兼职刷单日赚500，加V：abc12345 详询"
+AD2 = "代理微商招募，日结工资，加微信 wx_8899001 了解"
+AD3 = "贷款秒批，无抵押，联系QQ 12345678"
+
+
+@dataclass
+class Harness:
+    bot: LiveBot
+    platform: RecordingPlatform
+    task: asyncio.Task
+
+    async def say(self, *messages) -> None:  # noqa: ANN002
+        for m in messages:
+            await self.platform.inbox.put(m)
+        await self.settle()
+
+    async def settle(self, rounds: int = 60) -> None:
+        """Wait until the inbox is drained, nothing is pending and the outbox is empty."""
+        quiet = 0
+        for _ in range(rounds * 10):
+            await asyncio.sleep(0.02)
+            with self.bot.store.sessions() as s:
+                busy = (
+                    not self.platform.inbox.empty()
+                    or queries.analysis_counts(s)["pending"] > 0
+                    or bool(queries.outgoing(s, pending_only=True))
+                )
+            quiet = 0 if busy else quiet + 1
+            if quiet >= 5:
+                return
+        raise AssertionError("the bot did not settle")
+
+    def texts(self) -> list[str]:
+        return [t for _, t, _ in self.platform.sent]
+
+
+def make_config(db_url: str, **moderation) -> Config:  # noqa: ANN003
+    return Config.model_validate(
+        {
+            "database": {"url": db_url},
+            "bot": {"superadmins": ["wxid_super"]},
+            "send": {"jitter_seconds": [0, 0], "per_group_per_minute": 1000, "global_per_minute": 1000},
+            "groups": [
+                {
+                    "id": GROUP,
+                    "topic": "人工智能",
+                    "admins": ["wxid_cfgadmin"],
+                    "moderation": {"mode": "kick", "kick_after_strikes": 2, "ad_threshold": 0.6, **moderation},
+                }
+            ],
+        }
+    )
+
+
+@pytest.fixture
+async def live(db_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    moderation = getattr(request, "param", {})
+    config = make_config(db_url, **moderation)
+    store = open_store(config)
+    platform = RecordingPlatform()
+    bot = LiveBot(config, store, platform, analyzers=build_rule_analyzers(), clock=lambda: T0)
+    task = asyncio.create_task(bot.run())
+    h = Harness(bot, platform, task)
+    await h.settle()
+    yield h
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    store.close()
+
+
+def test_parse_forms() -> None:
+    kw = dict(prefixes=("/", "／"), bot_id=BOT, bot_name="群智")
+    assert registry.parse(message("/kick @Bob", mentions=("wxid_bob",)), **kw).targets == ("wxid_bob",)
+    assert registry.parse(message("／踢 @Bob", mentions=("wxid_bob",)), **kw).name == "kick"
+    inv = registry.parse(message("@群智\u2005warn @Bob 别发广告", mentions=(BOT, "wxid_bob")), **kw)
+    assert (inv.name, inv.args, inv.targets) == ("warn", ("别发广告",), ("wxid_bob",))
+    assert registry.parse(message("@群智 帮助", mentions=(BOT,)), **kw).name == "help"
+    assert registry.parse(message("/dryrun on"), **kw).args == ("on",)
+    assert registry.parse(message("/notacommand"), **kw) is None
+    assert registry.parse(message("kick @Bob", mentions=("wxid_bob",)), **kw) is None  # not addressed
+    assert registry.parse(message("大家好 /kick"), **kw) is None
+
+
+async def test_member_without_rights_is_refused_and_nothing_happens(live: Harness) -> None:
+    await live.say(message("bob here", "wxid_bob"), message("/kick @Bob", "wxid_alice", mentions=("wxid_bob",)))
+    assert live.platform.kicks == []
+    assert live.texts()[-1] == "抱歉，/kick 需要管理员权限。"
+    with live.bot.store.sessions() as s:
+        assert queries.actions_for_group(s, GROUP) == []
+
+
+async def test_display_name_copying_the_owner_gives_no_rights(live: Harness) -> None:
+    fake = message("/kick @Bob", "wxid_mallory", name="群主", mentions=("wxid_bob",))
+    await live.say(fake)
+    assert live.platform.kicks == [] and "需要管理员权限" in live.texts()[-1]
+
+
+@pytest.mark.parametrize("admin", [OWNER, ADMIN, "wxid_cfgadmin", "wxid_super"])
+async def test_admins_from_room_config_and_superadmins_can_kick(live: Harness, admin: str) -> None:
+    await live.say(message("/kick @Bob", admin, mentions=("wxid_bob",)))
+    assert live.platform.kicks == [(GROUP, "wxid_bob")]
+    with live.bot.store.sessions() as s:
+        (a,) = queries.actions_for_group(s, GROUP)
+    assert (a.action, a.member_id, a.by_contact) == ("kick", "wxid_bob", admin)
+
+
+async def test_an_admin_cannot_kick_the_owner_or_the_bot(live: Harness) -> None:
+    await live.say(message("/kick @owner", ADMIN, mentions=(OWNER,)), message("/kick @bot", ADMIN, mentions=(BOT,)))
+    assert live.platform.kicks == []
+    # @-mentioning the bot addresses it: the bot is never a target
+    assert "不能对其执行" in live.texts()[-2] and "请 @ 一位成员" in live.texts()[-1]
+
+
+async def test_ads_warn_then_kick_on_the_second_strike_and_admins_get_a_report(live: Harness) -> None:
+    await live.say(message(AD, "wxid_spam", name="推广小王"))
+    assert live.platform.sent[-1][2] == ("wxid_spam",) and "第 1 次提醒" in live.texts()[-1]
+    assert live.platform.kicks == []
+    await live.say(message(AD2, "wxid_spam", name="推广小王", minutes=5))
+    assert live.platform.kicks == [(GROUP, "wxid_spam")]
+    assert "已被移出" in live.texts()[-1]
+    reports = [t for to, t in live.platform.private if to == "wxid_cfgadmin"]
+    assert len(reports) == 2 and "推广小王" in reports[1] and "/notspam" in reports[1] and "abc12345" not in reports[0]
+
+
+async def test_whitelisted_members_are_left_alone(live: Harness) -> None:
+    await live.say(message("/whitelist @ad guy", ADMIN, mentions=("wxid_partner",)))
+    await live.say(message(AD, "wxid_partner"), message(AD2, "wxid_partner", minutes=1), message(AD3, "wxid_partner", minutes=2))
+    assert live.platform.kicks == []
+    assert not any("广告" in t and "提醒" in t for t in live.texts())
+    with live.bot.store.sessions() as s:
+        assert {a.action for a in queries.actions_for_group(s, GROUP)} == {"log"}
+    await live.say(message("/unwhitelist @ad guy", ADMIN, mentions=("wxid_partner",)), message(AD, "wxid_partner", minutes=3))
+    assert "第 1 次提醒" in live.texts()[-1]
+
+
+async def test_notspam_undoes_records_and_restores_standing(live: Harness) -> None:
+    await live.say(message(AD, "wxid_spam", name="推广小王"))
+    await live.say(message("/notspam @推广小王", ADMIN, mentions=("wxid_spam",)))
+    assert "已撤销" in live.texts()[-1] and "当前违规 0 次" in live.texts()[-1]
+    with live.bot.store.sessions() as s:
+        assert queries.strikes(s, GROUP, "wxid_spam", since=None) == 0
+        (c,) = queries.corrections(s, analyzer="ad")
+    assert (c.label, c.text, c.by_contact) == ("normal", AD, ADMIN)
+    # standing restored: the next ad is a first warning again, not a kick
+    await live.say(message(AD2, "wxid_spam", minutes=10))
+    assert live.platform.kicks == [] and "第 1 次提醒" in live.texts()[-1]
+
+
+async def test_spam_on_a_quoted_message_records_training_data_and_applies_policy(live: Harness) -> None:
+    sneaky = message("私聊我有好东西分享", "wxid_sneaky", name="阿强")
+    await live.say(sneaky)
+    assert live.platform.sent == []  # the rules do not call it an ad
+    await live.say(message("/spam", ADMIN, reply_to=sneaky.id))
+    with live.bot.store.sessions() as s:
+        (c,) = queries.corrections(s, analyzer="ad")
+        (a,) = queries.actions_for_group(s, GROUP)
+    assert (c.label, c.text) == ("ad", sneaky.text)
+    assert (a.action, a.member_id, a.by_contact) == ("warn", "wxid_sneaky", ADMIN)
+    assert any(m == ("wxid_sneaky",) for _, _, m in live.platform.sent)
+    # the same by @mention picks the member's latest message, not the command
+    await live.say(message("再来一次：私聊我", "wxid_sneaky", minutes=1), message("/spam @阿强", ADMIN, minutes=2, mentions=("wxid_sneaky",)))
+    assert live.platform.kicks == [(GROUP, "wxid_sneaky")]
+
+
+async def test_dryrun_switch_persists_and_holds_back_the_bots_own_actions(live: Harness) -> None:
+    await live.say(message("/dryrun on", OWNER))
+    assert "演练模式已开启" in live.texts()[-1]
+    await live.say(message(AD, "wxid_spam"), message(AD2, "wxid_spam", minutes=1))
+    assert live.platform.kicks == [] and not any("提醒" in t for t in live.texts())
+    drills = [t for to, t in live.platform.private if to == "wxid_cfgadmin" and "演练" in t]
+    assert len(drills) == 2
+    with live.bot.store.sessions() as s:
+        assert queries.group(s, GROUP).dry_run is True
+    await live.say(message("/policy", ADMIN))
+    assert "演练模式：开（群内设置）" in live.texts()[-1]
+    await live.say(message("/dryrun default", OWNER), message(AD3, "wxid_spam", minutes=2))
+    assert "第 1 次提醒" in live.texts()[-1]  # drills never count against a live policy
+
+
+async def test_digest_on_demand_stats_profile_and_help(live: Harness) -> None:
+    await live.say(
+        message("请问 RAG 的召回率怎么评估？", "wxid_alice", name="Alice"),
+        message("可以用 recall@k，再人工抽检", "wxid_bob", name="Bob", minutes=1),
+        message(AD, "wxid_spam", minutes=2),
+    )
+    await live.say(message("/digest", ADMIN, minutes=3))
+    digest = [t for _, t, _ in live.platform.sent if "群日报" in t]
+    assert len(digest) == 1 and "RAG" in digest[0]
+    with live.bot.store.sessions() as s:
+        assert queries.get_digest(s, GROUP, T0.date()) is None  # a preview is not kept
+    await live.say(message("/stats", ADMIN, minutes=4))
+    assert "广告 1 条" in live.texts()[-1] and "条消息" in live.texts()[-1]
+    await live.say(message("/profile @Alice", ADMIN, minutes=5, mentions=("wxid_alice",)))
+    assert "Alice（wxid_alice）" in live.texts()[-1] and "提问 1" in live.texts()[-1]
+    await live.say(message("/help", "wxid_alice", minutes=6))
+    assert "/help" in live.texts()[-1] and "/kick" not in live.texts()[-1]
+
+
+async def test_a_message_delivered_twice_is_stored_and_answered_once(live: Harness) -> None:
+    m = message("/stats", ADMIN)
+    await live.say(m, m)
+    assert len(live.texts()) == 1
+    with live.bot.store.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 1
+
+
+async def test_warning_queued_while_disconnected_goes_out_after_reconnect(live: Harness) -> None:
+    live.platform.connected = False
+    await live.platform.inbox.put(message(AD, "wxid_spam"))
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        with live.bot.store.sessions() as s:
+            if queries.outgoing(s, pending_only=True):
+                break
+    assert live.platform.sent == []
+    live.platform.connected = True
+    live.bot.sender.wake()
+    await live.settle()
+    assert "第 1 次提醒" in live.texts()[-1]
+    with live.bot.store.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Correction)) == 0
