@@ -201,9 +201,10 @@ class OutboxSender:
         give_up = not retry or attempts > self._send.max_retries
         wait = backoff_seconds(attempts)
         text = f"{type(error).__name__}: {error}"
+        now = self._clock()
         with self._sessions.begin() as session:
             queries.mark_outgoing_retry(
-                session, row.pk, text, self._clock() + timedelta(seconds=wait), give_up=give_up
+                session, row.pk, text, now + timedelta(seconds=wait), give_up=give_up, at=now
             )
         target = row.group_id or row.contact_id
         if give_up:

@@ -118,7 +118,8 @@ class DigestScheduler:
             parts = rendered.text_parts if rendered.newly_saved else stored_parts(stored.text)
             self._deliver(session, group, parts)
         log.info("digest: %s of %s queued (%s)", group_id, day, group.digest_delivery)
-        self._on_queued()
+        if group.digest_delivery is not DigestDelivery.NONE:
+            self._on_queued()
         return True
 
     def _deliver(self, session: Session, group: Group, parts: list[str]) -> None:
@@ -138,7 +139,8 @@ class DigestScheduler:
         return self.run(group_id, due.day)
 
     def catch_up(self) -> list[DueDigest]:
-        """Deliver every group's latest due digest that was not delivered; return those sent now."""
+        """Deliver every group's latest due digest that was not delivered; return those this call
+        claimed (a day without messages is claimed, kept and marked, but nothing is sent)."""
         sent = []
         for group in self._config.groups:
             due = self.latest_due(group)

@@ -945,12 +945,14 @@ def mark_outgoing_sent(session: Session, pk: int, at: datetime | None = None) ->
     return result.rowcount == 1
 
 
-def mark_outgoing_retry(session: Session, pk: int, error: str, not_before: datetime, *, give_up: bool = False) -> None:
-    """Count a failed attempt: try again at ``not_before``, or give up (``failed_at``) for good."""
+def mark_outgoing_retry(
+    session: Session, pk: int, error: str, not_before: datetime, *, give_up: bool = False, at: datetime | None = None
+) -> None:
+    """Count a failed attempt: try again at ``not_before``, or give up (``failed_at``, at ``at``) for good."""
     c = OUTGOING.c
     values: dict[str, Any] = {"attempts": c.attempts + 1, "last_error": error[:MAX_ERROR_CHARS]}
     if give_up:
-        values["failed_at"] = utcnow()
+        values["failed_at"] = _aware(at, "at") if at is not None else utcnow()
     else:
         values["not_before"] = _aware(not_before, "not_before")
     session.execute(update(OUTGOING).where(c.pk == pk).values(**values))
