@@ -1,4 +1,4 @@
-"""``qunzhi`` command line: demo, replay, import, digest, predict, train, eval, db upgrade."""
+"""``qunzhi`` command line: run, demo, replay, import, digest, predict, train, eval, db upgrade."""
 
 from __future__ import annotations
 
@@ -266,6 +266,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # -- parser ---------------------------------------------------------------------------------
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.adapters.wechaty import WechatyAuthError, WechatyConfigError, WechatyPlatform
+    from bot.live import LiveBot, run_until_stopped
+    from bot.wiring import open_store
+
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    for noisy in ("wechaty", "wechaty_puppet", "wechaty_puppet_service", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    config = _load(args)
+    if not config.groups:
+        print("qunzhi: no [[groups]] configured: every room is ingested with the default policy", file=sys.stderr)
+    try:
+        platform = WechatyPlatform(config.wechaty_endpoint(), config.wechaty_token(), cache_dir=Path("var") / "wechaty")
+    except WechatyConfigError as e:
+        raise CliError(str(e)) from None
+    store = open_store(config)
+
+    async def serve() -> None:
+        await run_until_stopped(LiveBot(config, store, platform))
+
+    try:
+        asyncio.run(serve())
+    except WechatyAuthError as e:
+        raise CliError(str(e)) from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qunzhi", description="群智 — WeChat group intelligence bot")
     p.add_argument("--config", type=Path, help="TOML config (default: ./config.toml if present, else built-in defaults)")
@@ -340,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fp32", action="store_true", help="evaluate without int8 quantisation")
     ev.add_argument("--json", help="also write the full result here")
     ev.set_defaults(func=cmd_eval)
+
+    rn = sub.add_parser("run", help="the live bot: connect to a Wechaty puppet service and run until stopped",
+                        description="Connect to the Wechaty puppet service named in [wechaty] (or by "
+                        "WECHATY_PUPPET_SERVICE_ENDPOINT / WECHATY_PUPPET_SERVICE_TOKEN) and run: ingest every "
+                        "group message, moderate, answer admin commands, send each group's daily digest. "
+                        "Reconnects with backoff; Ctrl-C stops it cleanly.")
+    rn.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config (as the global --config)")
+    rn.set_defaults(func=cmd_run)
 
     dbp = sub.add_parser("db", help="database maintenance")
     dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")

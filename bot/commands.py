@@ -109,6 +109,9 @@ class CommandRegistry:
         addressed = msg.mentions_bot or bot_id in msg.mentions
         if addressed and bot_name:
             text = re.sub(rf"^@{re.escape(bot_name)}[{AT_SEPARATORS}]*", "", text).strip()
+        if msg.mentions:
+            # some clients put the @names in front of what was typed: "@Bob\u2005/kick"
+            text = re.sub(rf"^(?:[@＠][^{AT_SEPARATORS}]+[{AT_SEPARATORS}]+)+(?=[/／])", "", text)
         for prefix in sorted(prefixes, key=len, reverse=True):
             if text.startswith(prefix):
                 text = text[len(prefix) :].lstrip()
@@ -163,20 +166,29 @@ def _local_today(ctx: Context) -> date:
     return ctx.now.astimezone(ctx.config.digest_timezone()).date()
 
 
-def _quoted_or_latest(ctx: Context) -> tuple[int, GroupMessage] | None:
-    """The message a ``spam``/``notspam`` is about: the quoted one, else the target's latest."""
+def _referenced(ctx: Context) -> tuple[int, GroupMessage] | None:
+    """The message a command quotes: by id when the platform gives one, else by the quoted text."""
     msg = ctx.message
     if msg.reply_to:
         pk = queries.find_message(ctx.session, msg.source, msg.reply_to)
-        if pk is not None:
-            found = queries.message_by_pk(ctx.session, pk)
-            if found is not None:
-                return pk, found
+        found = queries.message_by_pk(ctx.session, pk) if pk is not None else None
+        if pk is not None and found is not None:
+            return pk, found
+    if msg.quote:
+        return queries.find_quoted(ctx.session, msg.group_id, msg.quote)
+    return None
+
+
+def _quoted_or_latest(ctx: Context) -> tuple[int, GroupMessage] | None:
+    """The message a ``spam`` is about: the quoted one, else the target's latest."""
+    found = _referenced(ctx)
+    if found is not None:
+        return found
     target = _one_target(ctx)
     if target is None:
         return None
     return queries.latest_message(
-        ctx.session, msg.group_id, target, skip_prefixes=ctx.config.bot.command_prefixes
+        ctx.session, ctx.message.group_id, target, skip_prefixes=ctx.config.bot.command_prefixes
     )
 
 
@@ -268,11 +280,10 @@ def _notspam(ctx: Context) -> str:
     message_pk: int | None = None
     target_msg: GroupMessage | None = None
     member_id: str | None = None
-    if ctx.message.reply_to:
-        pk = queries.find_message(ctx.session, ctx.message.source, ctx.message.reply_to)
-        if pk is not None:
-            message_pk, target_msg = pk, queries.message_by_pk(ctx.session, pk)
-            member_id = target_msg.sender_id if target_msg else None
+    referenced = _referenced(ctx)
+    if referenced is not None:
+        message_pk, target_msg = referenced
+        member_id = target_msg.sender_id
     if member_id is None:
         member_id = _one_target(ctx)
     if member_id is None:

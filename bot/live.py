@@ -125,6 +125,7 @@ class LiveBot:
         )
         if invocation is not None:
             log.info("command /%s from %s in %s", invocation.name, msg.sender_id, msg.group_id)
+            self.pipeline.process_pending()  # a command sees every message before it analysed
             commands.handle(
                 invocation, msg, pk, sessions=self.store.sessions, config=self.config, outbox=self.outbox,
                 bot_id=self.platform.self_id, now=self.clock(),
@@ -184,3 +185,34 @@ class LiveBot:
         caught = await self._in_worker(self.digests.catch_up)
         for due in caught:
             log.info("caught up the digest of %s for %s", due.group_id, due.day)
+
+
+async def run_until_stopped(bot: LiveBot) -> None:
+    """Run the bot until SIGINT/SIGTERM (Ctrl-C), then stop cleanly: tasks cancelled, scheduler
+    shut down, the worker finished, the store closed. Fatal platform errors propagate."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    stopping = False
+
+    def stop() -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            log.warning("stopping (signal received)")
+            main.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await bot.run()
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        bot.store.close()
+        log.warning("stopped")

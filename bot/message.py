@@ -43,6 +43,7 @@ class GroupMessage:
     mentions: tuple[str, ...] = field(default=())  # contact ids mentioned
     mentions_bot: bool = False
     reply_to: str | None = None  # id of the quoted message, when the platform says
+    quote: str = ""  # the quoted message as WeChat shows it ("name：text"), when there is no id
 
     def __post_init__(self) -> None:
         for name in ("id", "source", "group_id", "sender_id"):

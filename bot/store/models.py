@@ -136,6 +136,7 @@ class Message(Base):
     mentions: Mapped[list[str]] = mapped_column(default=list)
     mentions_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     reply_to: Mapped[str | None]
+    quote: Mapped[str] = mapped_column(default="")  # "name：text" of a quoted message without an id
     group_topic: Mapped[str] = mapped_column(default="")
     stored_at: Mapped[datetime] = mapped_column(default=utcnow)
     analysis_status: Mapped[str] = mapped_column(String(16), default="pending")

@@ -172,6 +172,7 @@ def _to_message(row: Any) -> GroupMessage:
         mentions=tuple(row.mentions or ()),
         mentions_bot=bool(row.mentions_bot),
         reply_to=row.reply_to,
+        quote=row.quote or "",
     )
 
 
@@ -331,6 +332,7 @@ def store_messages(session: Session, msgs: Sequence[GroupMessage]) -> list[tuple
             mentions=list(msg.mentions),
             mentions_bot=msg.mentions_bot,
             reply_to=msg.reply_to,
+            quote=msg.quote,
             group_topic=msg.group_topic,
             stored_at=now,
             analysis_status="pending",
@@ -594,6 +596,26 @@ def latest_message(
         if not r.text.lstrip().startswith(skip_prefixes or ("\0",)):
             return r.pk, _to_message(r)
     return None
+
+
+def find_quoted(session: Session, group_id: str, quote: str, *, scan: int = 500) -> tuple[int, GroupMessage] | None:
+    """The stored message a WeChat quote ("name：text", the text maybe cut short) refers to: the
+    newest of the group's last ``scan`` messages whose text matches, by that sender name if any."""
+    name, sep, text = quote.partition("：")
+    if not sep:
+        name, sep, text = quote.partition(":")
+    if not sep:
+        name, text = "", quote
+    name, text = name.strip(), text.strip().removesuffix("...").removesuffix("…").strip()
+    if not text:
+        return None
+    c = MESSAGES.c
+    rows = session.execute(
+        select(MESSAGES).where(c.group_id == group_id).order_by(c.sent_at.desc(), c.pk.desc()).limit(scan)
+    ).all()
+    matching = [r for r in rows if r.text.strip().startswith(text) or text in r.text]
+    best = next((r for r in matching if name and r.sender_name == name), matching[0] if matching else None)
+    return (best.pk, _to_message(best)) if best is not None else None
 
 
 def message_by_pk(session: Session, message_pk: int) -> GroupMessage | None:

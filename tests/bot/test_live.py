@@ -102,6 +102,7 @@ def test_parse_forms() -> None:
     assert registry.parse(message("/notacommand"), **kw) is None
     assert registry.parse(message("kick @Bob", mentions=("wxid_bob",)), **kw) is None  # not addressed
     assert registry.parse(message("大家好 /kick"), **kw) is None
+    assert registry.parse(message("@Bob\u2005/kick", mentions=("wxid_bob",)), **kw).targets == ("wxid_bob",)
 
 
 async def test_member_without_rights_is_refused_and_nothing_happens(live: Harness) -> None:

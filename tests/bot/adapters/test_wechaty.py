@@ -1,0 +1,422 @@
+"""The live bot against a real Wechaty puppet server over gRPC on 127.0.0.1.
+
+tests/puppet_server/server.js runs wechaty-puppet-service 0.31.26 over wechaty-puppet-mock 0.31.8
+(the protocol generation python-wechaty 0.10.7 speaks) with a small HTTP control API: members speak
+through it, and it tells what the bot sent and whom it removed. The bot under test is the real
+thing: ``WechatyPlatform`` + ``LiveBot`` + the store (SQLite here; the store has its own
+PostgreSQL tests) + the rule analyzers (the model is tested elsewhere and would only slow this).
+
+Needs ``npm ci`` in tests/puppet_server (``.ci/run`` does it); skipped without it, failed under CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.wechaty import WechatyAuthError, WechatyConfigError, WechatyPlatform, split_quote
+from bot.config import Config
+from bot.live import LiveBot
+from bot.store import queries
+from bot.wiring import build_rule_analyzers, open_store
+
+SERVER_DIR = Path(__file__).resolve().parents[2] / "puppet_server"
+ROOM = "ai-room@chatroom"
+AD = "兼职刷单日赚500，加V：abc12345 详询"
+AD2 = "代理微商招募，日结工资，加微信 wx_8899001 了解"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _need_server() -> None:
+    missing = []
+    if shutil.which("node") is None:
+        missing.append("node")
+    if not (SERVER_DIR / "node_modules" / "wechaty-puppet-service").is_dir():
+        missing.append(f"node_modules (run: cd {SERVER_DIR} && npm ci)")
+    if missing:
+        why = "the puppet server needs " + ", ".join(missing)
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true: {why}", pytrace=False)
+        pytest.skip(why)
+
+
+class PuppetServer:
+    """The Node puppet server as a child process, and its HTTP control API."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.grpc = _free_port()
+        self.http = _free_port()
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.grpc}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["node", str(SERVER_DIR / "server.js"), "--grpc-port", str(self.grpc), "--http-port", str(self.http),
+             "--token", self.token],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("READY"):
+            self.stop()
+            raise RuntimeError(f"puppet server did not start: {line!r}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+    def api(self, method: str, path: str, body: dict | None = None):  # noqa: ANN201
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.http}{path}", data=data, method=method, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"null")
+
+    async def aapi(self, method: str, path: str, body: dict | None = None):  # noqa: ANN201
+        return await asyncio.to_thread(self.api, method, path, body)
+
+    async def say(self, member: str, text: str, mentions: list[str] | None = None) -> str:
+        body: dict = {"from": member, "room": ROOM, "text": text}
+        if mentions:
+            body["mentions"] = mentions
+        return (await self.aapi("POST", "/say", body))["id"]
+
+    async def sent(self) -> list[dict]:
+        return await self.aapi("GET", "/sent")
+
+    async def members(self) -> list[str]:
+        state = await self.aapi("GET", "/state")
+        return next(r for r in state["rooms"] if r["id"] == ROOM)["member_ids"]
+
+
+@pytest.fixture
+def server() -> Iterator[PuppetServer]:
+    _need_server()
+    s = PuppetServer(f"qunzhi-test-{uuid.uuid4().hex}")
+    s.start()
+    yield s
+    s.stop()
+
+
+def make_config(tmp_path: Path, **group) -> Config:  # noqa: ANN003
+    return Config.model_validate(
+        {
+            "database": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+            "send": {"jitter_seconds": [0, 0], "per_group_per_minute": 1000, "global_per_minute": 1000},
+            "groups": [
+                {
+                    "id": ROOM,
+                    "topic": "人工智能",
+                    "moderation": {"mode": "kick", "kick_after_strikes": 2, "ad_threshold": 0.6},
+                    **group,
+                }
+            ],
+        }
+    )
+
+
+@dataclass
+class Running:
+    bot: LiveBot
+    platform: WechatyPlatform
+    server: PuppetServer
+    task: asyncio.Task
+
+    async def until(self, check, what: str, timeout: float = 20.0):  # noqa: ANN001, ANN201
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.task.done():
+                self.task.result()  # raise what stopped the bot
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def sent_texts(self) -> list[str]:
+        return [m["text"] for m in await self.server.sent()]
+
+    async def bot_said(self, needle: str, timeout: float = 20.0) -> str:
+        async def find():  # noqa: ANN202
+            return next((t for t in await self.sent_texts() if needle in t), None)
+
+        return await self.until(find, f"the bot to say {needle!r}", timeout)
+
+
+async def _start(server: PuppetServer, config: Config, *, token: str | None = None) -> Running:
+    store = open_store(config)
+    platform = WechatyPlatform(
+        server.endpoint, token or server.token, cache_dir=Path(config.database.url.removeprefix("sqlite:///")).parent / "wechaty",
+        backoff_initial=0.2, backoff_max=1.0,
+    )
+    bot = LiveBot(config, store, platform, analyzers=build_rule_analyzers())
+    task = asyncio.create_task(bot.run())
+    running = Running(bot, platform, server, task)
+
+    async def logged_in() -> bool:
+        return platform.connected
+
+    await running.until(logged_in, "login")
+    return running
+
+
+@pytest.fixture
+async def live(server: PuppetServer, tmp_path: Path) -> AsyncIterator[Running]:
+    running = await _start(server, make_config(tmp_path))
+    yield running
+    running.task.cancel()
+    await asyncio.gather(running.task, return_exceptions=True)
+    running.bot.store.close()
+
+
+# --- the edge ------------------------------------------------------------------------------------
+
+
+async def test_room_messages_become_group_messages(live: Running) -> None:
+    await live.server.say("wxid_alice", "大家好，RAG 的召回怎么评估？")
+    await live.server.say("wxid_bob", "@群智 你好", mentions=["wxid_bot"])
+
+    async def stored():  # noqa: ANN202
+        with live.bot.store.sessions() as s:
+            msgs = queries.analysed_messages(s, ROOM, *_whole_range())
+        return msgs if len(msgs) >= 2 else None
+
+    first, second = [am.message for am in await live.until(stored, "two stored messages")]
+    assert (first.source, first.group_id, first.sender_id, first.sender_name) == ("wechaty", ROOM, "wxid_alice", "Alice")
+    assert first.group_topic == "AI 交流群" and first.text == "大家好，RAG 的召回怎么评估？"
+    assert second.mentions == ("wxid_bot",) and second.mentions_bot
+    with live.bot.store.sessions() as s:
+        room = queries.group(s, ROOM)
+    assert (room.owner_id, room.admin_ids) == ("wxid_owner", ("wxid_admin",))
+    # the bot's own messages (echoed back by the puppet) are never ingested
+    await live.server.say("wxid_admin", "/stats")
+    await live.bot_said("今天（")
+    await asyncio.sleep(0.5)
+    with live.bot.store.sessions() as s:
+        senders = {am.message.sender_id for am in queries.analysed_messages(s, ROOM, *_whole_range())}
+    assert "wxid_bot" not in senders
+
+
+def _whole_range():  # noqa: ANN202
+    from datetime import datetime, timezone
+
+    return datetime(2000, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+
+def test_quotes_and_bad_settings_are_handled_at_the_edge() -> None:
+    assert split_quote("「推广小王：兼职刷单日赚500」\n- - - - - - - - - - - - - - -\n/spam") == ("推广小王：兼职刷单日赚500", "/spam")
+    assert split_quote("普通消息") == ("", "普通消息")
+    with pytest.raises(WechatyConfigError, match="host:port"):
+        WechatyPlatform("", "token")
+    with pytest.raises(WechatyConfigError, match="no wechaty token"):
+        WechatyPlatform("127.0.0.1:1", "")
+    with pytest.raises(WechatyConfigError, match="may only hold"):
+        WechatyPlatform("127.0.0.1:1", "bad token/with space")
+
+
+# --- moderation and commands through the real server ---------------------------------------------
+
+
+async def test_ad_warns_then_kicks_on_the_second_strike(live: Running) -> None:
+    await live.server.say("wxid_spammer", AD)
+    await live.bot_said("第 1 次提醒")
+    warning = next(m for m in await live.server.sent() if "第 1 次提醒" in m["text"])
+    assert warning["room"] == ROOM and warning["mentions"] == ["wxid_spammer"]
+    assert "wxid_spammer" in await live.server.members()
+    await live.server.say("wxid_spammer", AD2)
+    await live.bot_said("已被移出本群")
+
+    async def kicked():  # noqa: ANN202
+        return "wxid_spammer" not in await live.server.members()
+
+    await live.until(kicked, "the spammer to leave the room")
+    kicks = await live.server.aapi("GET", "/kicks")
+    assert [(k["room"], k["member"]) for k in kicks] == [(ROOM, "wxid_spammer")]
+    with live.bot.store.sessions() as s:
+        assert [a.action for a in queries.actions_for_group(s, ROOM)] == ["kick", "warn"]
+
+    async def leave_stored():  # noqa: ANN202
+        with live.bot.store.sessions() as s:
+            msgs = queries.analysed_messages(s, ROOM, *_whole_range())
+        return next((am.message for am in msgs if am.message.kind == "system"), None)
+
+    leave = await live.until(leave_stored, "the room-leave event to be stored")
+    assert leave.text == "推广小王 离开了群聊（被 群智 移出）" and leave.mentions == ("wxid_spammer",)
+
+
+async def test_non_admin_kick_is_refused(live: Running) -> None:
+    await live.server.say("wxid_alice", "/kick @Bob", mentions=["wxid_bob"])
+    await live.bot_said("需要管理员权限")
+    assert await live.server.aapi("GET", "/kicks") == []
+    assert "wxid_bob" in await live.server.members()
+
+
+async def test_admin_from_the_room_kicks_and_notspam_undoes_and_is_recorded(live: Running) -> None:
+    await live.server.say("wxid_spammer", AD)
+    await live.bot_said("第 1 次提醒")
+    await live.server.say("wxid_admin", "/notspam @推广小王", mentions=["wxid_spammer"])
+    await live.bot_said("已撤销")
+    with live.bot.store.sessions() as s:
+        (c,) = queries.corrections(s, analyzer="ad")
+        assert (c.label, c.text, c.by_contact) == ("normal", AD, "wxid_admin")
+        assert queries.strikes(s, ROOM, "wxid_spammer", since=None) == 0
+    await live.server.say("wxid_owner", "/kick @Bob", mentions=["wxid_bob"])
+
+    async def bob_gone():  # noqa: ANN202
+        return "wxid_bob" not in await live.server.members()
+
+    await live.until(bob_gone, "Bob to be removed by the owner's command")
+
+
+async def test_spam_by_quoting_the_message(live: Running) -> None:
+    await live.server.say("wxid_bob", "私聊我有好东西分享")
+    await asyncio.sleep(0.5)
+    quote = "「Bob：私聊我有好东西分享」\n- - - - - - - - - - - - - - -\n/spam"
+    await live.server.say("wxid_admin", quote)
+    await live.bot_said("已记为广告")
+    with live.bot.store.sessions() as s:
+        (c,) = queries.corrections(s, analyzer="ad")
+    assert (c.label, c.text) == ("ad", "私聊我有好东西分享")
+
+
+async def test_digest_on_demand_arrives(live: Running) -> None:
+    await live.server.say("wxid_alice", "请问 vLLM 部署 Qwen 显存不够怎么办？")
+    await live.server.say("wxid_bob", "可以试试 int4 量化，显存能省一半")
+    await live.server.say("wxid_admin", "/digest")
+    digest = await live.bot_said("群日报")
+    assert "vLLM" in digest or "显存" in digest
+
+
+async def test_whitelisted_members_are_left_alone(live: Running) -> None:
+    await live.server.say("wxid_admin", "/whitelist @Alice", mentions=["wxid_alice"])
+    await live.bot_said("已加入白名单")
+    await live.server.say("wxid_alice", AD)
+    await live.server.say("wxid_alice", AD2)
+
+    async def logged_twice():  # noqa: ANN202
+        with live.bot.store.sessions() as s:
+            return len([a for a in queries.actions_for_group(s, ROOM) if a.action == "log"]) == 2
+
+    await live.until(logged_twice, "two logged actions")
+    await asyncio.sleep(0.5)
+    assert not any("提醒" in t or "移出" in t for t in await live.sent_texts())
+    assert "wxid_alice" in await live.server.members()
+
+
+# --- resilience ------------------------------------------------------------------------------------
+
+
+async def test_server_restart_mid_run(server: PuppetServer, tmp_path: Path) -> None:
+    config = make_config(tmp_path).model_copy(
+        update={"send": Config.model_validate({"send": {"jitter_seconds": [1.5, 1.5]}}).send}
+    )
+    live = await _start(server, config)
+    try:
+        await live.server.say("wxid_alice", "今天聊聊 Agent 框架的选型")
+        await live.server.say("wxid_spammer", AD)
+
+        async def warning_queued():  # noqa: ANN202
+            with live.bot.store.sessions() as s:
+                return any(o.purpose == "warn" for o in queries.outgoing(s, pending_only=True))
+
+        await live.until(warning_queued, "the warning to be queued")
+        await server.aapi("POST", "/grpc/stop")  # the warning is still in its jitter pause
+
+        async def disconnected():  # noqa: ANN202
+            return not live.platform.connected
+
+        await live.until(disconnected, "the bot to notice the drop")
+        # the digest falls due while the server is down
+        from datetime import datetime, timezone
+
+        today = datetime.now(timezone.utc).astimezone(config.digest_timezone()).date()
+        assert await asyncio.to_thread(live.bot.digests.run, ROOM, today)
+        await asyncio.sleep(2.0)
+        assert not any("第 1 次提醒" in t or "群日报" in t for t in await live.sent_texts())
+
+        await server.aapi("POST", "/grpc/start")
+
+        async def reconnected():  # noqa: ANN202
+            return live.platform.connected and live.platform.sessions >= 2
+
+        await live.until(reconnected, "the bot to reconnect by itself")
+        await live.bot_said("第 1 次提醒")
+        await live.bot_said("群日报")
+        # and messages flow again
+        await live.server.say("wxid_admin", "/stats")
+        await live.bot_said("今天（")
+        with live.bot.store.sessions() as s:
+            assert queries.outgoing(s, pending_only=True) == []
+            assert queries.get_digest(s, ROOM, today).sent_at is not None
+    finally:
+        live.task.cancel()
+        await asyncio.gather(live.task, return_exceptions=True)
+        live.bot.store.close()
+
+
+async def test_wrong_token_is_a_clear_fatal_error(server: PuppetServer, tmp_path: Path) -> None:
+    store = open_store(make_config(tmp_path))
+    platform = WechatyPlatform(server.endpoint, "wrong-token", cache_dir=tmp_path / "wechaty", backoff_initial=0.2)
+    bot = LiveBot(make_config(tmp_path), store, platform, analyzers=build_rule_analyzers())
+    try:
+        with pytest.raises(WechatyAuthError, match="refused the token"):
+            await asyncio.wait_for(bot.run(), 20)
+    finally:
+        store.close()
+
+
+async def test_waits_for_a_server_that_is_not_up_yet(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _need_server()
+    server = PuppetServer(f"qunzhi-test-{uuid.uuid4().hex}")
+    config = make_config(tmp_path)
+    store = open_store(config)
+    platform = WechatyPlatform(server.endpoint, server.token, cache_dir=tmp_path / "wechaty", backoff_initial=0.2, backoff_max=0.5)
+    bot = LiveBot(config, store, platform, analyzers=build_rule_analyzers())
+    caplog.set_level(logging.WARNING, logger="bot.adapters.wechaty")
+    task = asyncio.create_task(bot.run())
+    try:
+        await asyncio.sleep(1.5)
+        assert not task.done() and not platform.connected
+        assert "no puppet service listening" in caplog.text
+        await asyncio.to_thread(server.start)
+        running = Running(bot, platform, server, task)
+
+        async def connected():  # noqa: ANN202
+            return platform.connected
+
+        await running.until(connected, "login once the server is up")
+        await server.say("wxid_admin", "/policy")
+        await running.bot_said("广告处理")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        store.close()
+        server.stop()
