@@ -20,6 +20,7 @@ key                required  value
 ``mentions``       no        list of contact ids (non-empty strings), default ``[]``
 ``mentions_bot``   no        ``true``/``false``, default ``false``
 ``reply_to``       no        id of the quoted message, or ``null`` (default); ``""`` means null
+``quote``          no        the quoted message as WeChat shows it ("name：text"), default ``""``
 ``source``         no        non-empty string, default ``"replay"``
 =================  ========  ==============================================================
 
@@ -161,6 +162,10 @@ def _parse_line(line: str, tz: tzinfo) -> GroupMessage:
     if reply_to is not None and not isinstance(reply_to, str):
         raise _RowProblem(f"reply_to: must be a message id or null, got {_json_type(reply_to)}")
 
+    quote = _optional(row, "quote", "")
+    if not isinstance(quote, str):
+        raise _RowProblem(f"quote: must be a string, got {_json_type(quote)}")
+
     source = _optional(row, "source", DEFAULT_SOURCE)
     if not isinstance(source, str) or not source.strip():
         raise _RowProblem(f"source: must be a non-empty string, got {source!r}")
@@ -179,6 +184,7 @@ def _parse_line(line: str, tz: tzinfo) -> GroupMessage:
             mentions=tuple(mentions),
             mentions_bot=mentions_bot,
             reply_to=reply_to or None,
+            quote=quote,
         )
     except MessageError as e:  # the message type has the last word; its text names the field
         raise _RowProblem(str(e)) from None
@@ -258,6 +264,7 @@ def message_to_json(message: GroupMessage) -> dict[str, Any]:
         "mentions": list(message.mentions),
         "mentions_bot": message.mentions_bot,
         "reply_to": message.reply_to,
+        "quote": message.quote,
     }
 
 
