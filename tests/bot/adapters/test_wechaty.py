@@ -420,3 +420,64 @@ async def test_waits_for_a_server_that_is_not_up_yet(tmp_path: Path, caplog: pyt
         await asyncio.gather(task, return_exceptions=True)
         store.close()
         server.stop()
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+
+def _run_cli(server: PuppetServer, tmp_path: Path, token: str) -> subprocess.Popen[str]:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[database]
+url = "sqlite:///{tmp_path / 'cli.db'}"
+[models]
+use = false
+[wechaty]
+endpoint = "{server.endpoint}"
+token = "{token}"
+[[groups]]
+id = "{ROOM}"
+topic = "人工智能"
+""",
+        "utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WECHATY_PUPPET_SERVICE")}
+    qunzhi = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "qunzhi"
+    return subprocess.Popen(
+        [str(qunzhi if qunzhi.exists() else "qunzhi"), "run", "--config", str(config)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_qunzhi_run_answers_and_stops_cleanly_on_ctrl_c(server: PuppetServer, tmp_path: Path) -> None:
+    import signal
+
+    proc = _run_cli(server, tmp_path, server.token)
+    try:
+        deadline = time.monotonic() + 60
+        answered = False
+        while time.monotonic() < deadline and not answered:
+            if proc.poll() is not None:
+                raise AssertionError(f"qunzhi run exited early: {proc.communicate()}")
+            try:
+                server.api("POST", "/say", {"from": "wxid_admin", "room": ROOM, "text": "/policy"})
+            except Exception:  # noqa: BLE001 - the bot may not be logged in yet
+                pass
+            time.sleep(1.0)
+            answered = any("广告处理" in m["text"] for m in server.api("GET", "/sent"))
+        assert answered, "qunzhi run never answered /policy"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "stopping (signal received)" in err and "stopped" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_qunzhi_run_with_a_wrong_token_exits_2_with_one_clear_line(server: PuppetServer, tmp_path: Path) -> None:
+    proc = _run_cli(server, tmp_path, "not-the-token")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert f"qunzhi: the puppet service at {server.endpoint} refused the token (UNAUTHENTICATED)" in err
