@@ -179,6 +179,7 @@ class EntityRow(Base):
     text: Mapped[str]
     score: Mapped[float] = mapped_column(Float, default=1.0)
     source: Mapped[str] = mapped_column(default="")
+    value: Mapped[str] = mapped_column(default="")  # normalised value (a resolved time, a phone number ...)
 
     message: Mapped[Message] = relationship(back_populates="entities", lazy="raise")
 

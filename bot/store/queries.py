@@ -487,6 +487,7 @@ def save_analyses(
             text=e.text,
             score=float(e.score),
             source=e.source,
+            value=e.value,
         )
         for pk, _, entities in results
         for e in entities
@@ -544,7 +545,7 @@ def _analysed(
         verdicts[v.message_pk][v.analyzer] = Verdict(v.analyzer, v.label, v.score, tuple(v.reasons or ()), v.model)
     entities: dict[int, list[Entity]] = defaultdict(list)
     for e in session.execute(select(ENTITIES).where(ENTITIES.c.message_pk.in_(pks)).order_by(ENTITIES.c.pk)):
-        entities[e.message_pk].append(Entity(e.type, e.start, e.end, e.text, e.score, e.source))
+        entities[e.message_pk].append(Entity(e.type, e.start, e.end, e.text, e.score, e.source, e.value or ""))
     return [
         AnalysedMessage(_to_message(r), dict(verdicts.get(r.pk, {})), tuple(entities.get(r.pk, ())))
         for r in rows

@@ -1,4 +1,4 @@
-"""The live bot: the outbox, the room's own roles, the in-chat dry-run switch, quoted messages.
+"""The live bot: the outbox, the room's own roles, the in-chat dry-run switch, quoted messages, entity values.
 
 Revision ID: 0002
 Revises: 0001
@@ -31,6 +31,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("quote", sa.Text(), nullable=False, server_default=""))
     with op.batch_alter_table("messages") as batch:
         batch.alter_column("quote", server_default=None)
+    with op.batch_alter_table("entities") as batch:
+        batch.add_column(sa.Column("value", sa.Text(), nullable=False, server_default=""))
+    with op.batch_alter_table("entities") as batch:
+        batch.alter_column("value", server_default=None)
     op.create_table(
         "outgoing",
         sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
@@ -56,6 +60,8 @@ def downgrade() -> None:
     op.drop_table("outgoing")
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("quote")
+    with op.batch_alter_table("entities") as batch:
+        batch.drop_column("value")
     with op.batch_alter_table("groups") as batch:
         batch.drop_column("dry_run")
         batch.drop_column("admin_ids")
