@@ -88,7 +88,8 @@ class LiveBot:
         )
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qunzhi-worker")
         self._analysis_needed = asyncio.Event()
-        self.handled = 0  # messages seen (tests and logs read it)
+        self.received = 0  # messages the platform delivered
+        self.handled = 0  # of those, fully handled (stored, and answered if a command)
 
     # -- blocking work, one at a time ---------------------------------------------------------
 
@@ -104,11 +105,13 @@ class LiveBot:
     # -- platform callbacks -------------------------------------------------------------------
 
     async def on_message(self, msg: GroupMessage) -> None:
-        self.handled += 1
+        self.received += 1
         try:
             await self._in_worker(self._take, msg)
         except Exception:  # noqa: BLE001 - one bad message must not stop the bot
             log.exception("message %s from %s in %s could not be handled", msg.id, msg.sender_id, msg.group_id)
+        finally:
+            self.handled += 1
         self.sender.wake()
 
     def _take(self, msg: GroupMessage) -> None:

@@ -27,7 +27,7 @@ from bot.moderation import Action, ActionKind, Standing, decide, is_actionable_a
 from bot.roles import Level, effective_dry_run, level_of
 from bot.store import queries
 from nlp.item import Item
-from nlp.verdict import Verdict
+from nlp.verdict import Entity, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,14 @@ class Analyzer(Protocol):
     version: str
 
     def analyse(self, items: Sequence[Item]) -> list[Verdict]: ...
+
+
+class Extractor(Protocol):
+    """Finds entities in a batch of items (patterns, the NER model): a list of entities per item."""
+
+    name: str
+
+    def extract(self, items: Sequence[Item]) -> list[list[Entity]]: ...
 
 
 class MultiAnalyzer(Protocol):
@@ -62,6 +70,16 @@ class _Single:
 
 def as_multi(analyzer: Analyzer | MultiAnalyzer) -> MultiAnalyzer:
     return analyzer if hasattr(analyzer, "analyse_all") else _Single(analyzer)  # type: ignore[arg-type,return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysedItem:
+    """A message just analysed, as ``on_analysed`` hooks see it."""
+
+    pk: int
+    message: GroupMessage
+    verdicts: dict[str, Verdict]
+    entities: tuple[Entity, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +117,18 @@ class Pipeline:
         *,
         dry_run: bool = False,
         on_action: Callable[[Session, PlannedAction], None] | None = None,
+        extractors: Sequence[Extractor] = (),
+        on_analysed: Callable[[Session, Sequence[AnalysedItem]], None] | None = None,
     ) -> None:
         """``on_action`` is called for each recorded action inside the transaction that records it
-        (the live bot queues the warning, kick and report there, so they commit together)."""
+        (the live bot queues the warning, kick and report there, so they commit together).
+        ``extractors`` find entities, stored with the verdicts; ``on_analysed`` sees every newly
+        analysed message in the transaction that stores its verdicts (member profiles are kept
+        up to date there, incrementally)."""
         self._sessions = sessions
         self._on_action = on_action
+        self._extractors = list(extractors)
+        self._on_analysed = on_analysed
         self._analyzers = [as_multi(a) for a in analyzers]
         self._config = config
         self._dry_run = dry_run
@@ -155,7 +180,7 @@ class Pipeline:
 
     def _item(self, msg: GroupMessage) -> Item:
         topic = self._config.topic_for(msg.group_id, fallback=msg.group_topic)
-        return Item(text=msg.text, topic=topic, kind=str(msg.kind))
+        return Item(text=msg.text, topic=topic, kind=str(msg.kind), sent_at=msg.sent_at)
 
     def _process_batch(self, batch: list[tuple[int, GroupMessage]]) -> IngestReport:
         report = IngestReport()
@@ -175,10 +200,34 @@ class Pipeline:
                     continue
                 analysed.append((pk, msg, {v.analyzer: v for v in per_message[i]}))
             good = [i for i in range(len(batch)) if i not in errors]
-            queries.save_analyses(session, [(batch[i][0], per_message[i], ()) for i in good])
+            entities = self._extract([items[i] for i in good])
+            queries.save_analyses(session, [(batch[i][0], per_message[i], found) for i, found in zip(good, entities)])
+            if self._on_analysed is not None:
+                self._on_analysed(
+                    session,
+                    [
+                        AnalysedItem(batch[i][0], batch[i][1], {v.analyzer: v for v in per_message[i]}, tuple(found))
+                        for i, found in zip(good, entities)
+                    ],
+                )
             report.analysed += len(good)
         report.actions.extend(self._moderate(analysed))
         return report
+
+    def _extract(self, items: list[Item]) -> list[list[Entity]]:
+        """Every extractor's entities per item; an extractor that fails loses only its entities."""
+        found: list[list[Entity]] = [[] for _ in items]
+        for extractor in self._extractors:
+            try:
+                results = extractor.extract(items)
+                if len(results) != len(items):
+                    raise RuntimeError(f"returned {len(results)} results for {len(items)} items")
+            except Exception:  # noqa: BLE001 - entities are extra; the verdicts still count
+                log.exception("extractor %s failed on a batch of %d; its entities are skipped", extractor.name, len(items))
+                continue
+            for i, ents in enumerate(results):
+                found[i].extend(ents)
+        return found
 
     def _run_isolated(
         self, analyzer: MultiAnalyzer, items: list[Item], errors: dict[int, str]

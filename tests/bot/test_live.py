@@ -45,6 +45,7 @@ class Harness:
             with self.bot.store.sessions() as s:
                 busy = (
                     not self.platform.inbox.empty()
+                    or self.bot.received != self.bot.handled
                     or queries.analysis_counts(s)["pending"] > 0
                     or bool(queries.outgoing(s, pending_only=True))
                 )
