@@ -223,6 +223,63 @@ def _predict_rules(task: str, lines: list[str], topic: str) -> list[dict]:
     return out
 
 
+def cmd_extract(args: argparse.Namespace) -> int:
+    import json
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    from bot.wiring import build_analyzers, build_extractors, build_rule_analyzers
+    from bot.pipeline import as_multi
+    from nlp.item import Item
+
+    config = _load(args)
+    if args.rules:
+        config = config.model_copy(update={"models": config.models.model_copy(update={"use": False})})
+    try:
+        lines = Path(args.input).read_text("utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise CliError(f"{args.input}: not UTF-8 text: {e}") from None
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now)
+        except ValueError:
+            raise CliError(f"--now {args.now!r} is not an ISO 8601 date and time") from None
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=ZoneInfo(config.bot.timezone))
+    else:
+        now = datetime.now(timezone.utc)
+    analyzers = [as_multi(a) for a in (build_rule_analyzers() if args.rules else build_analyzers(config))]
+    extractors = build_extractors(config)
+    with open(args.output, "w", encoding="utf-8") as f:
+        for s in range(0, len(lines), 256):
+            items = [Item(text=t, topic=args.topic, sent_at=now) for t in lines[s : s + 256]]
+            verdicts: list[dict] = [{} for _ in items]
+            for analyzer in analyzers:
+                for i, found in enumerate(analyzer.analyse_all(items)):
+                    verdicts[i].update(found)
+            entities: list[list] = [[] for _ in items]
+            for extractor in extractors:
+                for i, found in enumerate(extractor.extract(items)):
+                    entities[i].extend(found)
+            for item, v, ents in zip(items, verdicts, entities):
+                record = {
+                    "text": item.text,
+                    "entities": [
+                        {"type": e.type, "start": e.start, "end": e.end, "text": e.text, "score": round(e.score, 4),
+                         **({"value": e.value} if e.value else {})}
+                        for e in sorted(ents, key=lambda e: (e.start, e.end))
+                    ],
+                    "intent": v["intent"].label if "intent" in v else None,
+                    "verdicts": {
+                        name: {"label": x.label, "score": round(x.score, 4), "reasons": list(x.reasons)}
+                        for name, x in v.items()
+                    },
+                }
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    print(f"extract: {len(lines)} lines → {args.output}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from nlp.train import fit, prepare
 
@@ -341,6 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("input", metavar="INPUT")
     pr.add_argument("output", metavar="OUTPUT")
     pr.set_defaults(func=cmd_predict)
+
+    ex = sub.add_parser("extract", help="entities, intent and verdicts for a file of messages, one per line, into JSON Lines",
+                        description="INPUT: UTF-8, one message per line. OUTPUT: JSON Lines, one object per input line, in order: "
+                        '{"text", "entities": [{"type", "start", "end", "text", "score", "value"?}], "intent", "verdicts"}; '
+                        "offsets are character offsets, end exclusive; relative times are resolved against --now.")
+    ex.add_argument("--topic", default="", help="group topic for the useful verdict")
+    ex.add_argument("--now", help="the messages' time, ISO 8601 (default: now; no offset means the bot's timezone)")
+    ex.add_argument("--rules", action="store_true", help="rule baseline verdicts instead of the model")
+    ex.add_argument("input", metavar="INPUT")
+    ex.add_argument("output", metavar="OUTPUT")
+    ex.set_defaults(func=cmd_extract)
 
     tr = sub.add_parser("train", help="fine-tune the shared encoder and its heads (data + admin corrections)",
                         description="Build the corpora from ../shared/data (or --data) plus the admin corrections in the "

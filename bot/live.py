@@ -32,7 +32,7 @@ from bot.outbox import Outbox, OutboxSender
 from bot.pipeline import PlannedAction, Pipeline
 from bot.scheduler import DigestScheduler
 from bot.store import queries
-from bot.wiring import Store, build_analyzers, sync_groups
+from bot.wiring import Store, build_analyzers, build_extractors, sync_groups
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,6 +82,7 @@ class LiveBot:
             analyzers if analyzers is not None else build_analyzers(config),
             config,
             on_action=self._queue_action,
+            extractors=build_extractors(config),
         )
         self.digests = DigestScheduler(
             store.sessions, config, self.outbox, engine=store.engine, clock=clock, on_queued=self.sender.wake

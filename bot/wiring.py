@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
-from bot.pipeline import Analyzer, MultiAnalyzer, Pipeline
+from bot.pipeline import Analyzer, Extractor, MultiAnalyzer, Pipeline
 from bot.store import db, queries
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,15 @@ def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:
     ]
 
 
+def build_extractors(config: Config) -> list[Extractor]:
+    """Entity extractors: the exact patterns (times resolved in the bot's timezone)."""
+    from zoneinfo import ZoneInfo
+
+    from nlp.extract import PatternExtractor
+
+    return [PatternExtractor(ZoneInfo(config.bot.timezone))]
+
+
 def sync_groups(config: Config, store: Store) -> None:
     """Write each configured group's name and topic to the store (what digests and profiles read)."""
     with store.sessions.begin() as session:
@@ -66,4 +75,6 @@ def sync_groups(config: Config, store: Store) -> None:
 
 def build_pipeline(config: Config, store: Store, *, dry_run: bool = False) -> Pipeline:
     sync_groups(config, store)
-    return Pipeline(store.sessions, build_analyzers(config), config, dry_run=dry_run)
+    return Pipeline(
+        store.sessions, build_analyzers(config), config, dry_run=dry_run, extractors=build_extractors(config)
+    )

@@ -96,7 +96,7 @@ def test_db_upgrade_is_idempotent_and_errors_are_one_line(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "missing.jsonl"), "--db", url]) == 2
 
 
-@pytest.mark.parametrize("argv", [[], ["demo"], ["replay"], ["import"], ["digest"], ["predict"], ["train"], ["eval"], ["db"], ["db", "upgrade"]])
+@pytest.mark.parametrize("argv", [[], ["demo"], ["replay"], ["import"], ["digest"], ["predict"], ["train"], ["eval"], ["extract"], ["run"], ["db"], ["db", "upgrade"]])
 def test_every_subcommand_has_help(argv, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([*argv, "--help"])
@@ -136,3 +136,25 @@ def test_predict_with_rules_and_a_missing_model(tmp_path, capsys):
 def test_train_without_an_encoder_says_how_to_get_one(tmp_path, capsys):
     assert main(["train", "--encoder", str(tmp_path / "enc"), "--out", str(tmp_path / "o")]) == 2
     assert "scripts/build-encoder" in capsys.readouterr().err
+
+
+def test_extract_writes_entities_with_offsets_intent_and_verdicts(tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    lines = ["明晚8点线上分享，报名加微信 abc_12345", "", "电话 １３８ ００１３ ８０００，价格2999元"]
+    src.write_text("\n".join(lines) + "\n", "utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["extract", "--rules", "--now", "2026-11-25T21:00", str(src), str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [r["text"] for r in records] == lines
+    first, empty, third = records
+    assert {(e["type"], e["text"]) for e in first["entities"]} == {("TIME", "明晚8点"), ("WECHAT", "abc_12345")}
+    time = next(e for e in first["entities"] if e["type"] == "TIME")
+    assert time["value"] == "2026-11-26T20:00:00+08:00"
+    assert empty["entities"] == []
+    for r in records:
+        for e in r["entities"]:
+            assert r["text"][e["start"] : e["end"]] == e["text"]
+        assert set(r["verdicts"]) >= {"ad", "useful", "intent"} and r["intent"] == r["verdicts"]["intent"]["label"]
+    phone = next(e for e in third["entities"] if e["type"] == "PHONE")
+    assert phone["value"] == "13800138000"
+    assert any(e["type"] == "MONEY" and e["value"] == "2999 CNY" for e in third["entities"])
