@@ -1,4 +1,4 @@
-"""``qunzhi`` command line: run, demo, replay, import, digest, predict, train, eval, db upgrade."""
+"""``qunzhi`` command line: run, demo, replay, import, digest, profile, predict, train, eval, db upgrade/purge."""
 
 from __future__ import annotations
 
@@ -124,6 +124,47 @@ def cmd_digest(args: argparse.Namespace) -> int:
     html_dir = Path(args.html_dir or config.digest.html_dir)
     path = write_html(rendered, html_dir)
     print(f"HTML digest written to {path.resolve()}")
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from bot.profile_view import describe
+    from bot.wiring import open_store
+
+    config = _load(args)
+    store = open_store(config)
+    try:
+        with store.sessions() as session:
+            text = describe(session, config, args.member, args.group)
+    finally:
+        store.close()
+    if text is None:
+        where = f" in {args.group}" if args.group else ""
+        raise CliError(f"no profile for {args.member}{where} (never seen, or not analysed yet)")
+    print(text)
+    return 0
+
+
+def cmd_db_purge(args: argparse.Namespace) -> int:
+    from datetime import timezone
+
+    from bot.retention import purge_once
+    from bot.wiring import open_store
+
+    config = _load(args)
+    if args.days is not None:
+        config = config.model_copy(update={"privacy": config.privacy.model_copy(update={"retention_days": args.days})})
+    if config.privacy.retention_days <= 0:
+        print("retention is off (privacy.retention_days = 0): nothing purged")
+        return 0
+    store = open_store(config)
+    try:
+        report = purge_once(store.sessions, config, datetime.now(timezone.utc))
+    finally:
+        store.close()
+    assert report is not None
+    print(f"purged the text of {report.messages} messages and {report.entities} entities sent before "
+          f"{report.before.astimezone(config.digest_timezone()):%Y-%m-%d %H:%M} (older than {config.privacy.retention_days} days)")
     return 0
 
 
@@ -451,6 +492,22 @@ def build_parser() -> argparse.ArgumentParser:
     up = dbsub.add_parser("upgrade", help="migrate the database to the newest schema (idempotent)")
     up.add_argument("--db", help="database URL, overriding the config")
     up.set_defaults(func=cmd_db_upgrade)
+    pu = dbsub.add_parser("purge", help="blank message text older than the retention (privacy.retention_days) now",
+                          description="Blank the text of analysed messages (and of their entities) older than "
+                          "privacy.retention_days; counts, verdict labels and member profiles stay. The live bot does "
+                          "this daily at privacy.purge_time.")
+    pu.add_argument("--days", type=int, help="retention in days, overriding privacy.retention_days")
+    pu.add_argument("--db", help="database URL, overriding the config")
+    pu.set_defaults(func=cmd_db_purge)
+
+    pf = sub.add_parser("profile", help="show a member's profile (activity, topics, roles, ad risk, lead score)",
+                        description="Show the member profile kept from the analysed messages: activity, topics, roles, "
+                        "ad risk, demographic and occupation hints (\"—\" below the confidence the data supports) and "
+                        "the lead score for the configured product keywords, with reasons. Across every group unless --group.")
+    pf.add_argument("member", metavar="MEMBER", help="contact id, e.g. wxid_abc123")
+    pf.add_argument("--group", help="one group (room) id")
+    pf.add_argument("--db", help="database URL, overriding the config")
+    pf.set_defaults(func=cmd_profile)
     return p
 
 

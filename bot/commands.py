@@ -27,6 +27,8 @@ from bot.enforcement import carry_out
 from bot.message import GroupMessage
 from bot.outbox import Outbox
 from bot.pipeline import moderate_one
+from bot.profile_view import describe
+from bot.profiles import set_opted_out
 from bot.roles import Level, effective_dry_run, level_of
 from bot.store import queries
 from nlp.verdict import Verdict
@@ -384,35 +386,25 @@ def _stats(ctx: Context) -> str:
     )
 
 
-@registry.register("profile", aliases=("画像", "档案"), usage="/profile @成员", help="成员的活跃度和违规记录")
+@registry.register("profile", aliases=("画像", "档案"), usage="/profile @成员", help="成员画像：活跃、话题、角色、广告风险、线索分")
 def _profile(ctx: Context) -> str:
     target = _one_target(ctx)
     if target is None:
         return _needs_target("profile")
-    group_id = ctx.message.group_id
-    member = queries.member(ctx.session, group_id, target)
-    if member is None or member.first_seen is None:
-        return f"{ctx.name_of(target)} 在本群还没有发过言。"
-    policy = ctx.config.moderation_for(group_id)
-    tz = ctx.config.digest_timezone()
-    recent = queries.member_messages(ctx.session, group_id, target, limit=200)
-    ads = sum(1 for m in recent if m.label("ad") == "ad")
-    useful = sum(1 for m in recent if m.label("useful") == "useful")
-    questions = sum(1 for m in recent if m.label("intent") == "question")
-    strikes = queries.strikes(ctx.session, group_id, target, since=ctx.now - timedelta(hours=policy.strike_window_hours))
-    days = max((ctx.now - member.first_seen).total_seconds() / 86400, 1.0)
-    flags = [f for f, on in (("白名单", member.whitelisted), (LEVEL_NAMES[ctx.level_of(target)], ctx.level_of(target) > Level.MEMBER)) if on]
-    return "\n".join(
-        [
-            f"{member.display_name or target}（{target}）" + (f" [{'，'.join(flags)}]" if flags else ""),
-            f"首次发言 {member.first_seen.astimezone(tz):%Y-%m-%d}，最近 {member.last_seen.astimezone(tz):%Y-%m-%d %H:%M}"
-            if member.last_seen
-            else "",
-            f"共 {member.message_count} 条，日均 {member.message_count / days:.1f} 条",
-            f"最近 {len(recent)} 条中：有用 {useful}，提问 {questions}，广告 {ads}",
-            f"{policy.strike_window_hours} 小时内违规 {strikes} 次",
-        ]
-    ).replace("\n\n", "\n")
+    text = describe(ctx.session, ctx.config, target, ctx.message.group_id)
+    return text if text is not None else f"{ctx.name_of(target)} 在本群还没有画像（没有发过言，或消息还在分析）。"
+
+
+@registry.register("optout", aliases=("退出画像", "不要画像"), level=Level.MEMBER, usage="/optout", help="不再为你做画像，日报也不引用你的话")
+def _optout(ctx: Context) -> str:
+    set_opted_out(ctx.session, ctx.message.group_id, ctx.message.sender_id, True)
+    return "好的，已为你退出画像（所有群）：你的画像已删除，今后不再分析，日报也不引用你的发言。消息仍会保存并照常审核。发 /optin 可恢复。"
+
+
+@registry.register("optin", aliases=("恢复画像",), level=Level.MEMBER, usage="/optin", help="恢复为你做画像（从现在起）")
+def _optin(ctx: Context) -> str:
+    set_opted_out(ctx.session, ctx.message.group_id, ctx.message.sender_id, False)
+    return "好的，已恢复画像：从现在起的发言会计入你的画像。发 /optout 可随时退出。"
 
 
 @registry.register("policy", aliases=("策略", "规则"), usage="/policy", help="本群的处理策略")

@@ -78,6 +78,7 @@ class Group(_Section):
     digest_time: str | None = None  # falls back to [digest].time
     digest_delivery: DigestDelivery = DigestDelivery.GROUP
     digest_recipients: tuple[str, ...] = ()
+    lead_keywords: tuple[str, ...] | None = Field(None, description="this group's product keywords; falls back to [leads].keywords")
 
     _hhmm = field_validator("digest_time")(lambda cls, v: v if v is None else _check_hhmm(v))
 
@@ -150,6 +151,26 @@ class Send(_Section):
         return v
 
 
+class Privacy(_Section):
+    retention_days: int = Field(
+        180, ge=0, description="message text older than this many days is purged daily (aggregates stay); 0 keeps it"
+    )
+    purge_time: str = Field("04:30", description="local time of the daily purge, HH:MM")
+
+    _hhmm = field_validator("purge_time")(lambda cls, v: _check_hhmm(v))
+
+
+class Profiles(_Section):
+    enabled: bool = Field(True, description="keep member profiles up to date as messages are analysed")
+    answer_window_minutes: int = Field(360, ge=1, le=10_080, description="a mention of an asker within this long after their question answers it")
+    burst_hours: int = Field(24, ge=1, le=720, description="a member's first hours in a group, watched for bursts of messages and ads")
+    demographics: str = Field("models/demographics", description="gender/age hint model directory; empty turns the hints off")
+
+
+class Leads(_Section):
+    keywords: tuple[str, ...] = Field((), description="the operator's product keywords a lead asks or talks about")
+
+
 class Wechaty(_Section):
     endpoint: str = Field("", description="host:port of the puppet service; WECHATY_PUPPET_SERVICE_ENDPOINT overrides")
     token: str = Field("", description="puppet service token; WECHATY_PUPPET_SERVICE_TOKEN overrides")
@@ -164,6 +185,9 @@ class Config(_Section):
     digest: Digest = Digest()
     send: Send = Send()
     wechaty: Wechaty = Wechaty()
+    privacy: Privacy = Privacy()
+    profiles: Profiles = Profiles()
+    leads: Leads = Leads()
     groups: tuple[Group, ...] = ()
 
     @model_validator(mode="after")
@@ -185,6 +209,16 @@ class Config(_Section):
     def moderation_for(self, group_id: str) -> Moderation:
         g = self.group(group_id)
         return g.moderation if g and g.moderation else self.moderation
+
+    def lead_keywords_for(self, group_id: str) -> tuple[str, ...]:
+        g = self.group(group_id)
+        return g.lead_keywords if g and g.lead_keywords is not None else self.leads.keywords
+
+    def demographics_path(self) -> Path | None:
+        if not self.profiles.demographics:
+            return None
+        p = Path(self.profiles.demographics)
+        return p if p.is_absolute() else PROJECT_ROOT / p
 
     def digest_timezone(self) -> ZoneInfo:
         return ZoneInfo(self.digest.timezone or self.bot.timezone)

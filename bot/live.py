@@ -30,6 +30,8 @@ from bot.enforcement import carry_out
 from bot.message import GroupMessage, Platform, RoomInfo
 from bot.outbox import Outbox, OutboxSender
 from bot.pipeline import PlannedAction, Pipeline
+from bot.profiles import build_profile_hook
+from bot.retention import purge_daily
 from bot.scheduler import DigestScheduler
 from bot.store import queries
 from bot.wiring import Store, build_analyzers, build_extractors, sync_groups
@@ -83,6 +85,7 @@ class LiveBot:
             config,
             on_action=self._queue_action,
             extractors=build_extractors(config),
+            on_analysed=build_profile_hook(config),
         )
         self.digests = DigestScheduler(
             store.sessions, config, self.outbox, engine=store.engine, clock=clock, on_queued=self.sender.wake
@@ -171,6 +174,7 @@ class LiveBot:
             asyncio.create_task(self.analyse_forever(), name="analysis"),
             asyncio.create_task(self.sender.run(), name="outbox"),
             asyncio.create_task(self._catch_up(), name="digest catch-up"),
+            asyncio.create_task(purge_daily(self.store.sessions, self.config, self._in_worker, self.clock), name="retention"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

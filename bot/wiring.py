@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Any
 from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,6 +39,20 @@ def build_rule_analyzers() -> list[Analyzer]:
     return [ad, UsefulRules(ad=ad), IntentRules(ad=ad)]
 
 
+@functools.lru_cache(maxsize=2)
+def shared_model(path: str, threads: int, batch_size: int, batch_tokens: int, int8: bool) -> Any:
+    """One ``ModelAnalyzer`` per model directory and settings in a process: the pipeline and the
+    digest (near-duplicates) share its weights. A missing or corrupt model raises ``ModelError``."""
+    from nlp.classify import ModelAnalyzer
+
+    return ModelAnalyzer(path, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, int8=int8)
+
+
+def model_for(config: Config) -> Any:
+    m = config.models
+    return shared_model(str(config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.int8)
+
+
 def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:
     """The shared-encoder models (rule signals ride along as reasons), or the rules if so configured.
 
@@ -44,17 +60,7 @@ def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:
     """
     if not config.models.use:
         return list(build_rule_analyzers())
-    from nlp.classify import ModelAnalyzer
-
-    return [
-        ModelAnalyzer(
-            config.models_path(),
-            threads=config.models.threads,
-            batch_size=config.models.batch_size,
-            batch_tokens=config.models.batch_tokens,
-            int8=config.models.int8,
-        )
-    ]
+    return [model_for(config)]
 
 
 def build_extractors(config: Config) -> list[Extractor]:
@@ -74,7 +80,10 @@ def sync_groups(config: Config, store: Store) -> None:
 
 
 def build_pipeline(config: Config, store: Store, *, dry_run: bool = False) -> Pipeline:
+    from bot.profiles import build_profile_hook
+
     sync_groups(config, store)
     return Pipeline(
-        store.sessions, build_analyzers(config), config, dry_run=dry_run, extractors=build_extractors(config)
+        store.sessions, build_analyzers(config), config, dry_run=dry_run, extractors=build_extractors(config),
+        on_analysed=build_profile_hook(config),
     )

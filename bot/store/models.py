@@ -142,6 +142,7 @@ class Message(Base):
     analysis_status: Mapped[str] = mapped_column(String(16), default="pending")
     analysis_attempts: Mapped[int] = mapped_column(Integer, default=0)
     analysis_error: Mapped[str | None]
+    purged_at: Mapped[datetime | None]  # when the retention purge blanked text and quote (bot.retention)
 
     verdicts: Mapped[list[VerdictRow]] = relationship(
         back_populates="message", lazy="raise", order_by="VerdictRow.pk", passive_deletes=True
@@ -260,3 +261,45 @@ class Outgoing(Base):
     last_error: Mapped[str | None]
     sent_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+
+
+class MemberProfile(Base):
+    """What the bot has learnt about one member in one group, kept up to date message by message.
+
+    Only aggregates: counts, a local-hour histogram, bounded keyword and entity counts, the sums the
+    demographic hints need, lead-keyword hits. No message text, so it outlives the retention purge;
+    a member's ``/optout`` deletes the row (``bot.profiles``). The member across groups is the sum of
+    their rows.
+    """
+
+    __tablename__ = "member_profiles"
+    __table_args__ = (UniqueConstraint("group_id", "member_id"), Index(None, "member_id"))
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    member_id: Mapped[str]
+    first_seen: Mapped[datetime]  # first profiled message
+    last_seen: Mapped[datetime]
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    active_days: Mapped[int] = mapped_column(Integer, default=0)  # distinct local days with a message
+    days: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # local day -> messages (recent days)
+    hours: Mapped[list[int]] = mapped_column(JSON, default=list)  # 24 counts, local hour of day
+    questions: Mapped[int] = mapped_column(Integer, default=0)  # intent "question"
+    answers: Mapped[int] = mapped_column(Integer, default=0)  # a reply to, or a mention of, a recent asker
+    links: Mapped[int] = mapped_column(Integer, default=0)  # link messages or texts with a URL
+    ads: Mapped[int] = mapped_column(Integer, default=0)  # ad verdict "ad"
+    useful: Mapped[int] = mapped_column(Integer, default=0)  # useful verdict "useful"
+    ad_scored: Mapped[int] = mapped_column(Integer, default=0)  # messages with an ad verdict
+    ad_score_sum: Mapped[float] = mapped_column(Float, default=0.0)  # of p(ad)
+    ad_score_max: Mapped[float] = mapped_column(Float, default=0.0)
+    burst_messages: Mapped[int] = mapped_column(Integer, default=0)  # within profiles.burst_hours of joining
+    burst_ads: Mapped[int] = mapped_column(Integer, default=0)
+    keywords: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # topic word -> messages (bounded)
+    entities: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # "TYPE:text" -> count (bounded)
+    domains: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # linked site -> count (bounded)
+    occupations: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # "occupation:cue" -> count
+    leads: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)  # "keyword:mention|question|request" -> count
+    demo_ngrams: Mapped[int] = mapped_column(Integer, default=0)  # evidence for the demographic hints
+    demo_sums: Mapped[dict[str, list[float]]] = mapped_column(JSON, default=dict)  # task -> sums per label
+    demo_model: Mapped[str] = mapped_column(default="")  # which weights the sums belong to
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,7 +10,10 @@ from sqlalchemy import inspect, text
 from bot.store import db
 from bot.store.models import Base
 
-TABLES = {"groups", "members", "messages", "verdicts", "entities", "moderation_actions", "corrections", "digests", "outgoing"}
+TABLES = {
+    "groups", "members", "messages", "verdicts", "entities", "moderation_actions", "corrections", "digests", "outgoing",
+    "member_profiles",
+}
 
 
 def test_upgrade_to_head_creates_every_table(db_url: str) -> None:

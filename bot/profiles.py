@@ -1,0 +1,408 @@
+"""Member profiles, kept up to date from the pipeline's ``on_analysed`` hook — never by re-reading history.
+
+Each batch of newly analysed messages becomes one :class:`Tally` per (group, member): counts, the
+local-hour histogram, topic words, entities, linked sites, occupation cues, lead-keyword hits and
+the demographic evidence. The tally is added to the member's stored row in the same transaction
+that stored the verdicts (rows locked on PostgreSQL, so two bots sharing a database add, not
+overwrite). Adding is the same operation as merging two rows, so a member across groups is the sum
+of their rows, and a profile built message by message equals one built from the whole history at
+once (bounded maps keep their top entries; the tail below the cut may differ).
+
+Not profiled: system messages, and members who sent ``/optout`` (in any group); their rows are
+deleted by :func:`forget` and never written again until ``/optin``. Commands count as activity but
+say nothing about topics or the member.
+
+A message answers someone when it is not itself a question or an ad, and it replies to a question
+by someone else, quotes someone who asked within ``profiles.answer_window_minutes``, or
+@-mentions such an asker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.config import Config
+from bot.message import MessageKind
+from bot.pipeline import AnalysedItem
+from bot.privacy import URL_RE
+from bot.store import queries
+from bot.store.models import Member, MemberProfile, Message, VerdictRow, utcnow
+from nlp.demographics import DemographicModel
+from nlp.profile import lead_hits, occupation_cues, topic_words
+
+log = logging.getLogger(__name__)
+
+PROFILES: Table = MemberProfile.__table__  # type: ignore[assignment]
+MEMBERS: Table = Member.__table__  # type: ignore[assignment]
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+VERDICTS: Table = VerdictRow.__table__  # type: ignore[assignment]
+
+# How many entries each bounded map keeps (most frequent first, ties by key).
+KEEP = {"keywords": 100, "entities": 100, "domains": 30, "occupations": 30, "leads": 100, "days": 400}
+# Entity types that are contact details or times: moderated and masked elsewhere, never profiled.
+UNPROFILED_ENTITIES = frozenset({"PHONE", "WECHAT", "QQ", "EMAIL", "URL", "MONEY", "TIME", "DATE"})
+TEXT_KINDS = frozenset({MessageKind.TEXT, MessageKind.LINK, MessageKind.QUOTE})
+
+
+@dataclass
+class Tally:
+    """What some messages add to one member's profile in one group (or a whole stored profile)."""
+
+    first_seen: datetime
+    last_seen: datetime
+    messages: int = 0
+    active_days: int = 0
+    days: Counter[str] = field(default_factory=Counter)
+    hours: list[int] = field(default_factory=lambda: [0] * 24)
+    questions: int = 0
+    answers: int = 0
+    links: int = 0
+    ads: int = 0
+    useful: int = 0
+    ad_scored: int = 0
+    ad_score_sum: float = 0.0
+    ad_score_max: float = 0.0
+    burst_messages: int = 0
+    burst_ads: int = 0
+    keywords: Counter[str] = field(default_factory=Counter)
+    entities: Counter[str] = field(default_factory=Counter)
+    domains: Counter[str] = field(default_factory=Counter)
+    occupations: Counter[str] = field(default_factory=Counter)
+    leads: Counter[str] = field(default_factory=Counter)
+    demo_ngrams: int = 0
+    demo_sums: dict[str, list[float]] = field(default_factory=dict)
+    demo_model: str = ""
+
+    def add(self, other: "Tally") -> None:
+        """Add ``other`` (a batch, or another group's row) to this one."""
+        self.first_seen = min(self.first_seen, other.first_seen)
+        self.last_seen = max(self.last_seen, other.last_seen)
+        # distinct days: a day both sides were active on counts once
+        self.active_days += other.active_days - len(set(self.days) & set(other.days))
+        for name in ("messages", "questions", "answers", "links", "ads", "useful", "ad_scored", "burst_messages", "burst_ads"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ad_score_sum += other.ad_score_sum
+        self.ad_score_max = max(self.ad_score_max, other.ad_score_max)
+        self.hours = [a + b for a, b in zip(self.hours, other.hours)]
+        for name in ("days", "keywords", "entities", "domains", "occupations", "leads"):
+            getattr(self, name).update(getattr(other, name))
+        if other.demo_ngrams:
+            if self.demo_model and other.demo_model != self.demo_model:  # other weights: start again
+                self.demo_ngrams, self.demo_sums = 0, {}
+            self.demo_model = other.demo_model
+            self.demo_ngrams += other.demo_ngrams
+            for task, sums in other.demo_sums.items():
+                mine = self.demo_sums.get(task) or [0.0] * len(sums)
+                self.demo_sums[task] = [a + b for a, b in zip(mine, sums)]
+
+    def bounded(self) -> "Tally":
+        for name, k in KEEP.items():
+            counts: Counter[str] = getattr(self, name)
+            if len(counts) > k:
+                if name == "days":  # the most recent days
+                    kept = dict(sorted(counts.items())[-k:])
+                else:
+                    kept = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k])
+                setattr(self, name, Counter(kept))
+        return self
+
+    def row(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in KEEP:
+            out[name] = dict(out[name])
+        out["hours"] = list(self.hours)
+        return out
+
+    @classmethod
+    def from_row(cls, r: Any) -> "Tally":
+        t = cls(first_seen=r.first_seen, last_seen=r.last_seen)
+        for f in fields(cls):
+            value = getattr(r, f.name)
+            if f.name in KEEP:
+                value = Counter(value or {})
+            elif f.name == "hours":
+                value = list(value or [0] * 24)
+            elif f.name == "demo_sums":
+                value = {k: list(v) for k, v in (value or {}).items()}
+            setattr(t, f.name, value)
+        return t
+
+
+def _p_ad(item: AnalysedItem) -> float | None:
+    v = item.verdicts.get("ad")
+    if v is None or v.label == "skipped":
+        return None
+    return v.score if v.label == "ad" else 1.0 - v.score
+
+
+def _label(item: AnalysedItem, analyzer: str) -> str | None:
+    v = item.verdicts.get(analyzer)
+    return v.label if v else None
+
+
+def _domains(text: str) -> list[str]:
+    out = []
+    for m in URL_RE.finditer(text):
+        url = m.group()
+        host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+        if host:
+            out.append(host.removeprefix("www."))
+    return list(dict.fromkeys(out))
+
+
+class ProfileUpdater:
+    """The ``on_analysed`` hook: adds each batch to the senders' profiles in the same transaction."""
+
+    def __init__(self, config: Config, demographics: DemographicModel | None = None) -> None:
+        self._config = config
+        self._demographics = demographics
+        self._tz = config.digest_timezone()
+        self._window = timedelta(minutes=config.profiles.answer_window_minutes)
+        self._burst = timedelta(hours=config.profiles.burst_hours)
+
+    def __call__(self, session: Session, items: Sequence[AnalysedItem]) -> None:
+        """Add the batch in a savepoint: a profile that cannot be updated never costs the verdicts."""
+        try:
+            with session.begin_nested():
+                self.update(session, items)
+        except Exception:  # noqa: BLE001 - profiles are extra; moderation and the digest go on
+            log.exception("profiles: a batch of %d messages could not be added; its verdicts are kept", len(items))
+
+    def update(self, session: Session, items: Sequence[AnalysedItem]) -> None:
+        items = [i for i in items if i.message.kind is not MessageKind.SYSTEM]
+        if not items:
+            return
+        senders = {i.message.sender_id for i in items}
+        opted_out = set(
+            session.execute(
+                select(MEMBERS.c.member_id).where(MEMBERS.c.member_id.in_(senders), MEMBERS.c.opted_out.is_(True))
+            ).scalars()
+        )
+        if opted_out:  # opted out in one group: in every group, new ones too (the digest reads the flag)
+            session.execute(
+                update(MEMBERS).where(MEMBERS.c.member_id.in_(opted_out), MEMBERS.c.opted_out.is_(False)).values(opted_out=True)
+            )
+        items = [i for i in items if i.message.sender_id not in opted_out]
+        if not items:
+            return
+        joined = self._first_seen(session, items)
+        answering = answers(session, items, self._window)
+        tallies: dict[tuple[str, str], Tally] = {}
+        for item in sorted(items, key=lambda i: (i.message.sent_at, i.pk)):
+            m = item.message
+            key = (m.group_id, m.sender_id)
+            t = tallies.get(key) or tallies.setdefault(key, Tally(m.sent_at, m.sent_at))
+            self._observe(t, item, item.pk in answering, joined.get(key))
+        add_to_profiles(session, tallies)
+
+    def _first_seen(self, session: Session, items: Sequence[AnalysedItem]) -> dict[tuple[str, str], datetime]:
+        groups = {i.message.group_id for i in items}
+        senders = {i.message.sender_id for i in items}
+        q = select(MEMBERS.c.group_id, MEMBERS.c.member_id, MEMBERS.c.first_seen).where(
+            MEMBERS.c.group_id.in_(groups), MEMBERS.c.member_id.in_(senders)
+        )
+        return {(g, m): first for g, m, first in session.execute(q) if first is not None}
+
+    def _observe(self, t: Tally, item: AnalysedItem, answered: bool, joined: datetime | None) -> None:
+        m = item.message
+        local = m.sent_at.astimezone(self._tz)
+        day = local.date().isoformat()
+        t.first_seen = min(t.first_seen, m.sent_at)
+        t.last_seen = max(t.last_seen, m.sent_at)
+        t.messages += 1
+        if day not in t.days:
+            t.active_days += 1
+        t.days[day] += 1
+        t.hours[local.hour] += 1
+        intent, is_ad = _label(item, "intent"), _label(item, "ad") == "ad"
+        t.questions += intent == "question"
+        t.answers += answered
+        t.ads += is_ad
+        t.useful += _label(item, "useful") == "useful"
+        p_ad = _p_ad(item)
+        if p_ad is not None:
+            t.ad_scored += 1
+            t.ad_score_sum += p_ad
+            t.ad_score_max = max(t.ad_score_max, p_ad)
+        if joined is not None and m.sent_at < joined + self._burst:
+            t.burst_messages += 1
+            t.burst_ads += is_ad
+        sites = _domains(m.text)
+        if m.kind is MessageKind.LINK or sites:
+            t.links += 1
+            t.domains.update(sites)
+        if is_ad or m.kind not in TEXT_KINDS or not m.text.strip() or m.text.lstrip().startswith(self._config.bot.command_prefixes):
+            return  # an ad's or a command's words say nothing about the member
+        t.keywords.update(topic_words(m.text))
+        t.entities.update(
+            {f"{e.type}:{e.text.strip()}" for e in item.entities if e.type not in UNPROFILED_ENTITIES and e.text.strip()}
+        )
+        t.occupations.update(f"{name}:{cue}" for name, cue in occupation_cues(m.text))
+        named, cues = lead_hits(m.text, self._config.lead_keywords_for(m.group_id))
+        for k in named:
+            t.leads[f"{k}:mention"] += 1
+            if intent == "question":
+                t.leads[f"{k}:question"] += 1
+            if intent == "request" or cues:
+                t.leads[f"{k}:request"] += 1
+        t.leads.update(f"{c}:cue" for c in cues if named)
+        if self._demographics is not None and self._demographics.tasks:
+            n, sums = self._demographics.evidence(m.text)
+            if n:
+                t.demo_model = self._demographics.version
+                t.demo_ngrams += n
+                for task, s in sums.items():
+                    mine = t.demo_sums.get(task) or [0.0] * len(s)
+                    t.demo_sums[task] = [a + b for a, b in zip(mine, s)]
+
+
+def answers(session: Session, items: Sequence[AnalysedItem], window: timedelta) -> set[int]:
+    """The pks of ``items`` that answer someone else's question (see the module doc)."""
+    candidates = [i for i in items if _label(i, "intent") not in ("question", "ad")]
+    if not candidates:
+        return set()
+    groups = {i.message.group_id for i in candidates}
+    lo = min(i.message.sent_at for i in candidates) - window
+    hi = max(i.message.sent_at for i in candidates)
+    c = MESSAGES.c
+    asked = session.execute(
+        select(c.group_id, c.sender_id, c.sender_name, c.sent_at)
+        .join(VERDICTS, and_(VERDICTS.c.message_pk == c.pk, VERDICTS.c.analyzer == "intent", VERDICTS.c.label == "question"))
+        .where(c.group_id.in_(groups), c.sent_at >= lo, c.sent_at <= hi)
+    ).all()
+    replied: dict[tuple[str, str], tuple[str, bool]] = {}
+    reply_ids = {i.message.reply_to for i in candidates if i.message.reply_to}
+    if reply_ids:
+        rows = session.execute(
+            select(c.source, c.source_id, c.sender_id, VERDICTS.c.label)
+            .outerjoin(VERDICTS, and_(VERDICTS.c.message_pk == c.pk, VERDICTS.c.analyzer == "intent"))
+            .where(c.source_id.in_(reply_ids))
+        ).all()
+        replied = {(r.source, r.source_id): (r.sender_id, r.label == "question") for r in rows}
+    out: set[int] = set()
+    for item in candidates:
+        m = item.message
+        if m.reply_to and (target := replied.get((m.source, m.reply_to))):
+            if target[0] != m.sender_id and target[1]:
+                out.add(item.pk)
+            continue
+        recent = [a for a in asked if a.group_id == m.group_id and a.sender_id != m.sender_id and m.sent_at - window <= a.sent_at <= m.sent_at]
+        quoted = _quoted_name(m.quote)
+        if any(a.sender_id in m.mentions or (quoted and a.sender_name == quoted) for a in recent):
+            out.add(item.pk)
+    return out
+
+
+def _quoted_name(quote: str) -> str:
+    for sep in ("：", ":"):
+        name, found, _ = quote.partition(sep)
+        if found:
+            return name.strip()
+    return ""
+
+
+def _dialect_insert(session: Session) -> Any:
+    """``insert`` with ``on_conflict_do_nothing`` for the session's backend (SQLite or PostgreSQL)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _lock(q: Any, session: Session) -> Any:
+    return q.with_for_update() if session.get_bind().dialect.name == "postgresql" else q
+
+
+def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) -> None:
+    """Add each tally to its (group, member) row, creating rows as needed. Rows are locked first on
+    PostgreSQL, and a row another process created meanwhile is added to, not duplicated."""
+    if not tallies:
+        return
+    p = PROFILES.c
+    where = or_(*(and_(p.group_id == g, p.member_id == m) for g, m in tallies))
+    existing = {(r.group_id, r.member_id): r for r in session.execute(_lock(select(PROFILES).where(where), session))}
+    now = utcnow()
+    for (group_id, member_id), tally in tallies.items():
+        row = existing.get((group_id, member_id))
+        if row is None:
+            values = {**tally.bounded().row(), "group_id": group_id, "member_id": member_id, "updated_at": now}
+            ins = _dialect_insert(session)(PROFILES).values(**values)
+            created = session.execute(
+                ins.on_conflict_do_nothing(index_elements=["group_id", "member_id"]).returning(p.pk)
+            ).first()
+            if created is not None:
+                continue
+            one = select(PROFILES).where(p.group_id == group_id, p.member_id == member_id)
+            row = session.execute(_lock(one, session)).one()
+        merged = Tally.from_row(row)
+        merged.add(tally)
+        session.execute(update(PROFILES).where(p.pk == row.pk).values(**merged.bounded().row(), updated_at=now))
+
+
+def profile_rows(session: Session, member_id: str, group_id: str | None = None) -> list[tuple[str, Tally]]:
+    """``(group id, tally)`` for each of a member's stored profiles, one group or all."""
+    q = select(PROFILES).where(PROFILES.c.member_id == member_id).order_by(PROFILES.c.group_id)
+    if group_id is not None:
+        q = q.where(PROFILES.c.group_id == group_id)
+    return [(r.group_id, Tally.from_row(r)) for r in session.execute(q)]
+
+
+def combined(rows: Iterable[tuple[str, Tally]]) -> Tally | None:
+    """The member across the given groups: the sum of their rows."""
+    total: Tally | None = None
+    for _, t in rows:
+        if total is None:
+            total = Tally.from_row(t)
+        else:
+            total.add(t)
+    return total
+
+
+def forget(session: Session, member_id: str) -> int:
+    """Delete every profile row of ``member_id`` (their ``/optout``); return how many."""
+    return session.execute(delete(PROFILES).where(PROFILES.c.member_id == member_id)).rowcount
+
+
+def set_opted_out(session: Session, group_id: str, member_id: str, opted_out: bool) -> None:
+    """``/optout`` (True) or ``/optin`` (False) for a member, in every group the bot knows them in.
+
+    Opting out deletes their profiles at once; the pipeline stops profiling them, and the digest
+    stops quoting them (it reads ``members.opted_out``). Their messages are still stored and moderated.
+    """
+    queries.set_opted_out(session, group_id, member_id, opted_out)
+    session.execute(update(MEMBERS).where(MEMBERS.c.member_id == member_id).values(opted_out=opted_out))
+    if opted_out:
+        forget(session, member_id)
+
+
+def is_opted_out(session: Session, member_id: str) -> bool:
+    q = select(MEMBERS.c.member_id).where(MEMBERS.c.member_id == member_id, MEMBERS.c.opted_out.is_(True)).limit(1)
+    return session.execute(q).first() is not None
+
+
+def build_profile_hook(config: Config) -> ProfileUpdater | None:
+    """The pipeline hook for this config, or None when profiles are off. A missing or broken
+    demographic model turns the hints off (logged), never the profiles."""
+    if not config.profiles.enabled:
+        return None
+    demographics = None
+    path = config.demographics_path()
+    if path is not None:
+        try:
+            demographics = DemographicModel.load(path)
+        except (OSError, KeyError, ValueError) as e:
+            log.warning("demographic hints off: cannot load %s: %s", path, e)
+    return ProfileUpdater(config, demographics)
+
+
+__all__ = [
+    "ProfileUpdater", "Tally", "add_to_profiles", "answers", "build_profile_hook", "combined", "forget",
+    "is_opted_out", "profile_rows", "set_opted_out",
+]

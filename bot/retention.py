@@ -1,0 +1,116 @@
+"""Retention: raw message text older than ``privacy.retention_days`` is purged; aggregates stay.
+
+``purge(session, before)`` blanks the text and the quote of every analysed message sent before
+``before`` and the text and value of the entities found in it, and stamps ``purged_at``. The
+message row stays — its time, sender, kind, verdict labels and scores, and moderation actions —
+and so do member profiles and counts, which never held text. Messages still waiting for analysis
+are left until they are analysed (their profile and verdicts need the text once). The outbox's
+texts older than that (reports quote the ads they act on) are blanked once sent or given up.
+Kept on purpose: admin corrections (labelled training data an admin chose to keep) and stored
+digests (masked summaries).
+
+The live bot runs it daily at ``privacy.purge_time`` (local) through :func:`purge_daily`;
+``qunzhi db purge`` runs it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Config
+from bot.store.models import EntityRow, Message, Outgoing, utcnow
+
+log = logging.getLogger(__name__)
+
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+ENTITIES: Table = EntityRow.__table__  # type: ignore[assignment]
+OUTGOING: Table = Outgoing.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    before: datetime
+    messages: int  # messages whose text was blanked now
+    entities: int  # entities whose text was blanked now
+
+
+def purge(session: Session, before: datetime, *, now: datetime | None = None) -> PurgeReport:
+    """Blank the text of analysed messages sent before ``before`` (aware); idempotent."""
+    if before.tzinfo is None or before.utcoffset() is None:
+        raise ValueError(f"before: must be a timezone-aware datetime, got {before!r}")
+    c = MESSAGES.c
+    old = (c.sent_at < before, c.purged_at.is_(None), c.analysis_status != "pending")
+    pks = select(c.pk).where(*old).scalar_subquery()
+    entities = session.execute(
+        update(ENTITIES).where(ENTITIES.c.message_pk.in_(pks)).values(text="", value="")
+    ).rowcount
+    messages = session.execute(update(MESSAGES).where(*old).values(text="", quote="", purged_at=now or utcnow())).rowcount
+    # what the bot said long ago (reports quote the ads they act on) goes too, once it is done
+    o = OUTGOING.c
+    session.execute(
+        update(OUTGOING)
+        .where(o.created_at < before, (o.sent_at.is_not(None)) | (o.failed_at.is_not(None)), o.text != "")
+        .values(text="")
+    )
+    return PurgeReport(before, messages, entities)
+
+
+def cutoff(config: Config, now: datetime) -> datetime | None:
+    """The oldest send time whose text is kept at ``now``; None when text is kept forever."""
+    days = config.privacy.retention_days
+    return now - timedelta(days=days) if days > 0 else None
+
+
+def purge_once(sessions: sessionmaker[Session], config: Config, now: datetime) -> PurgeReport | None:
+    before = cutoff(config, now)
+    if before is None:
+        return None
+    with sessions.begin() as session:
+        report = purge(session, before, now=now)
+    if report.messages:
+        log.info("retention: purged the text of %d messages (and %d entities) sent before %s",
+                 report.messages, report.entities, before.isoformat())
+    return report
+
+
+def next_run(config: Config, now: datetime) -> datetime:
+    """The next ``privacy.purge_time`` (local) strictly after ``now``, in UTC."""
+    tz = config.digest_timezone()
+    hh, mm = (int(x) for x in config.privacy.purge_time.split(":"))
+    local = now.astimezone(tz)
+    at = datetime.combine(local.date(), time(hh, mm), tz)
+    if at <= local:
+        at = datetime.combine(local.date() + timedelta(days=1), time(hh, mm), tz)
+    return at.astimezone(timezone.utc)
+
+
+async def purge_daily(
+    sessions: sessionmaker[Session],
+    config: Config,
+    in_worker: Callable[..., Awaitable[Any]],
+    clock: Callable[[], datetime],
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Run :func:`purge_once` every day at ``privacy.purge_time`` until cancelled (on the bot's
+    worker thread, beside the pipeline). A failed purge is logged and tried again the next day."""
+    if config.privacy.retention_days <= 0:
+        return
+    while True:
+        wait = (next_run(config, clock()) - clock()).total_seconds()
+        await sleep(max(wait, 1.0))
+        try:
+            await in_worker(purge_once, sessions, config, clock())
+        except Exception:  # noqa: BLE001 - the bot goes on; text is purged on the next day's run
+            log.exception("retention purge failed; retrying tomorrow")
+
+
+__all__ = ["PurgeReport", "cutoff", "next_run", "purge", "purge_daily", "purge_once"]
