@@ -2,19 +2,30 @@
 
 The digests table decides what has been made: ``save_digest`` is unique per (group, day), so a
 digest is kept (and later sent) once, however many processes ask.
+
+Near-duplicates are found with the shared encoder when ``models.use`` is on — the pipeline's own
+weights (one ``ModelAnalyzer`` per process). Without models, or when loading fails, the digest
+uses character 3-grams instead.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
 from bot.digest import DigestData, build_digest, day_bounds, render_html, render_text
+from bot.digest.dedupe import EMBED_LAYER, Embedder
+from bot.digest.events import TimeExtractor
 from bot.store import queries
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,17 +36,50 @@ class RenderedDigest:
     newly_saved: bool  # False when a digest for this group and day was already kept (or not saved)
 
 
+def default_embedder(config: Config) -> Embedder | None:
+    """The shared encoder's ``embed`` when the config uses models (the same weights the pipeline
+    uses, see ``bot.wiring.model_for``), else None (3-gram Jaccard)."""
+    if not config.models.use:
+        return None
+    from bot.wiring import model_for
+    from nlp.errors import ModelError
+
+    try:
+        analyzer = model_for(config)
+    except ModelError as e:
+        log.warning("digest: %s; near-duplicates by 3-gram Jaccard instead", e)
+        return None
+    return functools.partial(analyzer.embed, layer=EMBED_LAYER)
+
+
+def _time_extractor() -> TimeExtractor | None:
+    try:
+        from nlp.patterns import extract_patterns
+    except ImportError:  # pragma: no cover - patterns ship with nlp
+        return None
+    return extract_patterns
+
+
 def make_digest(
-    sessions: sessionmaker[Session], config: Config, group_id: str, day: date, *, save: bool = True
+    sessions: sessionmaker[Session],
+    config: Config,
+    group_id: str,
+    day: date,
+    *,
+    save: bool = True,
+    embed: Embedder | None | Literal["config"] = "config",
 ) -> RenderedDigest:
     """Build and render one group's digest of ``day``; keep it unless ``save=False`` (a preview,
-    e.g. an admin asking for today's digest before the day is over)."""
+    e.g. an admin asking for today's digest before the day is over). ``embed``: texts → vectors
+    for near-duplicates; by default the config's model (:func:`default_embedder`), ``None`` for
+    the lexical measure."""
     tz = config.digest_timezone()
     start, end = day_bounds(day, tz)
     group_cfg = config.group(group_id)
     with sessions() as session:
         messages = queries.analysed_messages(session, group_id, start, end)
         stored_group = queries.group(session, group_id)
+        opted_out = frozenset(m.member_id for m in queries.members(session, group_id) if m.opted_out)
     name = (group_cfg.name if group_cfg and group_cfg.name else "") or (stored_group.name if stored_group else "") or group_id
     topic = config.topic_for(group_id, fallback=stored_group.topic if stored_group else "")
     policy = config.moderation_for(group_id)
@@ -50,6 +94,9 @@ def make_digest(
         ad_threshold=policy.ad_threshold,
         corroborate=policy.corroborate,
         trusted=frozenset(config.bot.superadmins) | frozenset(group_cfg.admins if group_cfg else ()),
+        opted_out=opted_out,
+        embed=default_embedder(config) if isinstance(embed, str) else embed,
+        extract_times=_time_extractor(),
     )
     parts = render_text(data, max_part_chars=config.digest.max_part_chars)
     html = render_html(data)

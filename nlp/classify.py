@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from nlp.encoder import PASSAGE, QUERY, quantize_int8
+from nlp.encoder import PASSAGE, QUERY, mean_pool, quantize_int8
 from nlp.item import MEDIA_KINDS, Item
 from nlp.model import AD_LABELS, INTENTS, USEFUL_LABELS, load
 from nlp.normalize import normalize
@@ -120,6 +121,28 @@ class ModelAnalyzer:
         for idx, input_ids, mask in self.batches(texts, prefix):
             out[idx] = self.net.embed(input_ids, mask).float()
         return out
+
+    @torch.inference_mode()
+    def embed(self, texts: Sequence[str], layer: int | None = None) -> np.ndarray:
+        """The encoder's embedding of each text, normalised as the heads see it: mean-pooled over
+        tokens and L2-normalised, float32 rows in input order (a dot product is a cosine).
+
+        ``layer=None`` is the last layer, the one the heads read. The heads' training pulls that
+        one together by task (all chit-chat alike, all ads alike); a lower layer (``0`` being the
+        token embeddings) keeps more of the wording, which is what near-duplicates need."""
+        dim = self.net.ad.in_features
+        if layer is not None and not 0 <= layer <= self.net.encoder.config.num_hidden_layers:
+            raise ValueError(f"layer must be within 0..{self.net.encoder.config.num_hidden_layers}, got {layer}")
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32)
+        norm = [normalize(t).text for t in texts]
+        if layer is None:
+            return self._embed(norm, PASSAGE).numpy().astype(np.float32, copy=False)
+        out = torch.empty(len(norm), dim)
+        for idx, input_ids, mask in self.batches(norm, PASSAGE):
+            states = self.net.encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states
+            out[idx] = torch.nn.functional.normalize(mean_pool(states[layer], mask), dim=-1).float()
+        return out.numpy()
 
     def _topic_vectors(self, topics: Sequence[str]) -> torch.Tensor:
         with self._lock:

@@ -1,0 +1,339 @@
+"""One group's day of analysed messages into a :class:`DigestData`.
+
+``build_digest`` reads the stored verdicts (analyzer "ad": ad/normal, "useful": useful/useless,
+"intent": question/answer/announcement/...) and entities; it never runs a classifier. A message
+may lack a verdict (analysis pending) or carry a "skipped" one; both count as "not that label".
+Two things may be handed in by the caller: ``embed`` (the shared encoder's embeddings, for
+near-duplicates; without it a lexical measure is used) and ``extract_times`` (the pattern
+extractor, for messages stored before entities were extracted).
+
+Members in ``opted_out`` are counted in every total and never quoted: none of their messages,
+names or "@name" mentions appears in a line, and a thread they started is not shown.
+Every text taken from a message is masked (``bot.privacy.mask``) here, and again by the
+templates' ``finalize`` hook.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from bot.digest import dedupe, lines, threads as threading
+from bot.digest.data import (
+    AdLine,
+    Contributor,
+    DigestCounts,
+    DigestData,
+    HourCount,
+    KindCount,
+    LinkLine,
+    MessageLine,
+    Thread,
+)
+from bot.digest.events import TimeExtractor, find_events
+from bot.digest.lines import LONG_CHARS, Liner, has_text, is_link, sender, short, urls
+from bot.digest.topics import topics as find_topics
+from bot.message import MessageKind
+from bot.privacy import URL_RE, mask
+from bot.records import AnalysedMessage
+
+# How much of each list the data keeps (the text template shows fewer); totals are in counts.
+MAX_THREADS = 8
+MAX_REPLIES = 5
+MAX_UNANSWERED = 6
+MIN_UNANSWERED_USEFUL = 0.5  # a short question less useful than this ("今天怎么回事") is left out
+LONG_QUESTION = 20  # characters: a question this long is kept whatever the useful head says
+MAX_ANNOUNCEMENTS = 5
+MAX_LINKS = 10
+MAX_ADS = 10
+
+KIND_LABELS: dict[MessageKind, str] = {
+    MessageKind.TEXT: "文字",
+    MessageKind.IMAGE: "图片",
+    MessageKind.LINK: "链接",
+    MessageKind.FILE: "文件",
+    MessageKind.STICKER: "表情",
+    MessageKind.VOICE: "语音",
+    MessageKind.VIDEO: "视频",
+    MessageKind.QUOTE: "引用",
+    MessageKind.SYSTEM: "系统",
+    MessageKind.OTHER: "其他",
+}
+
+# An announcement says so: a 【…】 head, or a word that announces.
+_ANNOUNCE = re.compile(r"^\s*【[^】]{2,24}】|^\s*(?:公告|通知|群公告|重要|提醒|再提醒|内推|招聘)|群规")
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local calendar ``day`` in ``tz`` as a half-open UTC interval ``[start, end)``."""
+    start = datetime.combine(day, time.min, tzinfo=tz).astimezone(timezone.utc)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz).astimezone(timezone.utc)
+    return start, end
+
+
+def _is_announcement(am: AnalysedMessage, trusted: bool) -> bool:
+    """An admin's post the intent verdict calls an announcement or a job post, that announces
+    itself (``_ANNOUNCE``) or is long; anyone else's only when it announces itself too. Never a
+    message addressed to someone (it mentions a member) or a link."""
+    m = am.message
+    if not has_text(am) or m.mentions or m.reply_to or is_link(am):
+        return False
+    cue = bool(_ANNOUNCE.search(m.text))
+    intent = am.label("intent") in ("announcement", "job_post")
+    if trusted:
+        return intent or cue or len(m.text) >= 40
+    return cue and (intent or len(m.text) >= 20)
+
+
+def build_digest(
+    messages: Sequence[AnalysedMessage],
+    *,
+    group_id: str,
+    group_name: str,
+    topic: str,
+    day: date,
+    tz: ZoneInfo,
+    top_n: int = 5,
+    ad_threshold: float = 0.0,
+    corroborate: bool = False,
+    trusted: frozenset[str] = frozenset(),
+    opted_out: Collection[str] = frozenset(),
+    embed: dedupe.Embedder | None = None,
+    extract_times: TimeExtractor | None = None,
+) -> DigestData:
+    """Summarise one local calendar day of one group.
+
+    Messages of other groups or outside ``day_bounds(day, tz)`` are ignored. A message counts as an
+    ad when its "ad" verdict says "ad" with a score of at least ``ad_threshold`` (and, with
+    ``corroborate``, when the rule baseline's ``ad_rules`` verdict, if any, agrees); never when
+    the sender is in ``trusted`` (the group's admins), as moderation never acts on them.
+    """
+    start, end = day_bounds(day, tz)
+    msgs = sorted(
+        (am for am in messages if am.message.group_id == group_id and start <= am.message.sent_at < end),
+        key=lambda am: (am.message.sent_at, am.message.id),
+    )
+    people = [am for am in msgs if am.message.kind is not MessageKind.SYSTEM]
+    hidden = frozenset(opted_out)
+
+    def is_ad(am: AnalysedMessage) -> bool:
+        if am.message.sender_id in trusted:
+            return False  # admins' posts (rules, events, referrals) are never treated as ads
+        second = am.verdicts.get("ad_rules")
+        if corroborate and second is not None and second.label != "ad":
+            return False  # the same rule moderation applies: one judge alone is not enough
+        v = am.verdicts.get("ad")
+        return v is not None and v.label == "ad" and v.score >= ad_threshold
+
+    ad_ids = {am.message.id for am in msgs if is_ad(am)}
+    useful_ids = {am.message.id for am in msgs if am.label("useful") == "useful" and am.message.id not in ad_ids}
+    use = {am.message.id: lines.usefulness(am, am.message.id in ad_ids) for am in msgs}
+    liner = Liner(tz, {am.message.sender_name.strip() for am in msgs if am.message.sender_id in hidden})
+
+    def shown(am: AnalysedMessage) -> bool:
+        return am.message.sender_id not in hidden
+
+    clusters = dedupe.cluster([(am.message.id, am.message.text) for am in people if has_text(am)], embed)
+
+    # Threads: questions with answers, links with discussion, replied-to messages.
+    raw_threads, _ = threading.find_threads(people, ads=ad_ids, clusters=clusters)
+    shown_threads: list[Thread] = []
+    for t in sorted(raw_threads, key=lambda t: (-threading.score(t, use), t.root.message.sent_at)):
+        if not t.answers() or not shown(t.root):
+            continue
+        shown_threads.append(_thread(t, liner, use, clusters, shown))
+    question_threads = [t for t in raw_threads if t.kind == "question"]
+
+    def asked_weight(t: threading.RawThread) -> float:
+        """Usefulness, 0.5 per time it was asked again, and up to 0.5 for length (the useful
+        head misreads long technical questions, see lines.usefulness)."""
+        return use[t.root.message.id] + 0.5 * len(t.copies) + min(len(t.root.message.text), 60) / 120
+
+    unanswered = [
+        t for t in question_threads
+        if not t.answers() and shown(t.root)
+        and (use[t.root.message.id] >= MIN_UNANSWERED_USEFUL or len(t.root.message.text.strip()) >= LONG_QUESTION)
+    ]
+    unanswered.sort(key=lambda t: (-asked_weight(t), t.root.message.sent_at))
+
+    visible = [am for am in people if am.message.id not in ad_ids and shown(am)]
+    events, event_ids = find_events(visible, day=day, tz=tz, liner=liner, extract_times=extract_times)
+
+    # Announcements: ranked by usefulness (admins first), near-duplicates once, events left out.
+    announced_all = [
+        am for am in people
+        if am.message.id not in ad_ids and _is_announcement(am, am.message.sender_id in trusted)
+    ]
+    announced = _unique(
+        sorted(
+            (am for am in announced_all if shown(am) and am.message.id not in event_ids),
+            key=lambda am: (-(use[am.message.id] + (0.5 if am.message.sender_id in trusted else 0.0)), am.message.sent_at),
+        ),
+        clusters,
+    )
+
+    # Links: one per URL (or link card), ranked by usefulness and shares; the roots of threads
+    # shown above are left out, links inside them come last.
+    thread_roots = {t.root.id for t in shown_threads}
+    in_threads = {r.message.id for t in raw_threads if t.answers() for r in t.replies}
+    link_msgs: dict[str, list[AnalysedMessage]] = {}
+    for am in people:
+        if am.message.id in ad_ids or not is_link(am):
+            continue
+        for url in urls(am) or [f"card:{am.message.id}"]:
+            link_msgs.setdefault(url, []).append(am)
+    links = []
+    for url, shares in link_msgs.items():
+        first = next((am for am in shares if shown(am)), None)
+        if first is None or first.message.id in thread_roots:
+            continue
+        title = short(URL_RE.sub(" ", first.message.text))
+        rank = use[first.message.id] + 0.5 * (len(shares) - 1) - (0.5 if first.message.id in in_threads else 0.0)
+        links.append((rank, first.message.sent_at, LinkLine(
+            liner.text(title), "" if url.startswith("card:") else mask(url), sender(first), liner.hhmm(first), len(shares)
+        )))
+    links.sort(key=lambda x: (-x[0], x[1]))
+
+    # Ads: masked examples, near-duplicates merged, never an opted-out member's.
+    ads = [am for am in msgs if am.message.id in ad_ids]
+    ad_lines = []
+    for am in _unique([a for a in ads if shown(a)], clusters):
+        v = am.verdicts["ad"]
+        n = sum(1 for a in ads if clusters.of(a.message.id) == clusters.of(am.message.id))
+        ad_lines.append(AdLine(
+            sender(am), liner.hhmm(am),
+            liner.text(URL_RE.sub("[链接]", am.message.text)),  # never advertise the ad's link
+            round(v.score, 2), short(v.reasons[0], 40) if v.reasons else "", n,
+        ))
+
+    # Who was active: useful messages first, then everything they said that was not an ad.
+    total_by: Counter[str] = Counter()
+    useful_by: Counter[str] = Counter()
+    names: dict[str, str] = {}
+    for am in people:
+        if am.message.id in ad_ids or not shown(am):
+            continue
+        sid = am.message.sender_id
+        names.setdefault(sid, sender(am))
+        total_by[sid] += 1
+        useful_by[sid] += am.message.id in useful_ids
+    ranked = sorted(total_by, key=lambda s: (-useful_by[s], -total_by[s], names[s]))
+    contributors = tuple(Contributor(names[s], useful_by[s], total_by[s]) for s in ranked[:top_n])
+
+    activity = [[0, 0, 0] for _ in range(24)]
+    for am in people:
+        h = am.message.sent_at.astimezone(tz).hour
+        activity[h][2 if am.message.id in ad_ids else 0 if am.message.id in useful_ids else 1] += 1
+
+    useful_texts = [
+        am.message.text for am in people
+        if am.message.id in useful_ids and clusters.of(am.message.id) == am.message.id and shown(am)
+    ]
+    kinds = Counter(am.message.kind for am in msgs)
+    return DigestData(
+        group_id=group_id,
+        group_name=mask(group_name),
+        topic=topic,
+        day=day,
+        timezone=tz.key,
+        counts=DigestCounts(
+            total=len(msgs),
+            by_kind=tuple(
+                KindCount(k.value, KIND_LABELS.get(k, k.value), n)
+                for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0].value))
+            ),
+            speakers=len({am.message.sender_id for am in people}),
+            useful=len(useful_ids),
+            useless=sum(1 for am in msgs if am.label("useful") == "useless"),
+            ads=len(ad_ids),
+            questions=len(question_threads),
+            answered=sum(1 for t in question_threads if t.answers()),
+            threads=sum(1 for t in raw_threads if t.answers()),
+            links=len(link_msgs),
+            announcements=len(announced_all),
+            events=len(events),
+            duplicates=clusters.merged,
+        ),
+        threads=tuple(shown_threads[:MAX_THREADS]),
+        events=tuple(events),
+        announcements=tuple(liner.line(am, LONG_CHARS, clusters.size(am.message.id)) for am in announced[:MAX_ANNOUNCEMENTS]),
+        unanswered=tuple(
+            liner.line(t.root, count=1 + len(t.copies), opener=False) for t in unanswered[:MAX_UNANSWERED]
+        ),
+        links=tuple(line for _, _, line in links[:MAX_LINKS]),
+        topics=find_topics([liner.text(t, 10_000) for t in useful_texts], exclude=topic),
+        activity=tuple(HourCount(h, *activity[h]) for h in range(24)),
+        ads=tuple(ad_lines[:MAX_ADS]),
+        top_contributors=contributors,
+        analysis_pending=sum(1 for am in people if not am.verdicts),
+        similarity=clusters.method,
+    )
+
+
+def _unique(ams: Sequence[AnalysedMessage], clusters: dedupe.Clusters) -> list[AnalysedMessage]:
+    """The first of each near-duplicate cluster, order kept."""
+    seen: set[str] = set()
+    out = []
+    for am in ams:
+        c = clusters.of(am.message.id)
+        if c not in seen:
+            seen.add(c)
+            out.append(am)
+    return out
+
+
+def _thread(
+    t: threading.RawThread,
+    liner: Liner,
+    use: dict[str, float],
+    clusters: dedupe.Clusters,
+    shown: Callable[[AnalysedMessage], bool],
+) -> Thread:
+    root = t.root
+    text = root.message.text
+    replies = list(t.replies)
+    if t.kind == "link":
+        text = URL_RE.sub(" ", text).strip()
+        first = replies[0] if replies else None
+        if (
+            first is not None
+            and first.message.sender_id == t.author
+            and first.message.sent_at - root.message.sent_at <= threading.LINK_COMMENT
+            and not urls(first)
+        ):
+            text = f"{text} —— {first.message.text}" if text else first.message.text
+            replies = replies[1:]
+    else:
+        text = lines.brief(text)
+    root_line = MessageLine(root.message.id, sender(root), liner.hhmm(root), liner.text(text), 1 + len(t.copies))
+    answers = [a for a in t.answers() if shown(a) and has_text(a)]
+
+    def merit(a: AnalysedMessage) -> tuple[float, float]:
+        """Best answer: useful, said to the question itself, not a link or a question back, with
+        some length."""
+        m = use[a.message.id] + (0.3 if a.message.id in t.direct else 0.0) - (0.3 if is_link(a) or lines.asks(a) else 0.0)
+        return m + min(len(a.message.text), 60) / 300, -a.message.sent_at.timestamp()
+
+    best = max(answers, key=merit, default=None)
+    visible = _unique([r for r in replies if shown(r) and has_text(r)], clusters)
+    top = sorted(visible, key=lambda r: -use[r.message.id])[:MAX_REPLIES]
+    top.sort(key=lambda r: r.message.sent_at)
+    names: list[str] = []
+    for a in answers:
+        n = sender(a)
+        if n not in names:
+            names.append(n)
+    return Thread(
+        kind=t.kind,
+        root=root_line,
+        url=mask(t.url),
+        replies=tuple(liner.line(r, count=clusters.size(r.message.id), to=False) for r in top),
+        best=liner.line(best, to=False) if best is not None else None,
+        reply_count=len(t.replies),
+        participants=len(t.people),
+        names=tuple(names),
+        score=threading.score(t, use),
+    )
