@@ -138,6 +138,13 @@ class Tally:
         return t
 
 
+def _is_ad(item: AnalysedItem) -> bool:
+    """An ad for the profile when both judges say so (the model and, when stored beside it, the
+    rule baseline), as moderation's default ``corroborate`` asks before acting on a member."""
+    second = _label(item, "ad_rules")
+    return _label(item, "ad") == "ad" and second in (None, "ad")
+
+
 def _p_ad(item: AnalysedItem) -> float | None:
     v = item.verdicts.get("ad")
     if v is None or v.label == "skipped":
@@ -224,7 +231,7 @@ class ProfileUpdater:
             t.active_days += 1
         t.days[day] += 1
         t.hours[local.hour] += 1
-        intent, is_ad = _label(item, "intent"), _label(item, "ad") == "ad"
+        intent, is_ad = _label(item, "intent"), _is_ad(item)
         t.questions += intent == "question"
         t.answers += answered
         t.ads += is_ad
