@@ -481,3 +481,21 @@ def test_qunzhi_run_with_a_wrong_token_exits_2_with_one_clear_line(server: Puppe
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert f"qunzhi: the puppet service at {server.endpoint} refused the token (UNAUTHENTICATED)" in err
+
+
+async def test_links_images_stickers_and_files_keep_their_kind(live: Running) -> None:
+    await live.server.aapi("POST", "/say", {"from": "wxid_bob", "room": ROOM, "type": "url", "text": "",
+                                           "url": "https://arxiv.org/abs/2405.07437", "title": "RAG 评测综述"})
+    for kind in ("image", "emoticon", "file"):
+        await live.server.aapi("POST", "/say", {"from": "wxid_alice", "room": ROOM, "type": kind, "text": ""})
+
+    async def four_stored():  # noqa: ANN202
+        with live.bot.store.sessions() as s:
+            msgs = queries.analysed_messages(s, ROOM, *_whole_range())
+        return msgs if len(msgs) >= 4 else None
+
+    msgs = [am.message for am in await live.until(four_stored, "four stored messages")]
+    kinds = {m.kind.value for m in msgs}
+    assert kinds == {"link", "image", "sticker", "file"}
+    link = next(m for m in msgs if m.kind == "link")
+    assert "RAG 评测综述" in link.text and "https://arxiv.org/abs/2405.07437" in link.text
