@@ -116,6 +116,9 @@ class Models(_Section):
     batch_tokens: int = Field(512, ge=16, le=65536, description="most padded tokens in one forward pass")
     threads: int = Field(2, ge=1, le=256)
     int8: bool = Field(True, description="quantise linear layers to int8 at load (faster on CPU)")
+    ner_path: str = Field(
+        "models/qunzhi-ner", description="NER head over the shared encoder (people, places, organisations ...); '' turns it off"
+    )
 
 
 class Analysis(_Section):
@@ -225,6 +228,13 @@ class Config(_Section):
 
     def models_path(self) -> Path:
         p = Path(self.models.path)
+        return p if p.is_absolute() else PROJECT_ROOT / p
+
+    def ner_path(self) -> Path | None:
+        """The NER model directory, or None when entities come from the patterns only."""
+        if not self.models.use or not self.models.ner_path:
+            return None
+        p = Path(self.models.ner_path)
         return p if p.is_absolute() else PROJECT_ROOT / p
 
     def wechaty_endpoint(self) -> str:

@@ -64,12 +64,15 @@ def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:
 
 
 def build_extractors(config: Config) -> list[Extractor]:
-    """Entity extractors: the exact patterns (times resolved in the bot's timezone)."""
+    """Entity extractors: the exact patterns (times resolved in the bot's timezone) and the NER
+    head when the config has one. A configured NER model that cannot load is a ``ModelError``."""
     from zoneinfo import ZoneInfo
 
-    from nlp.extract import PatternExtractor
+    from nlp.extract import EntityExtractor, NerExtractor, PatternExtractor
 
-    return [PatternExtractor(ZoneInfo(config.bot.timezone))]
+    ner_dir = config.ner_path()
+    ner = NerExtractor(ner_dir, config.models_path(), threads=config.models.threads) if ner_dir else None
+    return [EntityExtractor(PatternExtractor(ZoneInfo(config.bot.timezone)), ner)]
 
 
 def sync_groups(config: Config, store: Store) -> None:

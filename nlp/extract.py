@@ -35,6 +35,44 @@ class PatternExtractor:
         return out
 
 
+class NerExtractor:
+    """The NER head over the shared encoder; texts too short to name anything are skipped."""
+
+    name = "ner"
+    MIN_CHARS = 4
+    MIN_SCORE = 0.6  # below this, mostly fragments ("腾" for 腾讯)
+    KINDS = frozenset({"text", "quote", "link", "file"})
+
+    def __init__(self, ner_dir: str | Path, encoder_dir: str | Path, *, threads: int | None = None) -> None:
+        from nlp.ner import NerModel
+
+        # fp32 on purpose: int8 drops its MSRA F1 from 0.76 to 0.46 (measured)
+        self.model = NerModel.load(ner_dir, encoder_dir, threads=threads, int8=False)
+
+    def extract(self, items: Sequence[Item]) -> list[list[Entity]]:
+        todo = [i for i, it in enumerate(items) if it.kind in self.KINDS and len(it.text.strip()) >= self.MIN_CHARS]
+        out: list[list[Entity]] = [[] for _ in items]
+        for i, found in zip(todo, self.model.extract([items[i].text for i in todo], min_score=self.MIN_SCORE)):
+            out[i] = found
+        return out
+
+
+class EntityExtractor:
+    """Patterns and, when present, the NER head; a pattern wins where the two overlap."""
+
+    name = "entities"
+
+    def __init__(self, patterns: PatternExtractor, ner: NerExtractor | None = None) -> None:
+        self.patterns = patterns
+        self.ner = ner
+
+    def extract(self, items: Sequence[Item]) -> list[list[Entity]]:
+        exact = self.patterns.extract(items)
+        if self.ner is None:
+            return exact
+        return [merge(x, learned) for x, learned in zip(exact, self.ner.extract(items))]
+
+
 def overlaps(a: Entity, b: Entity) -> bool:
     return a.start < b.end and b.start < a.end
 
@@ -44,6 +82,3 @@ def merge(exact: Sequence[Entity], learned: Sequence[Entity]) -> list[Entity]:
     kept = list(exact) + [e for e in learned if not any(overlaps(e, x) for x in exact)]
     return sorted(kept, key=lambda e: (e.start, e.end))
 
-
-def ner_model_present(model_dir: Path) -> bool:
-    return (model_dir / "ner").is_dir()

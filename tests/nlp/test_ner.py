@@ -1,0 +1,175 @@
+"""NER head: data reading, the scorer, BIO decoding, char tokenisation and a tiny random model end to end.
+
+No shared data and no trained weights needed: the model test builds a two-layer random BERT in a
+temporary directory shaped like ``models/qunzhi`` and a random NER top over it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nlp.ner import (
+    CharTokenizer,
+    LowerEncoder,
+    NerModel,
+    NerNet,
+    bio_labels,
+    lower_digest,
+    viterbi_bio,
+)
+from nlp.ner_data import chunks, ner_split, read_bio, score
+from nlp.verdict import Entity
+
+# --- data and scoring --------------------------------------------------------------------------
+
+
+def test_read_bio(tmp_path: Path) -> None:
+    p = tmp_path / "x.bio"
+    p.write_text("王\tB-PER\n五\tI-PER\n来\tO\n\n北\tB-LOC\n京\tI-LOC\n", "utf-8")
+    sents = read_bio(p)
+    assert [s.text for s in sents] == ["王五来", "北京"]
+    assert sents[0].tags == ("B-PER", "I-PER", "O")
+
+
+def test_chunks_follow_conlleval() -> None:
+    assert chunks(["B-PER", "I-PER", "O", "B-LOC"]) == [("PER", 0, 2), ("LOC", 3, 4)]
+    # an I- after O or after another type opens an entity (seqeval default mode)
+    assert chunks(["O", "I-ORG", "I-ORG", "I-LOC"]) == [("ORG", 1, 3), ("LOC", 3, 4)]
+    assert chunks(["B-PER", "B-PER"]) == [("PER", 0, 1), ("PER", 1, 2)]
+    assert chunks(["S-PER", "B-LOC", "E-LOC"]) == [("PER", 0, 1), ("LOC", 1, 3)]
+    assert chunks([]) == []
+
+
+def test_score_exact_match() -> None:
+    gold = [[("PER", 0, 2), ("LOC", 3, 5)], [("ORG", 0, 4)]]
+    pred = [[("PER", 0, 2), ("LOC", 3, 4)], [("ORG", 0, 4), ("PER", 5, 6)]]
+    s = score(gold, pred, ["PER", "LOC", "ORG"])
+    assert s["PER"].precision == 0.5 and s["PER"].recall == 1.0
+    assert s["LOC"].f1 == 0.0
+    assert s["ORG"].f1 == 1.0
+    assert s["micro"].precision == pytest.approx(2 / 4) and s["micro"].recall == pytest.approx(2 / 3)
+
+
+def test_split_is_stable_and_roughly_sized() -> None:
+    assert ner_split("今天北京下雨") == ner_split("今天 北京 下雨")  # spacing does not move a text
+    parts = [ner_split(f"句子{i}") for i in range(4000)]
+    assert 0.07 < parts.count("test") / 4000 < 0.13
+    assert 0.03 < parts.count("dev") / 4000 < 0.07
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
+
+def test_viterbi_respects_bio() -> None:
+    labels = bio_labels(["PER"])  # O, B-PER, I-PER
+    # the argmax would be I-PER at the start, which BIO forbids
+    logp = torch.log(torch.tensor([[0.3, 0.2, 0.5], [0.1, 0.1, 0.8], [0.9, 0.05, 0.05]]))
+    path = viterbi_bio(logp, labels)
+    assert [labels[j] for j in path] == ["B-PER", "I-PER", "O"]
+    assert viterbi_bio(logp[:0], labels) == []
+
+
+def test_viterbi_forbids_type_switch_inside_entity() -> None:
+    labels = bio_labels(["PER", "LOC"])  # O B-PER I-PER B-LOC I-LOC
+    logp = torch.log(torch.tensor([[0.01, 0.9, 0.03, 0.03, 0.03], [0.01, 0.03, 0.3, 0.03, 0.63]]))
+    tags = [labels[j] for j in viterbi_bio(logp, labels)]
+    assert tags == ["B-PER", "I-PER"]
+
+
+# --- a tiny random model end to end ------------------------------------------------------------
+
+PIECES = ["<s>", "<pad>", "</s>", "<unk>", "▁", "王", "▁北", "京", "c", "1", "的"]
+
+
+def _tiny_encoder_dir(tmp: Path) -> Path:
+    """A models/qunzhi-shaped directory with a 2-layer random BERT of hidden 32."""
+    from transformers import BertConfig, BertModel
+
+    from nlp.model import QunzhiNet, save
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(PIECES), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=260, pad_token_id=1)
+    bert = BertModel(cfg, add_pooling_layer=False)
+    net = QunzhiNet(bert, 32)
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.Unigram([(p, -1.0) for p in PIECES], unk_id=3))
+    raw.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                  pad_token="<pad>")
+    out = tmp / "enc"
+    save(net, tok, out, {"version": "tiny"})
+    return out
+
+
+def test_char_tokenizer_one_id_per_character(tmp_path: Path) -> None:
+    enc = _tiny_encoder_dir(tmp_path)
+    tok = CharTokenizer.from_dir(enc)
+    ids = tok.ids("王北京ｃ１ 谁")
+    # <s> 王 ▁北 京 c(full-width folded) 1 ▁(space) <unk> </s>
+    assert ids == [0, 5, 6, 7, 8, 9, 4, 3, 2]
+
+
+def _tiny_ner_dir(tmp: Path, enc: Path) -> Path:
+    from safetensors.torch import save_file
+
+    from nlp.model import load
+
+    qnet, _, _ = load(enc)
+    lower = LowerEncoder(qnet.encoder, 1)
+    heads = {"msra": ("PER", "LOC", "ORG"), "cluener": ("company", "game")}
+    torch.manual_seed(1)
+    net = NerNet(qnet.encoder.config, 1, heads)
+    # bias the MSRA head towards B-PER on every token so the random model finds something
+    with torch.no_grad():
+        net.heads["msra"].bias.copy_(torch.tensor([0.0, 8.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    out = tmp / "ner"
+    out.mkdir()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "ner.safetensors"))
+    cfg = {"version": "tiny", "frozen_layers": 1, "top_layers": 1, "heads": {k: list(v) for k, v in heads.items()},
+           "lower_sha256": lower_digest(lower)}
+    (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
+    return out
+
+
+def test_tiny_model_extracts_entities_with_exact_offsets(tmp_path: Path) -> None:
+    enc = _tiny_encoder_dir(tmp_path)
+    ner_dir = _tiny_ner_dir(tmp_path, enc)
+    model = NerModel.load(ner_dir, enc, threads=1)
+    texts = ["王北京", "", "的" * 450]
+    out = model.extract(texts, batch_size=2)
+    assert len(out) == 3
+    assert out[1] == []
+    for text, ents in zip(texts, out):
+        for e in ents:
+            assert isinstance(e, Entity) and e.source == "ner"
+            assert e.text == text[e.start : e.end] and 0 <= e.score <= 1
+            assert e.type in {"PER", "LOC", "ORG", "company", "game"}
+        spans = sorted((e.start, e.end) for e in ents)
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))  # no overlaps
+    # the biased head marks every character B-PER: one PER per character, also past the window size
+    assert [(e.type, e.start) for e in out[0]] == [("PER", 0), ("PER", 1), ("PER", 2)]
+    assert len(out[2]) == 450
+    # int8 loads and runs too
+    q = NerModel.load(ner_dir, enc, threads=1, int8=True)
+    assert len(q.extract(["王北京"])[0]) == 3
+
+
+def test_tiny_model_refuses_a_different_encoder(tmp_path: Path) -> None:
+    from nlp.errors import ModelError
+
+    enc = _tiny_encoder_dir(tmp_path)
+    ner_dir = _tiny_ner_dir(tmp_path, enc)
+    cfg = json.loads((ner_dir / "ner.json").read_text("utf-8"))
+    cfg["lower_sha256"] = "0" * 64
+    (ner_dir / "ner.json").write_text(json.dumps(cfg), "utf-8")
+    with pytest.raises(ModelError, match="retrain"):
+        NerModel.load(ner_dir, enc)
+    assert NerModel.load(ner_dir, enc, check_encoder=False).extract(["王"])
