@@ -68,22 +68,24 @@ def _batches(model: ModelAnalyzer, texts: list[str]) -> list[tuple[torch.Tensor,
     return [(ids, mask) for _, ids, mask in model.batches([normalize(t).text for t in texts], PASSAGE)]
 
 
-def _pipeline(sessions, analyzers: list, config: Config, full: bool) -> Pipeline:  # noqa: ANN001
-    """The product's pipeline (extractors and profiles too) or the analysis alone."""
+def _pipeline(sessions, analyzers: list, config: Config, full: bool, ner: bool = False) -> Pipeline:  # noqa: ANN001
+    """The product's pipeline (pattern entities and profiles too; NER if asked) or the analysis alone."""
     if not full:
         return Pipeline(sessions, analyzers, config, dry_run=True)
     return Pipeline(
         sessions, analyzers, config, dry_run=True,
-        extractors=build_extractors(config), on_analysed=build_profile_hook(config),
+        extractors=build_extractors(config, ner=ner), on_analysed=build_profile_hook(config),
     )
 
 
-def pipeline_run(analyzers: list, msgs: list[GroupMessage], batch_size: int = 256, *, full: bool = True) -> float:
+def pipeline_run(
+    analyzers: list, msgs: list[GroupMessage], batch_size: int = 256, *, full: bool = True, ner: bool = False
+) -> float:
     with tempfile.TemporaryDirectory() as d:
         url = f"sqlite:///{d}/bench.db"
         config = Config.model_validate({"database": {"url": url}, "analysis": {"batch_size": batch_size}})
         engine, sessions = db.open_store(url, migrate=True)
-        pipe = _pipeline(sessions, analyzers, config, full)
+        pipe = _pipeline(sessions, analyzers, config, full, ner)
         started = time.perf_counter()
         report = pipe.ingest(msgs)
         elapsed = time.perf_counter() - started
@@ -140,6 +142,7 @@ def main() -> int:
     raw_int8 = raw_model(int8, texts)
     e2e_int8 = pipeline_run([int8], msgs)
     e2e_int8_bare = pipeline_run([int8], msgs, full=False)
+    e2e_int8_ner = pipeline_run([int8], msgs, ner=True)
     e2e_fp32 = pipeline_run([fp32], msgs)
     e2e_rules = pipeline_run(rules, msgs)
     p50, p99, worst = latency_at(50.0, [int8], messages(args.latency_messages))
@@ -151,6 +154,7 @@ def main() -> int:
     print(f"{'raw encoder+heads, pre-tokenized, int8':<48} {raw_int8:>9.0f}")
     print(f"{'end to end (replay → verdicts, entities, profiles), int8':<48} {e2e_int8:>9.0f}")
     print(f"{'  the same without extractors and profiles':<48} {e2e_int8_bare:>9.0f}")
+    print(f"{'  the same with the NER head on (analysis.ner)':<48} {e2e_int8_ner:>9.0f}")
     print(f"{'end to end, fp32':<48} {e2e_fp32:>9.0f}")
     print(f"{'end to end, rule baseline':<48} {e2e_rules:>9.0f}")
     print()
@@ -159,6 +163,7 @@ def main() -> int:
     print(f"  int8 / fp32, end to end                {e2e_int8 / e2e_fp32:5.2f}")
     print(f"  pipeline / raw model (int8)            {e2e_int8 / raw_int8:5.2f}   (target ≥ 0.8)")
     print(f"  analysis-only pipeline / raw (int8)    {e2e_int8_bare / raw_int8:5.2f}")
+    print(f"  pipeline with NER / without            {e2e_int8_ner / e2e_int8:5.2f}")
     print(f"  model pipeline / rule pipeline         {e2e_int8 / e2e_rules:5.2f}")
     print()
     print(f"latency at 50 msgs/s, {args.latency_messages} messages, int8: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms (target p99 ≤ 150 ms)")

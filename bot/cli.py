@@ -290,7 +290,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     else:
         now = datetime.now(timezone.utc)
     analyzers = [as_multi(a) for a in (build_rule_analyzers() if args.rules else build_analyzers(config))]
-    extractors = build_extractors(config)
+    extractors = build_extractors(config, ner=True)
     with open(args.output, "w", encoding="utf-8") as f:
         for s in range(0, len(lines), 256):
             items = [Item(text=t, topic=args.topic, sent_at=now) for t in lines[s : s + 256]]

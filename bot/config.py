@@ -126,6 +126,11 @@ class Analysis(_Section):
     ad: bool = True
     useful: bool = True
     intent: bool = True
+    ner: bool = Field(
+        False,
+        description="run the NER head on every message the pipeline stores (about 4x slower end to end); "
+        "patterns always run, and `qunzhi extract` uses NER whenever models.ner_path is set",
+    )
     max_attempts: int = Field(3, ge=1, description="analysis tries before a message is parked as failed")
 
 

@@ -303,8 +303,10 @@ def answers(session: Session, items: Sequence[AnalysedItem], window: timedelta) 
             if target[0] != m.sender_id and target[1]:
                 out.add(item.pk)
             continue
-        recent = [a for a in asked if a.group_id == m.group_id and a.sender_id != m.sender_id and m.sent_at - window <= a.sent_at <= m.sent_at]
         quoted = _quoted_name(m.quote)
+        if not m.mentions and not quoted:
+            continue  # only a reply, a quote or an @-mention makes an answer
+        recent = [a for a in asked if a.group_id == m.group_id and a.sender_id != m.sender_id and m.sent_at - window <= a.sent_at <= m.sent_at]
         if any(a.sender_id in m.mentions or (quoted and a.sender_name == quoted) for a in recent):
             out.add(item.pk)
     return out

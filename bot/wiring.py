@@ -63,14 +63,16 @@ def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:
     return [model_for(config)]
 
 
-def build_extractors(config: Config) -> list[Extractor]:
+def build_extractors(config: Config, *, ner: bool | None = None) -> list[Extractor]:
     """Entity extractors: the exact patterns (times resolved in the bot's timezone) and the NER
-    head when the config has one. A configured NER model that cannot load is a ``ModelError``."""
+    head when ``ner`` (default: ``analysis.ner``) and the config has a NER model. A configured NER
+    model that cannot load is a ``ModelError``."""
     from zoneinfo import ZoneInfo
 
     from nlp.extract import EntityExtractor, NerExtractor, PatternExtractor
 
-    ner_dir = config.ner_path()
+    use_ner = config.analysis.ner if ner is None else ner
+    ner_dir = config.ner_path() if use_ner else None
     ner = NerExtractor(ner_dir, config.models_path(), threads=config.models.threads) if ner_dir else None
     return [EntityExtractor(PatternExtractor(ZoneInfo(config.bot.timezone)), ner)]
 
