@@ -316,22 +316,22 @@ def _notspam(ctx: Context) -> str:
     return f"已撤销对 {name} 的 {len(actions)} 项处理并记为误判，当前违规 {left} 次{tail}。"
 
 
+def _set_whitelist(ctx: Context, on: bool, command: str) -> str:
+    if not ctx.invocation.targets:
+        return _needs_target(command)
+    for t in ctx.invocation.targets:
+        queries.set_whitelisted(ctx.session, ctx.message.group_id, t, on)
+    return ("已加入白名单：" if on else "已移出白名单：") + "、".join(ctx.name_of(t) for t in ctx.invocation.targets)
+
+
 @registry.register("whitelist", aliases=("白名单", "加白"), usage="/whitelist @成员", help="加入白名单：永不被自动处理")
 def _whitelist(ctx: Context) -> str:
-    if not ctx.invocation.targets:
-        return _needs_target("whitelist")
-    for t in ctx.invocation.targets:
-        queries.set_whitelisted(ctx.session, ctx.message.group_id, t, True)
-    return "已加入白名单：" + "、".join(ctx.name_of(t) for t in ctx.invocation.targets)
+    return _set_whitelist(ctx, True, "whitelist")
 
 
 @registry.register("unwhitelist", aliases=("取消白名单", "移出白名单"), usage="/unwhitelist @成员", help="移出白名单")
 def _unwhitelist(ctx: Context) -> str:
-    if not ctx.invocation.targets:
-        return _needs_target("unwhitelist")
-    for t in ctx.invocation.targets:
-        queries.set_whitelisted(ctx.session, ctx.message.group_id, t, False)
-    return "已移出白名单：" + "、".join(ctx.name_of(t) for t in ctx.invocation.targets)
+    return _set_whitelist(ctx, False, "unwhitelist")
 
 
 def _parse_day(words: tuple[str, ...], today: date) -> date | None:

@@ -115,11 +115,26 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def load(model_dir: Path | str) -> tuple[QunzhiNet, Any, dict[str, Any]]:
-    """Network (fp32, eval mode), tokenizer and manifest from a model directory; clear errors."""
+def load_weights(net: nn.Module, path: Path) -> None:
+    """Safetensors weights (fp16 or fp32) into ``net`` as fp32; a clear ``ModelError`` when the file
+    is unreadable or does not fit the network."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"{path}: corrupt or unreadable weights: {e}") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelError(
+            f"{path}: weights do not fit the network (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+        )
+
+
+def load(model_dir: Path | str) -> tuple[QunzhiNet, Any, dict[str, Any]]:
+    """Network (fp32, eval mode), tokenizer and manifest from a model directory; clear errors."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise ModelError(f"{model_dir}: model directory not found (set models.path in the config)")
@@ -140,16 +155,6 @@ def load(model_dir: Path | str) -> tuple[QunzhiNet, Any, dict[str, Any]]:
     except Exception as e:
         raise ModelError(f"{model_dir / 'config.json'}: not a usable encoder config: {e}") from None
     net = QunzhiNet(encoder, config.hidden_size)
-    try:
-        state = load_file(str(model_dir / WEIGHTS_FILE))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ModelError(f"{model_dir / WEIGHTS_FILE}: corrupt or unreadable weights: {e}") from None
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelError(
-            f"{model_dir / WEIGHTS_FILE}: weights do not fit the network "
-            f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
-        )
+    load_weights(net, model_dir / WEIGHTS_FILE)
     net.eval()
     return net, load_tokenizer(model_dir), manifest

@@ -259,10 +259,8 @@ class NerModel:
         """NER weights from ``model_dir`` over the shared encoder of ``encoder_dir`` (a qunzhi model
         directory, as :func:`nlp.model.load` reads it). With ``check_encoder`` a shared encoder whose
         lower layers differ from the ones the head was trained on is refused."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         from nlp.model import load as load_qunzhi
+        from nlp.model import load_weights
         from nlp.model import sha256_file
 
         if threads:
@@ -293,16 +291,7 @@ class NerModel:
                     "`python -m nlp.train_ner`"
                 )
         net = NerNet(bert.config, int(cfg["top_layers"]), cfg["heads"], dropout=0.0)
-        try:
-            state = load_file(str(model_dir / WEIGHTS_FILE))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise ModelError(f"{model_dir / WEIGHTS_FILE}: corrupt or unreadable weights: {e}") from None
-        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise ModelError(
-                f"{model_dir / WEIGHTS_FILE}: weights do not fit (missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
-            )
+        load_weights(net, model_dir / WEIGHTS_FILE)
         lower.eval()
         net.eval()
         if int8:
