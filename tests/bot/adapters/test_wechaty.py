@@ -299,7 +299,12 @@ async def test_admin_from_the_room_kicks_and_notspam_undoes_and_is_recorded(live
 
 async def test_spam_by_quoting_the_message(live: Running) -> None:
     await live.server.say("wxid_bob", "私聊我有好东西分享")
-    await asyncio.sleep(0.5)
+
+    async def stored():  # noqa: ANN202
+        with live.bot.store.sessions() as s:
+            return bool(queries.analysed_messages(s, ROOM, *_whole_range()))
+
+    await live.until(stored, "Bob's message to be stored")
     quote = "「Bob：私聊我有好东西分享」\n- - - - - - - - - - - - - - -\n/spam"
     await live.server.say("wxid_admin", quote)
     await live.bot_said("已记为广告")
@@ -311,6 +316,12 @@ async def test_spam_by_quoting_the_message(live: Running) -> None:
 async def test_digest_on_demand_arrives(live: Running) -> None:
     await live.server.say("wxid_alice", "请问 vLLM 部署 Qwen 显存不够怎么办？")
     await live.server.say("wxid_bob", "可以试试 int4 量化，显存能省一半")
+
+    async def both_stored():  # noqa: ANN202 - the puppet delivers events concurrently: wait for both
+        with live.bot.store.sessions() as s:
+            return len(queries.analysed_messages(s, ROOM, *_whole_range())) >= 2
+
+    await live.until(both_stored, "both messages to be stored")
     await live.server.say("wxid_admin", "/digest")
     digest = await live.bot_said("群日报")
     assert "vLLM" in digest or "显存" in digest
