@@ -187,7 +187,10 @@ class LiveBot:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.digests.shutdown()
-            self._worker.shutdown(wait=True, cancel_futures=True)
+            # let the worker finish what it is doing (a batch commits or rolls back), without ever
+            # blocking the event loop on it
+            self._worker.shutdown(wait=False, cancel_futures=True)
+            await asyncio.to_thread(self._worker.shutdown, True)
 
     async def _catch_up(self) -> None:
         caught = await self._in_worker(self.digests.catch_up)
