@@ -219,14 +219,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_lines(path: str) -> list[str]:
+    """An INPUT file of ``predict``/``extract``: UTF-8 (a BOM tolerated), one message per line."""
+    try:
+        return Path(path).read_text("utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise CliError(f"{path}: not UTF-8 text: {e}") from None
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import json
 
     config = _load(args)
-    try:
-        lines = Path(args.input).read_text("utf-8-sig").splitlines()
-    except UnicodeDecodeError as e:
-        raise CliError(f"{args.input}: not UTF-8 text: {e}") from None
+    lines = _read_lines(args.input)
     if args.rules:
         records = _predict_rules(args.task, lines, args.topic)
     else:
@@ -276,10 +281,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.rules:
         config = config.model_copy(update={"models": config.models.model_copy(update={"use": False})})
-    try:
-        lines = Path(args.input).read_text("utf-8-sig").splitlines()
-    except UnicodeDecodeError as e:
-        raise CliError(f"{args.input}: not UTF-8 text: {e}") from None
+    lines = _read_lines(args.input)
     if args.now:
         try:
             now = datetime.fromisoformat(args.now)

@@ -594,7 +594,7 @@ def latest_message(
         .limit(50)
     )
     for r in session.execute(q):
-        if not r.text.lstrip().startswith(skip_prefixes or ("\0",)):
+        if not (skip_prefixes and r.text.lstrip().startswith(skip_prefixes)):
             return r.pk, _to_message(r)
     return None
 
