@@ -276,7 +276,7 @@ def _spam(ctx: Context) -> str:
     return f"已记为广告。{name}：{done}{drill}，{planned.action.reasons[0]}。"
 
 
-@registry.register("notspam", aliases=("不是广告", "误判"), usage="/notspam（引用消息）或 /notspam @成员", help="撤销误判：恢复成员记录，记为训练数据")
+@registry.register("notspam", aliases=("不是广告", "误判"), usage="/notspam（引用消息）或 /notspam @成员", help="撤销误判：恢复成员记录（被移出的重新邀请入群），记为训练数据")
 def _notspam(ctx: Context) -> str:
     group_id = ctx.message.group_id
     message_pk: int | None = None
@@ -310,9 +310,11 @@ def _notspam(ctx: Context) -> str:
     for a in actions:
         queries.undo_action(ctx.session, a.pk, by_contact=ctx.message.sender_id, at=ctx.now)
     kicked = any(a.action == "kick" and not a.dry_run for a in actions)
+    if kicked:  # a wrong kick is undone by putting the member back
+        ctx.outbox.add_member(ctx.session, group_id, member_id)
     policy = ctx.config.moderation_for(group_id)
     left = queries.strikes(ctx.session, group_id, member_id, since=ctx.now - timedelta(hours=policy.strike_window_hours))
-    tail = "。TA 已被移出，如需请重新邀请入群" if kicked else ""
+    tail = "，已重新邀请 TA 入群" if kicked else ""
     return f"已撤销对 {name} 的 {len(actions)} 项处理并记为误判，当前违规 {left} 次{tail}。"
 
 

@@ -71,6 +71,12 @@ class Outbox:
             session, "kick", group_id=group_id, contact_id=member_id, purpose=purpose, at=self._clock()
         )
 
+    def add_member(self, session: Session, group_id: str, member_id: str, *, purpose: str = "reinvite") -> int:
+        """Queue putting a member (back) into a group: the undo of a kick."""
+        return queries.enqueue(
+            session, "add", group_id=group_id, contact_id=member_id, purpose=purpose, at=self._clock()
+        )
+
 
 class RateLimiter:
     """At most ``per_group`` operations per group and ``overall`` in all per sliding minute."""
@@ -192,6 +198,9 @@ class OutboxSender:
         elif row.op == "kick":
             assert row.group_id is not None and row.contact_id is not None
             await self._platform.kick(row.group_id, row.contact_id)
+        elif row.op == "add":
+            assert row.group_id is not None and row.contact_id is not None
+            await self._platform.add_member(row.group_id, row.contact_id)
         else:  # the table's check constraint makes this unreachable
             raise PlatformError(f"unknown outbox operation {row.op!r}", retry=False)
 

@@ -413,6 +413,13 @@ class WechatyPlatform:
 
         await self._call(f"remove {member_id} from {group_id}", op)
 
+    async def add_member(self, group_id: str, member_id: str) -> None:
+        async def op(client: Any) -> None:
+            room = client.Room.load(group_id)
+            await room.add(client.Contact.load(member_id))
+
+        await self._call(f"add {member_id} to {group_id}", op)
+
 
 def _is_unauthenticated(error: BaseException) -> bool:
     status = getattr(error, "status", None)

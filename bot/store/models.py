@@ -28,7 +28,7 @@ from sqlalchemy.types import TypeDecorator
 
 ANALYSIS_STATUSES = ("pending", "done", "failed")
 ACTIONS = ("log", "warn", "kick", "undo", "strike")
-OUTGOING_OPS = ("text", "private", "kick")
+OUTGOING_OPS = ("text", "private", "kick", "add")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -245,7 +245,7 @@ class Outgoing(Base):
     __tablename__ = "outgoing"
     __table_args__ = (
         Index(None, "sent_at", "failed_at", "not_before"),
-        CheckConstraint("op IN ('text', 'private', 'kick')", name="op"),
+        CheckConstraint("op IN (" + ", ".join(f"'{o}'" for o in OUTGOING_OPS) + ")", name="op"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

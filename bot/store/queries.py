@@ -914,13 +914,14 @@ def enqueue(
 ) -> int:
     """Put one platform operation in the outbox (in the caller's transaction); return its pk.
 
-    ``text`` needs ``group_id``; ``private`` needs ``contact_id`` and text; ``kick`` needs both ids.
+    ``text`` needs ``group_id``; ``private`` needs ``contact_id`` and text; ``kick`` and ``add``
+    (put a member back in a group) need both ids.
     """
     if op not in OUTGOING_OPS:
         raise ValueError(f"op: must be one of {', '.join(OUTGOING_OPS)}, got {op!r}")
-    if op in ("text", "kick") and not group_id:
+    if op in ("text", "kick", "add") and not group_id:
         raise ValueError(f"op {op!r} needs a group_id")
-    if op in ("private", "kick") and not contact_id:
+    if op in ("private", "kick", "add") and not contact_id:
         raise ValueError(f"op {op!r} needs a contact_id")
     if op in ("text", "private") and not text.strip():
         raise ValueError(f"op {op!r} needs some text")
@@ -938,7 +939,7 @@ def enqueue(
 
 def _target(r: Any) -> tuple[str, str]:
     """What an outgoing row is addressed to: rows for one target go out strictly in order."""
-    return ("group", r.group_id) if r.op in ("text", "kick") else ("contact", r.contact_id)
+    return ("group", r.group_id) if r.op in ("text", "kick", "add") else ("contact", r.contact_id)
 
 
 def due_outgoing(session: Session, now: datetime, limit: int = 50) -> list[OutgoingRecord]:

@@ -23,6 +23,7 @@ class RecordingPlatform:
         self.sent: list[tuple[str, str, tuple[str, ...]]] = []  # (group, text, mentions)
         self.private: list[tuple[str, str]] = []
         self.kicks: list[tuple[str, str]] = []
+        self.added: list[tuple[str, str]] = []
         self.connected = True
         self.fail_next = 0
         self.inbox: asyncio.Queue[GroupMessage] = asyncio.Queue()
@@ -53,6 +54,10 @@ class RecordingPlatform:
     async def kick(self, group_id: str, member_id: str) -> None:
         self._check()
         self.kicks.append((group_id, member_id))
+
+    async def add_member(self, group_id: str, member_id: str) -> None:
+        self._check()
+        self.added.append((group_id, member_id))
 
     async def run(self, on_message: MessageHandler, on_room: RoomHandler) -> None:
         await on_room(RoomInfo(GROUP, "AI 交流群", OWNER, (ADMIN,)))

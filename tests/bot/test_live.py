@@ -172,6 +172,19 @@ async def test_notspam_undoes_records_and_restores_standing(live: Harness) -> No
     assert live.platform.kicks == [] and "第 1 次提醒" in live.texts()[-1]
 
 
+async def test_notspam_after_a_kick_puts_the_member_back(live: Harness) -> None:
+    await live.say(message(AD, "wxid_spam", name="推广小王"), message(AD2, "wxid_spam", name="推广小王", minutes=5))
+    assert live.platform.kicks == [(GROUP, "wxid_spam")] and live.platform.added == []
+    await live.say(message("/notspam @推广小王", ADMIN, mentions=("wxid_spam",), minutes=6))
+    assert "已重新邀请" in live.texts()[-1]
+    assert live.platform.added == [(GROUP, "wxid_spam")]
+    # a warning alone is undone without an invitation
+    await live.say(message(AD3, "wxid_other", name="小李", minutes=7))
+    await live.say(message("/notspam @小李", ADMIN, mentions=("wxid_other",), minutes=8))
+    assert "已撤销" in live.texts()[-1] and "邀请" not in live.texts()[-1]
+    assert live.platform.added == [(GROUP, "wxid_spam")]
+
+
 async def test_spam_on_a_quoted_message_records_training_data_and_applies_policy(live: Harness) -> None:
     sneaky = message("私聊我有好东西分享", "wxid_sneaky", name="阿强")
     await live.say(sneaky)

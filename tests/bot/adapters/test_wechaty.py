@@ -297,6 +297,24 @@ async def test_admin_from_the_room_kicks_and_notspam_undoes_and_is_recorded(live
     await live.until(bob_gone, "Bob to be removed by the owner's command")
 
 
+async def test_notspam_after_a_kick_adds_the_member_back_to_the_room(live: Running) -> None:
+    await live.server.say("wxid_spammer", AD)
+    await live.bot_said("第 1 次提醒")
+    await live.server.say("wxid_spammer", AD2)
+
+    async def gone():  # noqa: ANN202
+        return "wxid_spammer" not in await live.server.members()
+
+    await live.until(gone, "the spammer to be kicked on the second strike")
+    await live.server.say("wxid_admin", "/notspam @推广小王", mentions=["wxid_spammer"])
+    await live.bot_said("已重新邀请")
+
+    async def back():  # noqa: ANN202
+        return "wxid_spammer" in await live.server.members()
+
+    await live.until(back, "the spammer to be back in the room")
+
+
 async def test_spam_by_quoting_the_message(live: Running) -> None:
     await live.server.say("wxid_bob", "私聊我有好东西分享")
 

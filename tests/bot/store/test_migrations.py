@@ -88,3 +88,26 @@ def test_unsupported_url_is_a_store_error() -> None:
         db.make_engine("mysql://x@localhost/db")
     with pytest.raises(db.StoreError, match="not a database URL"):
         db.make_engine("::nonsense::")
+
+
+def test_outgoing_ops_are_checked_by_the_database_after_0004(engine) -> None:  # noqa: ANN001
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    row = ("INSERT INTO outgoing (op, group_id, contact_id, text, mentions, purpose, created_at, not_before, attempts) "
+           "VALUES (:op, 'g@chatroom', 'wxid_a', '', '[]', 'test', :t, :t, 0)")
+    t = "2026-11-26 08:00:00+00:00"
+    command.downgrade(db.alembic_config(engine), "0003")
+    with engine.begin() as conn:
+        conn.execute(text(row), {"op": "kick", "t": t})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(row), {"op": "add", "t": t})
+    db.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text(row), {"op": "add", "t": t})
+        assert conn.execute(text("SELECT op FROM outgoing ORDER BY pk")).scalars().all() == ["kick", "add"]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text(row), {"op": "bogus", "t": t})
+    command.downgrade(db.alembic_config(engine), "0003")  # an 'add' row cannot stay under the old check
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT op FROM outgoing")).scalars().all() == ["kick"]
