@@ -49,6 +49,8 @@ __all__ = [
     "bio_labels",
     "lower_digest",
     "viterbi_bio",
+    "word_feature_batch",
+    "word_feature_tensor",
 ]
 
 WEIGHTS_FILE = "ner.safetensors"
@@ -170,22 +172,51 @@ def lower_digest(lower: nn.Module) -> str:
 class NerNet(nn.Module):
     """Trainable top: ``top_layers`` BertLayers and one linear BIO head per dataset."""
 
-    def __init__(self, config: Any, top_layers: int, heads: Mapping[str, Sequence[str]], dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        config: Any,
+        top_layers: int,
+        heads: Mapping[str, Sequence[str]],
+        dropout: float = 0.1,
+        word_features: bool = False,
+    ) -> None:
         super().__init__()
         from transformers.models.bert.modeling_bert import BertLayer
+
+        from nlp.words import BMES, POS_CLASSES
 
         if getattr(config, "_attn_implementation", None) is None:
             config._attn_implementation = "sdpa"
         self.layers = nn.ModuleList([BertLayer(config) for _ in range(top_layers)])
+        # jieba's word cues (nlp.words), added to the lower states; zero at start, so an untrained
+        # cue changes nothing
+        self.word_features = word_features
+        if word_features:
+            self.bmes = nn.Embedding(len(BMES), config.hidden_size)
+            self.pos = nn.Embedding(len(POS_CLASSES), config.hidden_size)
+            nn.init.zeros_(self.bmes.weight)
+            nn.init.zeros_(self.pos.weight)
         self.dropout = nn.Dropout(dropout)
         self.head_types = {name: tuple(types) for name, types in heads.items()}
         self.heads = nn.ModuleDict(
             {name: nn.Linear(config.hidden_size, len(bio_labels(types))) for name, types in heads.items()}
         )
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, heads: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        mask: torch.Tensor,
+        heads: Sequence[str] | None = None,
+        words: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``words``: ``(B, L, 2)`` BMES and part-of-speech ids per token, required when the net
+        was built with ``word_features``."""
         ext = additive_mask(mask, hidden.dtype)
         h = hidden
+        if self.word_features:
+            if words is None:
+                raise ValueError("this NER net reads jieba word features: pass words=")
+            h = h + self.bmes(words[..., 0]).to(h.dtype) + self.pos(words[..., 1]).to(h.dtype)
         for layer in self.layers:
             h = _out(layer(h, attention_mask=ext))
         h = self.dropout(h)
@@ -290,7 +321,9 @@ class NerModel:
                     f"from {encoder_dir} (sha256 {got[:12]} != {cfg['lower_sha256'][:12]}); retrain with "
                     "`python -m nlp.train_ner`"
                 )
-        net = NerNet(bert.config, int(cfg["top_layers"]), cfg["heads"], dropout=0.0)
+        net = NerNet(
+            bert.config, int(cfg["top_layers"]), cfg["heads"], dropout=0.0, word_features=bool(cfg.get("word_features"))
+        )
         load_weights(net, model_dir / WEIGHTS_FILE)
         lower.eval()
         net.eval()
@@ -324,7 +357,8 @@ class NerModel:
                 input_ids[r, : len(x)] = torch.tensor(x)
                 mask[r, : len(x)] = 1
             hidden = self.lower(input_ids, mask)
-            logits = self.net(hidden, mask, heads)
+            words = word_feature_batch([piece for _, _, piece in batch], width) if self.net.word_features else None
+            logits = self.net(hidden, mask, heads, words)
             for name in heads:
                 labels = bio_labels(self.net.head_types[name])
                 logp = torch.log_softmax(logits[name].float(), dim=-1)
@@ -368,6 +402,26 @@ class NerModel:
                 [Entity(typ, s, e, text[s:e], round(min(max(score, 0.0), 1.0), 4), "ner") for s, e, typ, score in taken]
             )
         return result
+
+
+def word_feature_batch(texts: Sequence[str | Sequence[str]], width: int) -> torch.Tensor:
+    """``(B, width, 2)`` long: jieba's word cues of each text (a string, or its units), token ``i + 1``
+    for unit ``i`` as the char tokenizer lays them out; zeros for ``<s>``, ``</s>`` and padding."""
+    from nlp.words import unit_word_features
+
+    return word_feature_tensor([unit_word_features(list(text)) for text in texts], width)
+
+
+def word_feature_tensor(feats: Sequence[tuple[Sequence[int], Sequence[int]]], width: int) -> torch.Tensor:
+    """``(B, width, 2)`` long from per-text ``(bmes, pos)`` id lists, laid out as
+    :func:`word_feature_batch` does."""
+    out = torch.zeros((len(feats), width, 2), dtype=torch.long)
+    for r, (bmes, pos) in enumerate(feats):
+        n = len(bmes)
+        if n:
+            out[r, 1 : n + 1, 0] = torch.tensor(bmes)
+            out[r, 1 : n + 1, 1] = torch.tensor(pos)
+    return out
 
 
 def default_heads() -> dict[str, tuple[str, ...]]:

@@ -7,17 +7,16 @@
 - ``lead_hits(text, keywords)``: which of the operator's product keywords a message names, and
   whether it asks to buy ("多少钱", "求推荐", "怎么买").
 
-Stdlib and jieba; jieba loads on first use (about a second).
+Stdlib and jieba (the process's one tokenizer, ``nlp.words.posseg``), loaded on first use (about a second).
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import re
-import threading
 import unicodedata
 from collections.abc import Iterable
+
+from nlp.words import posseg
 
 TOPIC_POS = frozenset({"n", "nz", "nt", "ns", "nw", "vn", "eng"})  # nouns, not person names; English words
 STOP_WORDS = frozenset(
@@ -61,21 +60,6 @@ BUY_CUES = re.compile(
     r"有没有好用的|试用|采购|预算|怎么卖|包月|年费|套餐"
 )
 
-_JIEBA_LOCK = threading.Lock()
-
-
-@functools.cache
-def _posseg():  # noqa: ANN202 - jieba ships no types
-    with _JIEBA_LOCK:
-        import jieba
-        import jieba.posseg
-
-        jieba.setLogLevel(logging.WARNING)
-        tok = jieba.posseg.POSTokenizer(jieba.Tokenizer())
-        tok.tokenizer.initialize()
-        return tok
-
-
 def _clean(text: str) -> str:
     return _URL.sub(" ", unicodedata.normalize("NFKC", text))
 
@@ -86,7 +70,7 @@ def topic_words(text: str) -> list[str]:
     if not body:
         return []
     out: dict[str, None] = {}
-    for word, flag in _posseg().lcut(body, HMM=False):  # the HMM guesses unknown words: 5× slower
+    for word, flag in posseg().lcut(body, HMM=False):  # the HMM guesses unknown words: 5× slower
         w = word.strip()
         if flag not in TOPIC_POS or len(w) < 2 or w.isdigit() or not _WORDLIKE.match(w):
             continue

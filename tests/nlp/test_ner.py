@@ -173,3 +173,40 @@ def test_tiny_model_refuses_a_different_encoder(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="retrain"):
         NerModel.load(ner_dir, enc)
     assert NerModel.load(ner_dir, enc, check_encoder=False).extract(["王"])
+
+
+def test_word_features_reach_the_head(tmp_path: Path) -> None:
+    """A net built with jieba's word cues reads them: with no top layers and a head that looks only at
+    the cue dimensions, jieba's person word comes out as one PER entity."""
+    from safetensors.torch import save_file
+
+    from nlp.model import load
+    from nlp.words import BMES, POS_CLASSES
+
+    enc = _tiny_encoder_dir(tmp_path)
+    qnet, _, _ = load(enc)
+    lower = LowerEncoder(qnet.encoder, 2)
+    net = NerNet(qnet.encoder.config, 0, {"msra": ("PER", "LOC", "ORG")}, word_features=True)
+    with torch.no_grad():
+        net.pos.weight[POS_CLASSES.index("person"), 0] = 20.0
+        net.bmes.weight[BMES.index("B"), 1] = 10.0
+        net.bmes.weight[BMES.index("M"), 2] = 10.0
+        net.bmes.weight[BMES.index("E"), 2] = 10.0
+        head = net.heads["msra"]
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[0] = 15.0  # O
+        head.weight[1, 0] = head.weight[1, 1] = 1.0  # B-PER: a person word's first character
+        head.weight[2, 0] = head.weight[2, 2] = 1.0  # I-PER: the rest of it
+    out = tmp_path / "ner"
+    out.mkdir()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "ner.safetensors"))
+    cfg = {"version": "tiny-words", "frozen_layers": 2, "top_layers": 0, "heads": {"msra": ["PER", "LOC", "ORG"]},
+           "lower_sha256": lower_digest(lower), "word_features": "jieba-posseg-1"}
+    (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
+    model = NerModel.load(out, enc, threads=1)
+    assert model.net.word_features
+    (ents,) = model.extract(["王小明去北京开会"])
+    assert [(e.type, e.start, e.end, e.text) for e in ents] == [("PER", 0, 3, "王小明")]
+    with pytest.raises(ValueError, match="word features"):
+        model.net(torch.zeros(1, 3, 32), torch.ones(1, 3, dtype=torch.long))
