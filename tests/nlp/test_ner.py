@@ -210,3 +210,26 @@ def test_word_features_reach_the_head(tmp_path: Path) -> None:
     assert [(e.type, e.start, e.end, e.text) for e in ents] == [("PER", 0, 3, "王小明")]
     with pytest.raises(ValueError, match="word features"):
         model.net(torch.zeros(1, 3, 32), torch.ones(1, 3, dtype=torch.long))
+
+
+def test_int8_row_packing_halves_storage_and_round_trips(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from nlp.model import INT8_SCALE, load_weights, pack_int8, unpack_weights
+
+    torch.manual_seed(3)
+    lin = torch.nn.Linear(96, 64)
+    ln = torch.nn.LayerNorm(64)
+    net = torch.nn.Sequential(lin, ln)
+    packed = pack_int8(net.state_dict())
+    assert packed["0.weight"].dtype == torch.int8 and packed["0.weight" + INT8_SCALE].shape == (64, 1)
+    assert packed["0.bias"].dtype == torch.float16 and packed["1.weight"].dtype == torch.float16  # small: fp16
+    back = unpack_weights(packed)
+    step = lin.weight.abs().amax(dim=1, keepdim=True) / 127
+    assert ((back["0.weight"] - lin.weight).abs() <= step / 2 + 1e-3 * step).all()
+    save_file(packed, str(tmp_path / "w.safetensors"))
+    fresh = torch.nn.Sequential(torch.nn.Linear(96, 64), torch.nn.LayerNorm(64))
+    load_weights(fresh, tmp_path / "w.safetensors")
+    x = torch.randn(5, 96)
+    assert torch.allclose(fresh(x), net(x), atol=0.05)
+    assert set(load_file(str(tmp_path / "w.safetensors"))) == set(packed)
