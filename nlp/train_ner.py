@@ -197,14 +197,19 @@ def _batches(data: Cached, batch_size: int, rng: random.Random, shuffle: bool = 
     return out
 
 
+def _to(device: torch.device, *tensors: torch.Tensor | None) -> tuple[Any, ...]:
+    return tuple(t.to(device, non_blocking=True) if t is not None else None for t in tensors)
+
+
 @torch.inference_mode()
 def predict_cached(net: NerNet, data: Cached, head: str, batch_size: int = 64) -> list[list[tuple[str, int, int]]]:
     net.eval()
+    device = next(net.parameters()).device
     labels = bio_labels(net.head_types[head])
     preds: list[list[tuple[str, int, int]]] = [[] for _ in range(len(data))]
     for idx in _batches(data, batch_size, random.Random(0), shuffle=False):
-        h, mask, _, words = data.batch(idx)
-        logp = torch.log_softmax(net(h, mask, [head], words)[head].float(), dim=-1)
+        h, mask, _, words = _to(device, *data.batch(idx))
+        logp = torch.log_softmax(net(h, mask, [head], words)[head].float(), dim=-1).cpu()
         for r, i in enumerate(idx):
             n = data.lengths[i]
             path = viterbi_bio(logp[r, 1 : n + 1], labels)
@@ -224,7 +229,7 @@ def _save_model(net: NerNet, out_dir: Path, cfg: dict[str, Any], manifest: dict[
     from nlp.model import sha256_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in net.state_dict().items()}
+    state = {k: (v.half() if v.is_floating_point() else v).cpu().contiguous() for k, v in net.state_dict().items()}
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "qunzhi": "ner-1"})
     (out_dir / CONFIG_FILE).write_text(json.dumps(cfg, ensure_ascii=False, indent=2) + "\n", "utf-8")
     files = {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name not in (MANIFEST_FILE,)}
@@ -247,6 +252,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         if src < len(bert.encoder.layer):
             layer.load_state_dict(bert.encoder.layer[src].state_dict())
     del bert, lower
+    device = torch.device(args.device)
+    net.to(device)
     train: dict[str, Cached] = {}
     dev: dict[str, Cached] = {}
     for name in args.datasets:
@@ -296,12 +303,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     state: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "best": -1.0, "rng": rng.getstate()}
     last = ckpt_dir / "last.pt"
     if args.resume and last.is_file():
-        ck = torch.load(last, weights_only=False)
+        ck = torch.load(last, weights_only=False, map_location=device)
         net.load_state_dict(ck["net"])
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         state = ck["state"]
-        torch.set_rng_state(ck["torch_rng"])
+        torch.set_rng_state(ck["torch_rng"].cpu())
         print(f"resumed at epoch {state['epoch'] + 1}, step {state['step']}", file=sys.stderr)
     log = (out.parent / (out.name + "-train.log")).open("a", encoding="utf-8")
     t_start = time.time()
@@ -361,7 +368,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         for step0 in bar:
             step = step0 + 1
             name, idx = plan[step0]
-            h, mask, y, words = train[name].batch(idx)
+            h, mask, y, words = _to(device, *train[name].batch(idx))
             if args.input_dropout:
                 h = nn.functional.dropout(h, args.input_dropout, training=True)
             logits = net(h, mask, [name], words)[name]
@@ -371,7 +378,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             sched.step()
-            run_loss = 0.98 * run_loss + 0.02 * float(loss) if run_loss else float(loss)
+            run_loss = 0.98 * run_loss + 0.02 * loss.item() if run_loss else loss.item()
             if step % 50 == 0:
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{run_loss:.4f}")
@@ -610,6 +617,7 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--limit", type=int, default=0, help="train on the first N sentences per dataset (smoke runs)")
     sp.add_argument("--out", default=str(VAR / "model"))
     sp.add_argument("--resume", action="store_true")
+    sp.add_argument("--device", default="cpu", help="cpu, or cuda on a machine with a GPU")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("eval", help="score a model on held-out splits")
