@@ -10,6 +10,9 @@ On top sit the NER weights (``ner.safetensors``, a few MB): ``top_layers`` trans
 initialised from the encoder's next layers and fine-tuned, and one linear BIO head per training set
 (``msra``: PER/LOC/ORG; ``cluener``: its ten types; ``weibo``: PER/LOC/ORG/GPE × NAM/NOM). Decoding is
 Viterbi over the head's softmax with the BIO constraint (no ``I-X`` unless after ``B-X``/``I-X``).
+A head trained with ``word_features`` (``ner.json``) also reads jieba's word cues per character
+(``nlp/words.py``: position in the word and its coarse part of speech), added to the lower states.
+The shipped head keeps only the embeddings frozen (``frozen_layers = 0``) and trains all six layers.
 
     ner = NerModel.load("var/ner/model", encoder_dir="models/qunzhi", threads=2)
     ner.extract(["王小明明天去北京大学开会"])
