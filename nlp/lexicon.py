@@ -266,3 +266,17 @@ ANSWER_START_RE = (
     r"^(?:@\S+\s+)|^(?:可以|你可以|试试|用|应该|是的|不是|对的|因为|建议|直接|先|答|回复|我觉得|我一般|一般|不用|不行|"
     r"需要|要|没有|有的|在|看|去|把|改|装)"
 )
+
+
+# Words too common in group chat to name what a message or a day is about (digest topics, profile
+# topic words); each user adds its own.
+CHAT_STOP_WORDS = frozenset(
+    """
+    大家 我们 你们 他们 她们 咱们 自己 这个 那个 这些 那些 这样 那样 这么 那么 这里 那里 哪里 什么
+    怎么 怎么样 为什么 可以 可能 应该 需要 没有 不是 就是 还是 但是 因为 所以 如果 然后 已经 现在
+    今天 明天 昨天 刚才 时候 一下 一个 一些 一点 有点 有人 有没有 是不是 能不能 感觉 觉得 知道 看看
+    真的 其实 比较 还有 或者 而且 只是 东西 事情 问题 请问 谢谢 感谢 好的 好吧 嗯嗯 哈哈 哈哈哈
+    呵呵 嘿嘿 是的 对的 不错 厉害 确实 朋友 图片 表情 链接 视频 语音 文件 消息 群里 群友 http
+    https www com cn html 效果
+    """.split()
+)

@@ -16,18 +16,14 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from nlp.lexicon import CHAT_STOP_WORDS
 from nlp.words import posseg
 
 TOPIC_POS = frozenset({"n", "nz", "nt", "ns", "nw", "vn", "eng"})  # nouns, not person names; English words
-STOP_WORDS = frozenset(
+STOP_WORDS = CHAT_STOP_WORDS | frozenset(
     """
-    大家 我们 你们 他们 她们 咱们 自己 这个 那个 这些 那些 这样 那样 这么 那么 这里 那里 哪里
-    什么 怎么 怎么样 为什么 可以 可能 应该 需要 没有 不是 就是 还是 但是 因为 所以 如果 然后
-    已经 现在 今天 明天 昨天 刚才 时候 一下 一个 一些 一点 有点 有人 有没有 是不是 能不能
-    感觉 觉得 知道 看看 真的 其实 比较 还有 或者 而且 只是 东西 事情 问题 请问 谢谢 感谢
-    好的 好吧 嗯嗯 哈哈 哈哈哈 呵呵 嘿嘿 是的 对的 不错 厉害 确实 朋友 群里 群友 图片 表情
-    链接 视频 语音 文件 消息 http https www com cn html 时间 地方 办法 情况 方面 同学 各位
-    效果 原因 方法 结果 意思 样子 人家 东东 晚安 早安 午安 早上 晚上 中午 下午 上午 周末
+    时间 地方 办法 情况 方面 同学 各位 原因 方法 结果 意思 样子 人家 东东 晚安 早安 午安 早上 晚上
+    中午 下午 上午 周末
     """.split()
 )
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)

@@ -11,19 +11,15 @@ from typing import Any
 
 from bot.digest.data import Topic
 from bot.privacy import URL_RE
+from nlp.lexicon import CHAT_STOP_WORDS
 
 MAX_TOPICS = 6
 
 # Words too common in group chat to name a topic (jieba's own stop list and IDF do the rest).
-STOP_WORDS = frozenset(
+STOP_WORDS = CHAT_STOP_WORDS | frozenset(
     """
-    大家 我们 你们 他们 她们 咱们 自己 这个 那个 这些 那些 这样 那样 这么 那么 这里 那里 哪里
-    什么 怎么 怎么样 为什么 可以 可能 应该 需要 没有 不是 就是 还是 但是 因为 所以 如果 然后
-    已经 现在 今天 明天 昨天 刚才 时候 一下 一个 一些 一点 有点 有人 有没有 是不是 能不能
-    感觉 觉得 知道 看看 真的 其实 比较 还有 或者 而且 只是 东西 事情 问题 请问 谢谢 感谢
-    好的 好吧 嗯嗯 哈哈 哈哈哈 哈哈哈哈 呵呵 嘿嘿 是的 对的 不错 厉害 牛逼 确实 老师 朋友
-    图片 表情 链接 视频 语音 文件 消息 群里 群友 http https www com cn html
-    一般 大概 左右 之后 之前 效果 直接 基本 试试 学到 收到 mark yyds ok hh 问个 请教 求助 顺便
+    哈哈哈哈 牛逼 老师 一般 大概 左右 之后 之前 直接 基本 试试 学到 收到 mark yyds ok hh
+    问个 请教 求助 顺便
     """.split()
 )
 
