@@ -67,6 +67,7 @@ two-digit month or day, or a clock after it); ``3号楼``, ``1号线``; a part o
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, replace
@@ -109,11 +110,16 @@ def _fold_char(ch: str) -> str:
     return CONFUSABLE_LETTERS.get(n, n)
 
 
+@functools.lru_cache(maxsize=8192)
+def _fold_char_cached(ch: str) -> str:
+    return _fold_char(ch)
+
+
 def fold(text: str) -> str:
     """``text`` with full-width forms folded (NFKC), look-alike letters mapped and zero-width
     characters turned into spaces, one character for one, so offsets still match ``text``. The
     full-width ``，；！？（）`` stay, so a URL or an id written before them ends there."""
-    return "".join(_fold_char(ch) for ch in text)
+    return "".join(map(_fold_char_cached, text))
 
 
 _CN_DIGIT = {ch: int(d) for ch, d in CN_DIGITS.items()}  # 一 幺 壹 → 1, 两 贰 → 2, ...
@@ -261,22 +267,40 @@ class _Atom:
     m: re.Match[str]
 
 
+def _next_match(rx: re.Pattern[str], text: str, pos: int) -> re.Match[str] | None:
+    """The leftmost non-empty match of ``rx`` starting at ``pos`` or later (``search`` at a position
+    gives the very match ``match`` gives there)."""
+    m = rx.search(text, pos)
+    while m is not None and m.end() == m.start():
+        m = rx.search(text, m.start() + 1)
+    return m
+
+
 def _atoms(folded: str) -> list[_Atom]:
-    """Leftmost-longest scan: at each position the longest atom wins, then scanning resumes after it."""
+    """Leftmost-longest scan: at each position the longest atom wins (the earlier in ``_ATOMS`` on a
+    tie), then scanning resumes after it.
+
+    Each pattern is searched for once and searched again only when the scan has passed its match,
+    so a message without dates costs one ``search`` per pattern instead of one ``match`` per
+    pattern and character."""
     out: list[_Atom] = []
+    pending = [_next_match(rx, folded, 0) for _, rx in _ATOMS]
     pos = 0
-    while pos < len(folded):
+    while True:
+        for i, m in enumerate(pending):
+            if m is not None and m.start() < pos:
+                pending[i] = _next_match(_ATOMS[i][1], folded, pos)
+        starts = [m.start() for m in pending if m is not None]
+        if not starts:
+            return out
+        pos = min(starts)
         best: _Atom | None = None
-        for kind, rx in _ATOMS:
-            m = rx.match(folded, pos)
-            if m and m.end() > pos and (best is None or m.end() > best.end):
+        for (kind, _), m in zip(_ATOMS, pending):
+            if m is not None and m.start() == pos and (best is None or m.end() > best.end):
                 best = _Atom(kind, pos, m.end(), m)
-        if best is None:
-            pos += 1
-            continue
+        assert best is not None
         out.append(best)
         pos = best.end
-    return out
 
 
 # --- resolution --------------------------------------------------------------------------------

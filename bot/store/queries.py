@@ -341,17 +341,16 @@ def store_messages(session: Session, msgs: Sequence[GroupMessage]) -> list[tuple
         )
         for msg in msgs
     ]
-    # One multi-row INSERT .. ON CONFLICT DO NOTHING per batch: rows that were new come back with
-    # their pk; the rest were stored before (or twice in this batch) and are looked up below.
-    inserted: dict[tuple[str, str], int] = {}
-    for start in range(0, len(rows), 500):
-        stmt = (
-            _insert(session, MESSAGES)
-            .values(rows[start : start + 500])
-            .on_conflict_do_nothing(index_elements=["source", "source_id"])
-            .returning(MESSAGES.c.pk, MESSAGES.c.source, MESSAGES.c.source_id)
-        )
-        inserted.update({(r.source, r.source_id): r.pk for r in session.execute(stmt)})
+    # INSERT .. ON CONFLICT DO NOTHING, executemany: SQLAlchemy sends it as a few multi-row
+    # statements ("insertmanyvalues") compiled once and cached, where ``.values(rows)`` would
+    # compile a new 500-row statement every batch. Rows that were new come back with their pk; the
+    # rest were stored before (or twice in this batch) and are looked up below.
+    stmt = (
+        _insert(session, MESSAGES)
+        .on_conflict_do_nothing(index_elements=["source", "source_id"])
+        .returning(MESSAGES.c.pk, MESSAGES.c.source, MESSAGES.c.source_id)
+    )
+    inserted = {(r.source, r.source_id): r.pk for r in session.execute(stmt, rows)} if rows else {}
     out: list[tuple[int, bool]] = []
     created: list[GroupMessage] = []
     claimed: set[tuple[str, str]] = set()
