@@ -34,7 +34,7 @@ from bot.profiles import build_profile_hook
 from bot.retention import purge_daily
 from bot.scheduler import DigestScheduler
 from bot.store import queries
-from bot.wiring import Store, build_analyzers, build_extractors, sync_groups
+from bot.wiring import Store, build_analyzers, build_extractors, freeze_startup_objects, sync_groups
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,6 +87,7 @@ class LiveBot:
             extractors=build_extractors(config),
             on_analysed=build_profile_hook(config),
         )
+        freeze_startup_objects()
         self.digests = DigestScheduler(
             store.sessions, config, self.outbox, engine=store.engine, clock=clock, on_queued=self.sender.wake
         )

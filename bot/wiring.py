@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 from typing import Any
 from dataclasses import dataclass
@@ -88,7 +89,17 @@ def build_pipeline(config: Config, store: Store, *, dry_run: bool = False) -> Pi
     from bot.profiles import build_profile_hook
 
     sync_groups(config, store)
-    return Pipeline(
+    pipeline = Pipeline(
         store.sessions, build_analyzers(config), config, dry_run=dry_run, extractors=build_extractors(config),
         on_analysed=build_profile_hook(config),
     )
+    freeze_startup_objects()
+    return pipeline
+
+
+def freeze_startup_objects() -> None:
+    """Move every object alive now (imported modules, the loaded model, config) out of the cyclic
+    garbage collector's reach: they live as long as the process, yet a full collection walked all
+    ~430,000 of them — 250 ms, every few thousand messages, in the middle of a batch. Call once the
+    models are loaded; objects made later are collected as usual."""
+    gc.freeze()

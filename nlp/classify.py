@@ -21,9 +21,9 @@ import torch
 from nlp.encoder import PASSAGE, QUERY, mean_pool, quantize_int8
 from nlp.item import MEDIA_KINDS, Item
 from nlp.model import AD_LABELS, INTENTS, USEFUL_LABELS, load
-from nlp.normalize import normalize
+from nlp.normalize import normalize, normalized
 from nlp.rules import VERSION as RULES_VERSION
-from nlp.rules import ad_signals
+from nlp.rules import ad_signals_cached
 from nlp.verdict import Verdict
 
 
@@ -165,7 +165,7 @@ class ModelAnalyzer:
         topics = list(topics) if topics is not None else [""] * len(texts)
         if len(topics) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(topics)} topics")
-        norm = [normalize(t).text for t in texts]
+        norm = [normalized(t).text for t in texts]
         u = self._embed(norm, PASSAGE)
         t = self._topic_vectors([tp.strip() for tp in topics])
         ad = _probs(self.net.ad_logits(u), AD_LABELS)
@@ -216,7 +216,7 @@ class ModelAnalyzer:
         """The model's verdicts from its probabilities, with the rule baseline's (``rules``, keyed
         ad_rules / useful / intent) as reasons, and its ad verdict kept as ``ad_rules``."""
         ad_label, ad_score = _best(p.ad)
-        signals = ad_signals(item.text)
+        signals = ad_signals_cached(item.text)
         ad_reasons = (f"model p(ad)={p.ad['ad']:.2f}", *(r for _, r in signals.reasons[:5]))
         useful_label, useful_score = _best(p.useful)
         useful_reasons = [f"model p(useful)={p.useful['useful']:.2f} for topic {item.topic or '(none)'}"]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from nlp import lexicon
 from nlp.item import MEDIA_KINDS, Item
-from nlp.normalize import Normalized, normalize
+from nlp.normalize import Normalized, normalize, normalized
 from nlp.verdict import INTENTS, Verdict
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "Item",
     "UsefulRules",
     "ad_signals",
+    "ad_signals_cached",
     "hits",
     "topic_terms",
 ]
@@ -290,7 +291,7 @@ _FORMAT_KEYS = frozenset({"exclaim", "long", "very_long"})
 
 def ad_signals(text: str, norm: Normalized | None = None) -> AdSignals:
     """The ad log-odds of one text and why. ``norm`` may pass a normalisation already done."""
-    norm = norm or normalize(text)
+    norm = norm or normalized(text)
     found = _capped(hits(norm.text.lower()))
     reasons = [(w, r) for _, w, r, _ in found]
     evasion = _evasion(text, norm, found) if found else ""
@@ -325,9 +326,10 @@ def _evasion(text: str, norm: Normalized, found: list[tuple[str, float, str, str
     return ""
 
 
-@functools.lru_cache(maxsize=4096)
-def _ad_signals_cached(text: str) -> AdSignals:
-    """The useful and intent analyzers ask about the same batch the ad analyzer just saw."""
+@functools.lru_cache(maxsize=1024)
+def ad_signals_cached(text: str) -> AdSignals:
+    """:func:`ad_signals`, remembered for the last 1,024 texts: the useful and intent analyzers and
+    the model's reasons ask about the batch the ad analyzer just saw."""
     return ad_signals(text)
 
 
@@ -343,7 +345,7 @@ class AdRules:
         text = item if isinstance(item, str) else item.text
         if not text.strip():
             return Verdict(self.name, "normal", 0.99, ("no text",), self.version)
-        sig = _ad_signals_cached(text)
+        sig = ad_signals_cached(text)
         p = sig.p
         label = "ad" if p >= self.threshold else "normal"
         score = p if label == "ad" else 1.0 - p
@@ -393,8 +395,10 @@ def _cue_patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
+@functools.lru_cache(maxsize=1024)
 def _text(raw: str) -> _Text:
-    low = normalize(raw).text.lower().strip()
+    """Shared by the useful and intent analyzers, so remembered for the last 1,024 texts."""
+    low = normalized(raw).text.lower().strip()
     core = _CORE_DROP_RE.sub("", low)
     cues = _cue_patterns()
     question = ""
