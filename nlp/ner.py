@@ -11,7 +11,10 @@ initialised from the encoder's next layers and fine-tuned, and one linear BIO he
 (``msra``: PER/LOC/ORG; ``cluener``: its ten types; ``weibo``: PER/LOC/ORG/GPE × NAM/NOM). Decoding is
 Viterbi over the head's softmax with the BIO constraint (no ``I-X`` unless after ``B-X``/``I-X``).
 A head trained with ``word_features`` (``ner.json``) also reads jieba's word cues per character
-(``nlp/words.py``: position in the word and its coarse part of speech), added to the lower states.
+(``nlp/words.py``: position in the word and its coarse part of speech), added to the lower states;
+one trained with ``lexicon_features`` also reads, per character, every dictionary word that covers
+it (begin/middle/end × person/place/organisation/abbreviation/proper/other, a bitmask projected
+to the hidden size).
 The shipped head keeps only the embeddings frozen (``frozen_layers = 0``) and trains all six layers.
 
     ner = NerModel.load("var/ner/model", encoder_dir="models/qunzhi", threads=2)
@@ -52,6 +55,7 @@ __all__ = [
     "bio_labels",
     "lower_digest",
     "viterbi_bio",
+    "net_from_config",
     "word_feature_batch",
     "word_feature_tensor",
 ]
@@ -182,11 +186,12 @@ class NerNet(nn.Module):
         heads: Mapping[str, Sequence[str]],
         dropout: float = 0.1,
         word_features: bool = False,
+        lexicon_features: bool = False,
     ) -> None:
         super().__init__()
         from transformers.models.bert.modeling_bert import BertLayer
 
-        from nlp.words import BMES, POS_CLASSES
+        from nlp.words import BMES, LEXICON_BITS, POS_CLASSES
 
         if getattr(config, "_attn_implementation", None) is None:
             config._attn_implementation = "sdpa"
@@ -199,6 +204,15 @@ class NerNet(nn.Module):
             self.pos = nn.Embedding(len(POS_CLASSES), config.hidden_size)
             nn.init.zeros_(self.bmes.weight)
             nn.init.zeros_(self.pos.weight)
+        # every dictionary word covering a character (nlp.words.char_lexicon_features): a bitmask,
+        # unpacked and projected; zero at start too
+        if lexicon_features and not word_features:
+            raise ValueError("lexicon_features come on top of word_features")
+        self.lexicon_features = lexicon_features
+        if lexicon_features:
+            self.lexicon = nn.Linear(LEXICON_BITS, config.hidden_size, bias=False)
+            nn.init.zeros_(self.lexicon.weight)
+            self.register_buffer("lexicon_shifts", torch.arange(LEXICON_BITS), persistent=False)
         self.dropout = nn.Dropout(dropout)
         self.head_types = {name: tuple(types) for name, types in heads.items()}
         self.heads = nn.ModuleDict(
@@ -213,13 +227,19 @@ class NerNet(nn.Module):
         words: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """``words``: ``(B, L, 2)`` BMES and part-of-speech ids per token, required when the net
-        was built with ``word_features``."""
+        was built with ``word_features``; ``(B, L, 3)``, the lexicon bitmask last, with
+        ``lexicon_features``."""
         ext = additive_mask(mask, hidden.dtype)
         h = hidden
         if self.word_features:
             if words is None:
                 raise ValueError("this NER net reads jieba word features: pass words=")
             h = h + self.bmes(words[..., 0]).to(h.dtype) + self.pos(words[..., 1]).to(h.dtype)
+            if self.lexicon_features:
+                if words.shape[-1] < 3:
+                    raise ValueError("this NER net reads the lexicon bitmask too: words must be (B, L, 3)")
+                bits = (words[..., 2:3] >> self.lexicon_shifts) & 1
+                h = h + self.lexicon(bits.to(self.lexicon.weight.dtype)).to(h.dtype)
         for layer in self.layers:
             h = _out(layer(h, attention_mask=ext))
         h = self.dropout(h)
@@ -324,9 +344,7 @@ class NerModel:
                     f"from {encoder_dir} (sha256 {got[:12]} != {cfg['lower_sha256'][:12]}); retrain with "
                     "`python -m nlp.train_ner`"
                 )
-        net = NerNet(
-            bert.config, int(cfg["top_layers"]), cfg["heads"], dropout=0.0, word_features=bool(cfg.get("word_features"))
-        )
+        net = net_from_config(bert.config, cfg)
         load_weights(net, model_dir / WEIGHTS_FILE)
         lower.eval()
         net.eval()
@@ -360,7 +378,11 @@ class NerModel:
                 input_ids[r, : len(x)] = torch.tensor(x)
                 mask[r, : len(x)] = 1
             hidden = self.lower(input_ids, mask)
-            words = word_feature_batch([piece for _, _, piece in batch], width) if self.net.word_features else None
+            words = (
+                word_feature_batch([piece for _, _, piece in batch], width, lexicon=self.net.lexicon_features)
+                if self.net.word_features
+                else None
+            )
             logits = self.net(hidden, mask, heads, words)
             for name in heads:
                 labels = bio_labels(self.net.head_types[name])
@@ -407,24 +429,39 @@ class NerModel:
         return result
 
 
-def word_feature_batch(texts: Sequence[str | Sequence[str]], width: int) -> torch.Tensor:
-    """``(B, width, 2)`` long: jieba's word cues of each text (a string, or its units), token ``i + 1``
-    for unit ``i`` as the char tokenizer lays them out; zeros for ``<s>``, ``</s>`` and padding."""
+def word_feature_batch(texts: Sequence[str | Sequence[str]], width: int, *, lexicon: bool = False) -> torch.Tensor:
+    """``(B, width, 2)`` long (``3`` with ``lexicon``): jieba's word cues of each text (a string, or
+    its units), token ``i + 1`` for unit ``i`` as the char tokenizer lays them out; zeros for
+    ``<s>``, ``</s>`` and padding."""
     from nlp.words import unit_word_features
 
-    return word_feature_tensor([unit_word_features(list(text)) for text in texts], width)
+    return word_feature_tensor([unit_word_features(list(text), lexicon=lexicon) for text in texts], width)
 
 
-def word_feature_tensor(feats: Sequence[tuple[Sequence[int], Sequence[int]]], width: int) -> torch.Tensor:
-    """``(B, width, 2)`` long from per-text ``(bmes, pos)`` id lists, laid out as
-    :func:`word_feature_batch` does."""
-    out = torch.zeros((len(feats), width, 2), dtype=torch.long)
-    for r, (bmes, pos) in enumerate(feats):
-        n = len(bmes)
+def word_feature_tensor(feats: Sequence[Sequence[Sequence[int]]], width: int) -> torch.Tensor:
+    """``(B, width, K)`` long from per-text tuples of K id lists (``(bmes, pos)`` or
+    ``(bmes, pos, lexicon)``), laid out as :func:`word_feature_batch` does."""
+    k = len(feats[0]) if feats else 2
+    out = torch.zeros((len(feats), width, k), dtype=torch.long)
+    for r, cols in enumerate(feats):
+        if len(cols) != k:
+            raise ValueError(f"word features: {len(cols)} columns for one text, {k} for another")
+        n = len(cols[0])
         if n:
-            out[r, 1 : n + 1, 0] = torch.tensor(bmes)
-            out[r, 1 : n + 1, 1] = torch.tensor(pos)
+            out[r, 1 : n + 1] = torch.tensor(list(zip(*cols)), dtype=torch.long)
     return out
+
+
+def net_from_config(bert_config: Any, cfg: Mapping[str, Any], dropout: float = 0.0) -> NerNet:
+    """The :class:`NerNet` an ``ner.json`` describes (weights not loaded)."""
+    return NerNet(
+        bert_config,
+        int(cfg["top_layers"]),
+        cfg["heads"],
+        dropout=dropout,
+        word_features=bool(cfg.get("word_features")),
+        lexicon_features=bool(cfg.get("lexicon_features")),
+    )
 
 
 def default_heads() -> dict[str, tuple[str, ...]]:

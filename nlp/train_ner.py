@@ -41,6 +41,7 @@ from nlp.ner import (
     default_heads,
     lower_digest,
     viterbi_bio,
+    net_from_config,
     word_feature_tensor,
 )
 from nlp.ner_data import DATASETS, Sentence, chunks, score
@@ -157,13 +158,14 @@ class Cached:
             self.starts.append(self.starts[-1] + n + 2)
         self.labels = label_ids(sents, labels)
         self.sents = sents
-        self.words: list[tuple[list[int], list[int]]] | None = None
+        self.words: list[tuple[list[int], ...]] | None = None
 
-    def with_words(self) -> Cached:
-        """Also give jieba's word cues per token (computed once here, ~1,000 sentences/s)."""
+    def with_words(self, lexicon: bool = False) -> Cached:
+        """Also give jieba's word cues per token (computed once here, ~1,000 sentences/s), and with
+        ``lexicon`` the dictionary-word bitmask (nlp.words.char_lexicon_features)."""
         from nlp.words import unit_word_features
 
-        self.words = [unit_word_features(s.units) for s in self.sents]
+        self.words = [unit_word_features(s.units, lexicon=lexicon) for s in self.sents]
         return self
 
     def __len__(self) -> int:
@@ -245,12 +247,32 @@ def cmd_train(args: argparse.Namespace) -> None:
     lower, config, bert = _load_encoder(args.encoder, args.frozen)
     digest = lower_digest(lower)
     heads = {name: default_heads()[name] for name in args.datasets}
-    net = NerNet(config, args.top, heads, dropout=args.dropout, word_features=args.word_features)
-    # initialise the top from the shared encoder's next layers
-    for i, layer in enumerate(net.layers):
-        src = args.frozen + i
-        if src < len(bert.encoder.layer):
-            layer.load_state_dict(bert.encoder.layer[src].state_dict())
+    if args.lexicon_features and not args.word_features:
+        raise SystemExit("--lexicon-features needs --word-features")
+    net = NerNet(
+        config, args.top, heads, dropout=args.dropout, word_features=args.word_features,
+        lexicon_features=args.lexicon_features,
+    )
+    if args.init:
+        # start from a trained NER model (same layers and heads; what it lacks, e.g. a new cue,
+        # keeps its zero initialisation)
+        from nlp.model import unpack_weights
+        from safetensors.torch import load_file
+
+        init_cfg = json.loads((Path(args.init) / CONFIG_FILE).read_text("utf-8"))
+        if init_cfg.get("lower_sha256") != digest or init_cfg["top_layers"] != args.top:
+            raise SystemExit(f"--init {args.init}: trained on other lower layers or another number of top layers")
+        weights = unpack_weights(load_file(str(Path(args.init) / WEIGHTS_FILE)))
+        missing, unexpected = net.load_state_dict(weights, strict=False)
+        if unexpected:
+            raise SystemExit(f"--init {args.init}: weights this net does not have: {unexpected[:5]}")
+        print(f"initialised from {args.init}; new (zero-initialised): {missing}", file=sys.stderr)
+    else:
+        # initialise the top from the shared encoder's next layers
+        for i, layer in enumerate(net.layers):
+            src = args.frozen + i
+            if src < len(bert.encoder.layer):
+                layer.load_state_dict(bert.encoder.layer[src].state_dict())
     del bert, lower
     device = torch.device(args.device)
     net.to(device)
@@ -261,9 +283,6 @@ def cmd_train(args: argparse.Namespace) -> None:
         labels = bio_labels(heads[name])
         train[name] = Cached(_read_cache(args, digest, name, "train"), parts["train"], labels)
         dev[name] = Cached(_read_cache(args, digest, name, "dev"), parts["dev"], labels)
-        if args.word_features:
-            train[name].with_words()
-            dev[name].with_words()
         if args.dev_limit:
             d = dev[name]
             keep = min(args.dev_limit, len(d))
@@ -272,6 +291,9 @@ def cmd_train(args: argparse.Namespace) -> None:
             for d in (train[name],):
                 keep = min(args.limit, len(d))
                 d.lengths, d.labels, d.sents = d.lengths[:keep], d.labels[:keep], d.sents[:keep]
+        if args.word_features:  # after the cuts above: cues only for the sentences kept
+            train[name].with_words(lexicon=args.lexicon_features)
+            dev[name].with_words(lexicon=args.lexicon_features)
     weights = {"msra": args.msra_repeat, "cluener": args.cluener_repeat, "weibo": args.weibo_repeat}
 
     def epoch_plan() -> list[tuple[str, list[int]]]:
@@ -335,6 +357,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             "encoder": str(args.encoder),
             "max_chars": 200,
             "word_features": "jieba-posseg-1" if args.word_features else None,
+            "lexicon_features": "jieba-dag-1" if args.lexicon_features else None,
         }
         manifest = {
             "version": tag,
@@ -398,7 +421,7 @@ def _load_net(model_dir: Path, config: Any) -> tuple[NerNet, dict[str, Any]]:
     from nlp.model import load_weights
 
     cfg = json.loads((model_dir / CONFIG_FILE).read_text("utf-8"))
-    net = NerNet(config, cfg["top_layers"], cfg["heads"], dropout=0.0, word_features=bool(cfg.get("word_features")))
+    net = net_from_config(config, cfg)
     load_weights(net, model_dir / WEIGHTS_FILE)
     return net.eval(), cfg
 
@@ -466,12 +489,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
         for name in args.datasets:
             sents = load_data(name, args.data)[args.part]
             data = Cached(_read_cache(args, digest, name, args.part), sents, bio_labels(net.head_types[name]))
-            if net.word_features:
-                data.with_words()
             if args.limit:
                 keep = min(args.limit, len(data))
                 data.lengths, data.labels, data.sents = data.lengths[:keep], data.labels[:keep], data.sents[:keep]
                 sents = sents[:keep]
+            if net.word_features:
+                data.with_words(lexicon=net.lexicon_features)
             results[name] = evaluate_cached(net, data, name) | {"sentences": len(sents)}
     _print_results(results, args)
 
@@ -608,6 +631,8 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--dropout", type=float, default=0.1)
     sp.add_argument("--input-dropout", type=float, default=0.0)
     sp.add_argument("--word-features", action="store_true", help="add jieba's word cues (nlp/words.py) to the input")
+    sp.add_argument("--lexicon-features", action="store_true", help="and every dictionary word covering each character")
+    sp.add_argument("--init", default="", help="start from this trained NER model directory (warm start)")
     sp.add_argument("--msra-repeat", type=float, default=1.0, help="passes over MSRA train per epoch")
     sp.add_argument("--cluener-repeat", type=float, default=1.0)
     sp.add_argument("--weibo-repeat", type=float, default=2.0)

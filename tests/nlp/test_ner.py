@@ -212,6 +212,45 @@ def test_word_features_reach_the_head(tmp_path: Path) -> None:
         model.net(torch.zeros(1, 3, 32), torch.ones(1, 3, dtype=torch.long))
 
 
+def test_lexicon_features_reach_the_head(tmp_path: Path) -> None:
+    """A net built with the lexicon cue reads it: a head that looks only at the "place" bits finds
+    上海 — as a whole word of the dictionary — and nothing else."""
+    from safetensors.torch import save_file
+
+    from nlp.model import load
+    from nlp.words import LEXICON_CLASSES
+
+    enc = _tiny_encoder_dir(tmp_path)
+    qnet, _, _ = load(enc)
+    lower = LowerEncoder(qnet.encoder, 2)
+    with pytest.raises(ValueError, match="on top of word_features"):
+        NerNet(qnet.encoder.config, 0, {"msra": ("PER", "LOC", "ORG")}, lexicon_features=True)
+    net = NerNet(qnet.encoder.config, 0, {"msra": ("PER", "LOC", "ORG")}, word_features=True, lexicon_features=True)
+    place = 3 * LEXICON_CLASSES.index("place")
+    with torch.no_grad():
+        net.lexicon.weight[0, place] = 10.0  # dimension 0: a place word begins here
+        net.lexicon.weight[1, place + 1] = 10.0  # dimension 1: inside or at the end of one
+        net.lexicon.weight[1, place + 2] = 10.0
+        head = net.heads["msra"]
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[0] = 5.0  # O
+        head.weight[3, 0] = 1.0  # B-LOC
+        head.weight[4, 1] = 1.0  # I-LOC
+    out = tmp_path / "ner"
+    out.mkdir()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "ner.safetensors"))
+    cfg = {"version": "tiny-lexicon", "frozen_layers": 2, "top_layers": 0, "heads": {"msra": ["PER", "LOC", "ORG"]},
+           "lower_sha256": lower_digest(lower), "word_features": "jieba-posseg-1", "lexicon_features": "jieba-dag-1"}
+    (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
+    model = NerModel.load(out, enc, threads=1)
+    assert model.net.lexicon_features
+    (ents,) = model.extract(["我明天去上海开会"])
+    assert [(e.type, e.text) for e in ents] == [("LOC", "上海")]
+    with pytest.raises(ValueError, match="lexicon bitmask"):
+        model.net(torch.zeros(1, 3, 32), torch.ones(1, 3, dtype=torch.long), words=torch.zeros(1, 3, 2, dtype=torch.long))
+
+
 def test_int8_row_packing_halves_storage_and_round_trips(tmp_path: Path) -> None:
     from safetensors.torch import load_file, save_file
 

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from nlp.ner import word_feature_batch
-from nlp.words import BMES, POS_CLASSES, char_word_features, unit_word_features
+from nlp.words import (
+    BMES,
+    LEXICON_BITS,
+    LEXICON_CLASSES,
+    POS_CLASSES,
+    char_lexicon_features,
+    char_word_features,
+    posseg,
+    unit_word_features,
+)
 
 B, M, E, S = (BMES.index(x) for x in "BMES")
 
@@ -63,3 +72,47 @@ def test_batch_tensor_lines_up_with_the_char_tokens() -> None:
     assert t.shape == (2, 6, 2) and t.dtype == torch.long
     assert t[0, 0].tolist() == [0, 0] and t[0, 3:].eq(0).all()  # <s>, </s> and padding are 0
     assert t[1, 1:5, 0].tolist() == char_word_features("北京大学")[0]
+
+
+def _lexicon(bits: int) -> set[str]:
+    return {LEXICON_CLASSES[k // 3] + "BME"[k % 3] for k in range(LEXICON_BITS) if bits >> k & 1}
+
+
+def test_lexicon_marks_every_dictionary_word_not_only_the_chosen_segmentation() -> None:
+    text = "中国人民银行行长周小川说"
+    bits = char_lexicon_features(text)
+    assert len(bits) == len(text)
+    # the organisation as a whole, and the place inside it that the segmentation does not show
+    assert "organisationB" in _lexicon(bits[0]) and "organisationE" in _lexicon(bits[5])
+    assert "placeB" in _lexicon(bits[0]) and "placeE" in _lexicon(bits[1])
+    assert {"personB"} <= _lexicon(bits[8]) and "personE" in _lexicon(bits[10])
+    assert bits[-1] == 0  # 说 starts and ends no word of two characters here
+
+
+@pytest.mark.parametrize("text", ["王小明明天去北京大学开会", "", "abc 123，。", "😀表情[旺柴]"])
+def test_lexicon_bits_agree_with_the_dictionary(text: str) -> None:
+    """Recomputed the slow way: every substring of 2+ characters that jieba's dictionary knows."""
+    tok = posseg()
+    freq, tags = tok.tokenizer.FREQ, tok.word_tag_tab
+    classes = {"nr": 0, "nrfg": 0, "nrt": 0, "ns": 1, "nt": 2, "j": 3, "nz": 4}
+    want = [0] * len(text)
+    for a in range(len(text)):
+        for b in range(a + 2, len(text) + 1):
+            w = text[a:b]
+            if freq.get(w):
+                c = classes.get(tags.get(w, ""), 5)
+                want[a] |= 1 << (3 * c)
+                for k in range(a + 1, b - 1):
+                    want[k] |= 1 << (3 * c + 1)
+                want[b - 1] |= 1 << (3 * c + 2)
+    assert char_lexicon_features(text) == want
+
+
+def test_lexicon_column_in_units_and_batches() -> None:
+    bmes, pos, lex = unit_word_features(["我", "在", "ABC", "公", "司"], lexicon=True)
+    assert (bmes, pos) == unit_word_features(["我", "在", "ABC", "公", "司"])
+    assert lex[3:] == char_lexicon_features("我在ABC公司")[5:]
+    t = word_feature_batch(["你好", "北京大学"], width=6, lexicon=True)
+    assert t.shape == (2, 6, 3)
+    assert t[1, 1:5, 2].tolist() == char_lexicon_features("北京大学")
+    assert t[1, 0].tolist() == [0, 0, 0] and t[1, 5].tolist() == [0, 0, 0]
