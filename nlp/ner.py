@@ -239,7 +239,7 @@ class NerNet(nn.Module):
                 if words.shape[-1] < 3:
                     raise ValueError("this NER net reads the lexicon bitmask too: words must be (B, L, 3)")
                 bits = (words[..., 2:3] >> self.lexicon_shifts) & 1
-                h = h + self.lexicon(bits.to(self.lexicon.weight.dtype)).to(h.dtype)
+                h = h + self.lexicon(bits.to(h.dtype))
         for layer in self.layers:
             h = _out(layer(h, attention_mask=ext))
         h = self.dropout(h)
