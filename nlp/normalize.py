@@ -288,4 +288,3 @@ def normalized(text: str) -> Normalized:
     """``normalize(text)`` with the default options, remembered for the last 1,024 texts: the model,
     the ad rules and the useful and intent rules each read every message of a batch (at most 256)."""
     return normalize(text)
-

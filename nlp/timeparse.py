@@ -99,6 +99,7 @@ class TimeMatch:
 _KEEP = set("，；！？（）")
 
 
+@functools.lru_cache(maxsize=8192)  # per character: a message's characters are mostly repeats
 def _fold_char(ch: str) -> str:
     if unicodedata.category(ch) == "Cf":
         return " "  # zero-width and other format characters: a gap, never glue
@@ -110,16 +111,11 @@ def _fold_char(ch: str) -> str:
     return CONFUSABLE_LETTERS.get(n, n)
 
 
-@functools.lru_cache(maxsize=8192)
-def _fold_char_cached(ch: str) -> str:
-    return _fold_char(ch)
-
-
 def fold(text: str) -> str:
     """``text`` with full-width forms folded (NFKC), look-alike letters mapped and zero-width
     characters turned into spaces, one character for one, so offsets still match ``text``. The
     full-width ``，；！？（）`` stay, so a URL or an id written before them ends there."""
-    return "".join(map(_fold_char_cached, text))
+    return "".join(map(_fold_char, text))
 
 
 _CN_DIGIT = {ch: int(d) for ch, d in CN_DIGITS.items()}  # 一 幺 壹 → 1, 两 贰 → 2, ...
