@@ -439,3 +439,40 @@ def test_fold_keeps_length_and_folds_full_width():
     folded = fold(text)
     assert len(folded) == len(text)
     assert folded == "明晚8:30 见，wx"
+
+
+def _atoms_reference(folded: str) -> list[tuple[str, int, int]]:
+    """The scan the fast one replaces: at every position try every pattern, the longest wins."""
+    from nlp.timeparse import _ATOMS
+
+    out, pos = [], 0
+    while pos < len(folded):
+        best = None
+        for kind, rx in _ATOMS:
+            m = rx.match(folded, pos)
+            if m and m.end() > pos and (best is None or m.end() > best[2]):
+                best = (kind, pos, m.end())
+        if best is None:
+            pos += 1
+            continue
+        out.append(best)
+        pos = best[2]
+    return out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "明晚8点在3号楼开会，下下周三下午3点半截止，2026-11-26 10:00 或 12/25 前交",
+        "十一点半到十二点一刻，3个半小时后，今明两天，周末，下个月5号，上上个月",
+        "１２月３日 ７：３０集合；以后天气好了再说；这周边有吃的吗",
+        "1号线换乘，月薪2万，5月份，2026年1月，2026.1.5，v1.2.3 版本",
+        "没有任何时间的一句话",
+        "",
+    ],
+)
+def test_atom_scan_finds_what_trying_every_position_finds(text: str) -> None:
+    from nlp.timeparse import _atoms
+
+    folded = fold(text)
+    assert [(a.kind, a.start, a.end) for a in _atoms(folded)] == _atoms_reference(folded)
