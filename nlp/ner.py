@@ -54,8 +54,8 @@ __all__ = [
     "additive_mask",
     "bio_labels",
     "lower_digest",
-    "viterbi_bio",
     "net_from_config",
+    "viterbi_bio",
     "word_feature_batch",
     "word_feature_tensor",
 ]
@@ -452,8 +452,16 @@ def word_feature_tensor(feats: Sequence[Sequence[Sequence[int]]], width: int) ->
     return out
 
 
+# the cue versions this code computes (nlp/words.py); a model asking for another is refused
+WORD_FEATURES = "jieba-posseg-1"
+LEXICON_FEATURES = "jieba-dag-1"
+
+
 def net_from_config(bert_config: Any, cfg: Mapping[str, Any], dropout: float = 0.0) -> NerNet:
     """The :class:`NerNet` an ``ner.json`` describes (weights not loaded)."""
+    for key, known in (("word_features", WORD_FEATURES), ("lexicon_features", LEXICON_FEATURES)):
+        if cfg.get(key) and cfg[key] != known:
+            raise ModelError(f"ner.json asks for {key} {cfg[key]!r}; this code computes {known!r}")
     return NerNet(
         bert_config,
         int(cfg["top_layers"]),

@@ -32,8 +32,10 @@ from torch import nn
 
 from nlp.ner import (
     CONFIG_FILE,
+    LEXICON_FEATURES,
     MANIFEST_FILE,
     WEIGHTS_FILE,
+    WORD_FEATURES,
     CharTokenizer,
     LowerEncoder,
     NerNet,
@@ -356,8 +358,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             "lower_sha256": digest,
             "encoder": str(args.encoder),
             "max_chars": 200,
-            "word_features": "jieba-posseg-1" if args.word_features else None,
-            "lexicon_features": "jieba-dag-1" if args.lexicon_features else None,
+            "word_features": WORD_FEATURES if args.word_features else None,
+            "lexicon_features": LEXICON_FEATURES if args.lexicon_features else None,
         }
         manifest = {
             "version": tag,

@@ -21,6 +21,7 @@ from nlp.ner import (
     lower_digest,
     viterbi_bio,
 )
+from nlp.errors import ModelError
 from nlp.ner_data import chunks, ner_split, read_bio, score
 from nlp.verdict import Entity
 
@@ -163,7 +164,6 @@ def test_tiny_model_extracts_entities_with_exact_offsets(tmp_path: Path) -> None
 
 
 def test_tiny_model_refuses_a_different_encoder(tmp_path: Path) -> None:
-    from nlp.errors import ModelError
 
     enc = _tiny_encoder_dir(tmp_path)
     ner_dir = _tiny_ner_dir(tmp_path, enc)
@@ -245,6 +245,10 @@ def test_lexicon_features_reach_the_head(tmp_path: Path) -> None:
     (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
     model = NerModel.load(out, enc, threads=1)
     assert model.net.lexicon_features
+    (out / "ner.json").write_text(json.dumps({**cfg, "lexicon_features": "jieba-dag-2"}), "utf-8")
+    with pytest.raises(ModelError, match="jieba-dag-2"):
+        NerModel.load(out, enc, threads=1)
+    (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
     (ents,) = model.extract(["我明天去上海开会"])
     assert [(e.type, e.text) for e in ents] == [("LOC", "上海")]
     with pytest.raises(ValueError, match="lexicon bitmask"):
