@@ -164,7 +164,6 @@ def test_tiny_model_extracts_entities_with_exact_offsets(tmp_path: Path) -> None
 
 
 def test_tiny_model_refuses_a_different_encoder(tmp_path: Path) -> None:
-
     enc = _tiny_encoder_dir(tmp_path)
     ner_dir = _tiny_ner_dir(tmp_path, enc)
     cfg = json.loads((ner_dir / "ner.json").read_text("utf-8"))
