@@ -42,8 +42,8 @@ from nlp.ner import (
     bio_labels,
     default_heads,
     lower_digest,
-    viterbi_bio,
     net_from_config,
+    viterbi_bio,
     word_feature_tensor,
 )
 from nlp.ner_data import DATASETS, Sentence, chunks, score
@@ -170,6 +170,13 @@ class Cached:
         self.words = [unit_word_features(s.units, lexicon=lexicon) for s in self.sents]
         return self
 
+    def keep_first(self, n: int) -> Cached:
+        """Only the first ``n`` sentences (smoke runs, a quicker dev score); ``0`` keeps all. Before
+        :meth:`with_words`, so cues are computed only for what is kept."""
+        if n:
+            self.lengths, self.labels, self.sents = self.lengths[:n], self.labels[:n], self.sents[:n]
+        return self
+
     def __len__(self) -> int:
         return len(self.lengths)
 
@@ -283,17 +290,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     for name in args.datasets:
         parts = load_data(name, args.data)
         labels = bio_labels(heads[name])
-        train[name] = Cached(_read_cache(args, digest, name, "train"), parts["train"], labels)
-        dev[name] = Cached(_read_cache(args, digest, name, "dev"), parts["dev"], labels)
-        if args.dev_limit:
-            d = dev[name]
-            keep = min(args.dev_limit, len(d))
-            d.lengths, d.labels, d.sents = d.lengths[:keep], d.labels[:keep], d.sents[:keep]
-        if args.limit:
-            for d in (train[name],):
-                keep = min(args.limit, len(d))
-                d.lengths, d.labels, d.sents = d.lengths[:keep], d.labels[:keep], d.sents[:keep]
-        if args.word_features:  # after the cuts above: cues only for the sentences kept
+        train[name] = Cached(_read_cache(args, digest, name, "train"), parts["train"], labels).keep_first(args.limit)
+        dev[name] = Cached(_read_cache(args, digest, name, "dev"), parts["dev"], labels).keep_first(args.dev_limit)
+        if args.word_features:
             train[name].with_words(lexicon=args.lexicon_features)
             dev[name].with_words(lexicon=args.lexicon_features)
     weights = {"msra": args.msra_repeat, "cluener": args.cluener_repeat, "weibo": args.weibo_repeat}
@@ -491,13 +490,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
         for name in args.datasets:
             sents = load_data(name, args.data)[args.part]
             data = Cached(_read_cache(args, digest, name, args.part), sents, bio_labels(net.head_types[name]))
-            if args.limit:
-                keep = min(args.limit, len(data))
-                data.lengths, data.labels, data.sents = data.lengths[:keep], data.labels[:keep], data.sents[:keep]
-                sents = sents[:keep]
+            data.keep_first(args.limit)
             if net.word_features:
                 data.with_words(lexicon=net.lexicon_features)
-            results[name] = evaluate_cached(net, data, name) | {"sentences": len(sents)}
+            results[name] = evaluate_cached(net, data, name) | {"sentences": len(data)}
     _print_results(results, args)
 
 
