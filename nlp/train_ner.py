@@ -7,12 +7,21 @@
     python -m nlp.train_ner baseline                   # jieba.posseg nr/ns/nt on the same test splits
     python -m nlp.train_ner bench --model var/ner/model  # sentences/s on this machine
     python -m nlp.train_ner pack  --model var/ner/model --out models/qunzhi-ner  # ship: matrices int8
+    python -m nlp.train_ner export --out DIR           # splits as ids + tags + jieba cues (a few MB)
+    python -m nlp.train_ner train --portable DIR --device cuda ...  # train where no data or jieba is
+    python -m nlp.train_ner average --models A B --out DIR  # weight average of a run and its continuation
 
 The lower ``--frozen`` layers of the shared encoder (``--encoder``, default ``models/qunzhi``) are run
 once over every sentence of every split; their outputs are cached under ``var/ner/cache`` keyed by a
 digest of those weights, so training is only the top layers. Training mixes batches of the three
 datasets (each batch from one dataset, loss on that dataset's head), chooses the epoch on the dev
 splits (mean of the three micro-F1, MSRA weighted double), and never reads the test splits.
+
+On a lent GPU machine, which has neither ``../shared/data`` nor jieba, ``export`` first writes each
+split's token ids, tags and precomputed cues; ``train --portable`` then computes the lower states
+there. ``--layers-from`` takes top layers deeper than the shared encoder from a converted 12-layer
+e5 (``nlp/encoder/convert.py``), and ``--max-minutes`` time-boxes a run with the learning rate
+reaching zero at the deadline.
 """
 
 from __future__ import annotations
@@ -78,12 +87,19 @@ def _cache_path(cache_dir: Path, digest: str, frozen: int, name: str, part: str)
     return cache_dir / f"{digest[:12]}-L{frozen}" / f"{name}-{part}.pt"
 
 
-@torch.inference_mode()
 def encode_sentences(
     lower: LowerEncoder, tok: CharTokenizer, sents: list[Sentence], token_budget: int = 6144, desc: str = ""
 ) -> torch.Tensor:
     """fp16 ``(sum(len+2), H)``: the lower states of each sentence (``<s>`` chars ``</s>``), concatenated."""
-    ids = [tok.ids(s.units) for s in sents]
+    return encode_ids(lower, [tok.ids(s.units) for s in sents], tok.pad, token_budget, desc)
+
+
+@torch.inference_mode()
+def encode_ids(
+    lower: LowerEncoder, ids: list[list[int]], pad: int, token_budget: int = 6144, desc: str = ""
+) -> torch.Tensor:
+    """:func:`encode_sentences` from token ids, on the device ``lower`` is on; the result on CPU."""
+    device = next(lower.parameters()).device
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     starts = [0]
     for x in ids:
@@ -101,12 +117,12 @@ def encode_sentences(
         batches.append(cur)
     for batch in _progress(batches, desc=desc):
         width = max(len(ids[i]) for i in batch)
-        input_ids = torch.full((len(batch), width), tok.pad, dtype=torch.long)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for r, i in enumerate(batch):
             input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
             mask[r, : len(ids[i])] = 1
-        h = lower(input_ids, mask)
+        h = lower(input_ids.to(device), mask.to(device)).half().cpu()
         for r, i in enumerate(batch):
             out[starts[i] : starts[i + 1]] = h[r, : len(ids[i])].half()
     return out
@@ -147,6 +163,94 @@ def _read_cache(args: argparse.Namespace, digest: str, name: str, part: str) -> 
     return torch.load(path)
 
 
+# --- the portable export: what training needs, for a machine without ../shared/data or jieba ----
+
+PORTABLE_FORMAT = "qunzhi-ner-portable-1"
+_UNIT_SEP, _SENT_SEP = "\x1f", "\x1e"
+
+
+def _portable_path(folder: Path, name: str, part: str) -> Path:
+    return folder / f"{name}-{part}.npz"
+
+
+def write_portable(path: Path, sents: list[Sentence], tok: CharTokenizer, tokenizer_sha256: str) -> None:
+    """One split as compressed arrays: the units, token ids, tag ids and jieba's cues per unit."""
+    import numpy as np
+
+    from nlp.words import unit_word_features
+
+    tagset = sorted({t for s in sents for t in s.tags})
+    tag_index = {t: j for j, t in enumerate(tagset)}
+    cues = [unit_word_features(s.units, lexicon=True) for s in _progress(sents, desc=path.stem)]
+    meta = {"format": PORTABLE_FORMAT, "word_features": WORD_FEATURES, "lexicon_features": LEXICON_FEATURES,
+            "tokenizer_sha256": tokenizer_sha256, "tagset": tagset}
+    text = _SENT_SEP.join(_UNIT_SEP.join(s.units) for s in sents)
+    np.savez_compressed(
+        path,
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        units=np.frombuffer(text.encode("utf-8"), dtype=np.uint8),
+        lengths=np.array([len(s.units) for s in sents], dtype=np.int32),
+        ids=np.array([i for s in sents for i in tok.ids(s.units)], dtype=np.int32),
+        tags=np.array([tag_index[t] for s in sents for t in s.tags], dtype=np.uint8),
+        bmes=np.array([x for c in cues for x in c[0]], dtype=np.uint8),
+        pos=np.array([x for c in cues for x in c[1]], dtype=np.uint8),
+        lexicon=np.array([x for c in cues for x in c[2]], dtype=np.uint32),
+    )
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """Write every split as token ids, tags and precomputed jieba cues, so that ``train --portable``
+    runs where neither the data folder nor jieba is (a lent GPU machine)."""
+    from nlp.model import sha256_file
+
+    tok = CharTokenizer.from_dir(args.encoder)
+    tok_sha = sha256_file(Path(args.encoder) / "tokenizer.json")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in args.datasets:
+        for part, sents in load_data(name, args.data).items():
+            sents = sents[: args.limit] if args.limit else sents
+            write_portable(_portable_path(out, name, part), sents, tok, tok_sha)
+            print(f"{name}/{part}: {len(sents)} sentences", file=sys.stderr)
+
+
+def read_portable(folder: Path, name: str, part: str, labels: tuple[str, ...], lower: LowerEncoder,
+                  tok: CharTokenizer) -> Cached:
+    """A :class:`Cached` split from :func:`cmd_export`'s files: the lower states are computed here
+    (on ``lower``'s device), the cues come from the file."""
+    import numpy as np
+
+    path = _portable_path(folder, name, part)
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing; run `python -m nlp.train_ner export --out {folder}` first")
+    z = np.load(path)
+    meta = json.loads(z["meta"].tobytes())
+    if meta.get("format") != PORTABLE_FORMAT:
+        raise SystemExit(f"{path}: not a {PORTABLE_FORMAT} file")
+    if (meta["word_features"], meta["lexicon_features"]) != (WORD_FEATURES, LEXICON_FEATURES):
+        raise SystemExit(f"{path}: cues {meta['word_features']}/{meta['lexicon_features']} are not this code's")
+    lengths = z["lengths"].tolist()
+    text = z["units"].tobytes().decode("utf-8")
+    unit_lists = [u.split(_UNIT_SEP) for u in text.split(_SENT_SEP)] if lengths else []
+    tags = [meta["tagset"][j] for j in z["tags"].tolist()]
+    ids_flat, bmes, pos, lex = z["ids"].tolist(), z["bmes"].tolist(), z["pos"].tolist(), z["lexicon"].tolist()
+    sents, ids, words = [], [], []
+    at = at_ids = 0
+    for units, n in zip(unit_lists, lengths):
+        if len(units) != n:
+            raise SystemExit(f"{path}: sentence lengths do not match the units")
+        sents.append(Sentence(tuple(units), tuple(tags[at : at + n])))
+        ids.append(ids_flat[at_ids : at_ids + n + 2])
+        words.append((bmes[at : at + n], pos[at : at + n], lex[at : at + n]))
+        at, at_ids = at + n, at_ids + n + 2
+    if ids and ids[0] != tok.ids(sents[0].units):
+        raise SystemExit(f"{path}: token ids differ from this encoder's tokenizer")
+    hidden = encode_ids(lower, ids, tok.pad, desc=f"{name}/{part}")
+    data = Cached({"hidden": hidden, "lengths": lengths, "texts": [s.text for s in sents]}, sents, labels)
+    data.words = words
+    return data
+
+
 class Cached:
     """One dataset split from the cache: per-sentence slices of the hidden states plus labels."""
 
@@ -175,6 +279,8 @@ class Cached:
         :meth:`with_words`, so cues are computed only for what is kept."""
         if n:
             self.lengths, self.labels, self.sents = self.lengths[:n], self.labels[:n], self.sents[:n]
+            if self.words is not None:
+                self.words = self.words[:n]
         return self
 
     def __len__(self) -> int:
@@ -234,6 +340,27 @@ def evaluate_cached(net: NerNet, data: Cached, head: str) -> dict[str, Any]:
     return {k: v.as_dict() for k, v in score(gold, pred, net.head_types[head]).items()}
 
 
+def _init_layers_from(net: NerNet, path: Path, frozen: int, start: int) -> None:
+    """Copy encoder layers ``start``.. (counted in the full encoder) of a converted BertModel's
+    safetensors (``encoder.layer.N.*`` keys, fp16/fp32 or int8-packed) into the top layers that
+    sit at those depths."""
+    from safetensors.torch import load_file
+
+    from nlp.model import unpack_weights
+
+    state = unpack_weights(load_file(str(path)))
+    for i, layer in enumerate(net.layers):
+        src = frozen + i
+        if src < start:
+            continue
+        prefix = f"encoder.layer.{src}."
+        sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if not sub:
+            raise SystemExit(f"--layers-from {path}: no layer {src} in it")
+        layer.load_state_dict(sub)
+    print(f"layers {max(start, frozen)}..{frozen + len(net.layers) - 1} from {path}", file=sys.stderr)
+
+
 def _save_model(net: NerNet, out_dir: Path, cfg: dict[str, Any], manifest: dict[str, Any]) -> None:
     from safetensors.torch import save_file
 
@@ -277,24 +404,37 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise SystemExit(f"--init {args.init}: weights this net does not have: {unexpected[:5]}")
         print(f"initialised from {args.init}; new (zero-initialised): {missing}", file=sys.stderr)
     else:
-        # initialise the top from the shared encoder's next layers
+        # initialise the top from the shared encoder's next layers, and those past its depth from
+        # --layers-from (the converted 12-layer e5)
         for i, layer in enumerate(net.layers):
             src = args.frozen + i
-            if src < len(bert.encoder.layer):
+            if src < len(bert.encoder.layer) and not (args.layers_from and src >= args.layers_from_index):
                 layer.load_state_dict(bert.encoder.layer[src].state_dict())
-    del bert, lower
+        if args.layers_from:
+            _init_layers_from(net, Path(args.layers_from), args.frozen, args.layers_from_index)
     device = torch.device(args.device)
     net.to(device)
     train: dict[str, Cached] = {}
     dev: dict[str, Cached] = {}
+    if args.portable:
+        tok = CharTokenizer.from_dir(args.encoder)
+        lower.to(device)
     for name in args.datasets:
-        parts = load_data(name, args.data)
         labels = bio_labels(heads[name])
+        if args.portable:
+            folder = Path(args.portable)
+            train[name] = read_portable(folder, name, "train", labels, lower, tok).keep_first(args.limit)
+            dev[name] = read_portable(folder, name, "dev", labels, lower, tok).keep_first(args.dev_limit)
+            if not args.word_features:
+                train[name].words = dev[name].words = None
+            continue
+        parts = load_data(name, args.data)
         train[name] = Cached(_read_cache(args, digest, name, "train"), parts["train"], labels).keep_first(args.limit)
         dev[name] = Cached(_read_cache(args, digest, name, "dev"), parts["dev"], labels).keep_first(args.dev_limit)
         if args.word_features:
             train[name].with_words(lexicon=args.lexicon_features)
             dev[name].with_words(lexicon=args.lexicon_features)
+    del bert, lower
     weights = {"msra": args.msra_repeat, "cluener": args.cluener_repeat, "weibo": args.weibo_repeat}
 
     def epoch_plan() -> list[tuple[str, list[int]]]:
@@ -317,9 +457,18 @@ def cmd_train(args: argparse.Namespace) -> None:
         [{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}], weight_decay=0.01
     )
     warm = max(1, int(0.06 * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm))
-    )
+    t_start = time.time()
+    budget = 60 * args.max_minutes
+
+    def lr_factor(s: int) -> float:
+        # linear warm-up, then linear decay to zero at the last step -- or, with --max-minutes,
+        # at the deadline if that comes first (a time-boxed run still ends annealed)
+        left = (total - s) / max(1, total - warm)
+        if budget:
+            left = min(left, 1.0 - (time.time() - t_start) / budget)
+        return min(1.0, (s + 1) / warm) * max(0.0, left)
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     out = Path(args.out)
     ckpt_dir = out.parent / (out.name + "-ckpt")
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -334,7 +483,6 @@ def cmd_train(args: argparse.Namespace) -> None:
         torch.set_rng_state(ck["torch_rng"].cpu())
         print(f"resumed at epoch {state['epoch'] + 1}, step {state['step']}", file=sys.stderr)
     log = (out.parent / (out.name + "-train.log")).open("a", encoding="utf-8")
-    t_start = time.time()
     w_sel = {"msra": 2.0, "cluener": 1.0, "weibo": 1.0}
 
     def checkpoint(epoch: int, step: int, epoch_rng: Any, run_loss: float, resume_at: tuple[int, int]) -> None:
@@ -381,7 +529,10 @@ def cmd_train(args: argparse.Namespace) -> None:
                     "state": state, "torch_rng": torch.get_rng_state()}, ckpt_dir / "last.tmp")
         (ckpt_dir / "last.tmp").rename(last)
 
+    deadline = t_start + budget if budget else math.inf
     for epoch in range(state["epoch"], args.epochs):
+        if time.time() > deadline:
+            break
         net.train()
         epoch_rng = state["rng"] if epoch == state["epoch"] else rng.getstate()
         rng.setstate(epoch_rng)
@@ -410,7 +561,12 @@ def cmd_train(args: argparse.Namespace) -> None:
                                   "elapsed_s": round(time.time() - t_start)}), file=log, flush=True)
             if args.eval_every and step % args.eval_every == 0 and step < len(plan):
                 checkpoint(epoch, step, epoch_rng, run_loss, (epoch, step))
-        checkpoint(epoch, len(plan), rng.getstate(), run_loss, (epoch + 1, 0))
+            if time.time() > deadline and step < len(plan):
+                print(f"--max-minutes {args.max_minutes} reached at epoch {epoch + 1}, step {step}", file=sys.stderr)
+                checkpoint(epoch, step, epoch_rng, run_loss, (epoch, step))
+                break
+        else:
+            checkpoint(epoch, len(plan), rng.getstate(), run_loss, (epoch + 1, 0))
     history, best = state["history"], state["best"]
     print(json.dumps({"best_select": best, "history": history}, indent=1))
 
@@ -427,27 +583,62 @@ def _load_net(model_dir: Path, config: Any) -> tuple[NerNet, dict[str, Any]]:
     return net.eval(), cfg
 
 
-def cmd_pack(args: argparse.Namespace) -> None:
-    """Copy a trained model directory with its matrices stored int8 (``nlp.model.pack_int8``)."""
-    import shutil
+def _write_packed(out: Path, state: dict[str, torch.Tensor], cfg: dict[str, Any], manifest: dict[str, Any]) -> None:
+    from safetensors.torch import save_file
 
-    from safetensors.torch import load_file, save_file
+    from nlp.model import pack_int8, sha256_file
 
-    from nlp.model import pack_int8, sha256_file, unpack_weights
-
-    src, out = Path(args.model), Path(args.out)
-    if src.resolve() == out.resolve():
-        raise SystemExit("pack: --out must differ from --model")
     out.mkdir(parents=True, exist_ok=True)
-    state = unpack_weights(load_file(str(src / WEIGHTS_FILE)))
     save_file(pack_int8(state), str(out / WEIGHTS_FILE), metadata={"format": "pt", "qunzhi": "ner-1-int8rows"})
-    shutil.copyfile(src / CONFIG_FILE, out / CONFIG_FILE)
-    manifest = json.loads((src / MANIFEST_FILE).read_text("utf-8"))
+    (out / CONFIG_FILE).write_text(json.dumps(cfg, ensure_ascii=False, indent=2) + "\n", "utf-8")
     manifest["stored"] = "matrices int8 with one fp16 scale per row (nlp.model.pack_int8), the rest fp16; run in fp32"
     manifest["files"] = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.name != MANIFEST_FILE}
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    size = (out / WEIGHTS_FILE).stat().st_size
-    print(f"{out / WEIGHTS_FILE}: {size / 1e6:.1f} MB (was {(src / WEIGHTS_FILE).stat().st_size / 1e6:.1f} MB)")
+    print(f"{out / WEIGHTS_FILE}: {(out / WEIGHTS_FILE).stat().st_size / 1e6:.1f} MB")
+
+
+def _read_model_dir(model_dir: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    from safetensors.torch import load_file
+
+    from nlp.model import unpack_weights
+
+    state = unpack_weights(load_file(str(model_dir / WEIGHTS_FILE)))
+    cfg = json.loads((model_dir / CONFIG_FILE).read_text("utf-8"))
+    manifest = json.loads((model_dir / MANIFEST_FILE).read_text("utf-8"))
+    return state, cfg, manifest
+
+
+def cmd_pack(args: argparse.Namespace) -> None:
+    """Copy a trained model directory with its matrices stored int8 (``nlp.model.pack_int8``)."""
+    src, out = Path(args.model), Path(args.out)
+    if src.resolve() == out.resolve():
+        raise SystemExit("pack: --out must differ from --model")
+    _write_packed(out, *_read_model_dir(src))
+
+
+# what must agree for two NER models' weights to be averaged
+_SAME_NET = ("frozen_layers", "top_layers", "heads", "lower_sha256", "word_features", "lexicon_features")
+
+
+def cmd_average(args: argparse.Namespace) -> None:
+    """The uniform average of the weights of NER models of one architecture (a "model soup"; meant
+    for a run and its continuation, which share a start), stored int8 like ``pack``."""
+    dirs = [Path(m) for m in args.models]
+    loaded = [_read_model_dir(d) for d in dirs]
+    first_state, first_cfg, manifest = loaded[0]
+    for d, (state, cfg, _) in zip(dirs[1:], loaded[1:]):
+        differ = [k for k in _SAME_NET if cfg.get(k) != first_cfg.get(k)]
+        if differ or set(state) != set(first_state):
+            raise SystemExit(f"average: {d} is another network than {dirs[0]} ({differ or 'other weights'})")
+    avg = {
+        k: sum(s[k] for s, _, _ in loaded) / len(loaded) if v.is_floating_point() else v
+        for k, v in first_state.items()
+    }
+    version = "avg(" + ",".join(cfg["version"] for _, cfg, _ in loaded) + ")"
+    manifest = {**manifest, "version": version, "averaged_from": [
+        {"model": str(d), "version": cfg["version"], "selected": m.get("selected")} for d, (_, cfg, m) in zip(dirs, loaded)
+    ]}
+    _write_packed(Path(args.out), avg, {**first_cfg, "version": version}, manifest)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -487,12 +678,25 @@ def cmd_eval(args: argparse.Namespace) -> None:
         net, cfg = _load_net(model_dir, config)
         args.frozen = cfg["frozen_layers"]
         digest = cfg["lower_sha256"]
+        if args.portable:
+            lower = LowerEncoder(bert, args.frozen).eval()
+            if lower_digest(lower) != digest:
+                raise SystemExit(f"{model_dir}: trained on other lower layers than {args.encoder}'s")
+            tok = CharTokenizer.from_dir(args.encoder)
+            lower.to(args.device)
+            net.to(args.device)
         for name in args.datasets:
-            sents = load_data(name, args.data)[args.part]
-            data = Cached(_read_cache(args, digest, name, args.part), sents, bio_labels(net.head_types[name]))
-            data.keep_first(args.limit)
-            if net.word_features:
-                data.with_words(lexicon=net.lexicon_features)
+            labels = bio_labels(net.head_types[name])
+            if args.portable:
+                data = read_portable(Path(args.portable), name, args.part, labels, lower, tok).keep_first(args.limit)
+                if not net.word_features:
+                    data.words = None
+            else:
+                sents = load_data(name, args.data)[args.part]
+                data = Cached(_read_cache(args, digest, name, args.part), sents, labels)
+                data.keep_first(args.limit)
+                if net.word_features:
+                    data.with_words(lexicon=net.lexicon_features)
             results[name] = evaluate_cached(net, data, name) | {"sentences": len(data)}
     _print_results(results, args)
 
@@ -641,7 +845,19 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--out", default=str(VAR / "model"))
     sp.add_argument("--resume", action="store_true")
     sp.add_argument("--device", default="cpu", help="cpu, or cuda on a machine with a GPU")
+    sp.add_argument("--portable", default="", help="read the splits from `export`'s folder instead of data + cache")
+    sp.add_argument("--layers-from", default="", help="safetensors of a deeper converted encoder (encoder.layer.N.*)")
+    sp.add_argument("--layers-from-index", type=int, default=0,
+                    help="with --layers-from: encoder layers from this depth on come from that file")
+    sp.add_argument("--max-minutes", type=float, default=0, help="stop cleanly (checkpoint, dev score) after this long; the learning rate "
+                    "decays to zero by then (so a resumed time-boxed run is not step-for-step reproducible)")
     sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("export", help="splits as ids, tags and jieba cues, for `train --portable` elsewhere")
+    common(sp)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--limit", type=int, default=0, help="the first N sentences of each split (smoke runs)")
+    sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser("eval", help="score a model on held-out splits")
     common(sp)
@@ -651,6 +867,8 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--int8", action="store_true")
     sp.add_argument("--limit", type=int, default=0)
     sp.add_argument("--json", default="")
+    sp.add_argument("--portable", default="", help="read the splits from `export`'s folder instead of data + cache")
+    sp.add_argument("--device", default="cpu")
     sp.set_defaults(func=cmd_eval)
 
     sp = sub.add_parser("baseline", help="jieba.posseg nr/ns/nt on the same splits")
@@ -664,6 +882,11 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--model", required=True)
     sp.add_argument("--out", required=True)
     sp.set_defaults(func=cmd_pack)
+
+    sp = sub.add_parser("average", help="average the weights of models of one architecture, stored int8")
+    sp.add_argument("--models", nargs="+", required=True)
+    sp.add_argument("--out", required=True)
+    sp.set_defaults(func=cmd_average)
 
     sp = sub.add_parser("bench", help="sentences/s of NerModel.extract, fp32 and int8")
     common(sp)

@@ -22,7 +22,7 @@ from nlp.ner import (
     viterbi_bio,
 )
 from nlp.errors import ModelError
-from nlp.ner_data import chunks, ner_split, read_bio, score
+from nlp.ner_data import Sentence, chunks, ner_split, read_bio, score
 from nlp.verdict import Entity
 
 # --- data and scoring --------------------------------------------------------------------------
@@ -275,3 +275,112 @@ def test_int8_row_packing_halves_storage_and_round_trips(tmp_path: Path) -> None
     x = torch.randn(5, 96)
     assert torch.allclose(fresh(x), net(x), atol=0.05)
     assert set(load_file(str(tmp_path / "w.safetensors"))) == set(packed)
+
+
+def _tiny_sentences() -> list[Sentence]:
+    return [
+        Sentence(tuple("王北京的"), ("B-PER", "B-LOC", "I-LOC", "O")),
+        Sentence(("的", "c1", "王"), ("O", "O", "B-ORG")),  # a multi-character unit, as in Weibo
+        Sentence(tuple("北京"), ("B-LOC", "I-LOC")),
+    ]
+
+
+def test_portable_export_round_trips(tmp_path: Path) -> None:
+    """What `train_ner export` writes, `read_portable` gives back: the same sentences, the same jieba
+    cues, and the same lower states as the cache path computes."""
+    import numpy as np
+
+    from nlp.model import load
+    from nlp.train_ner import encode_sentences, read_portable, write_portable
+    from nlp.words import unit_word_features
+
+    enc = _tiny_encoder_dir(tmp_path)
+    tok = CharTokenizer.from_dir(enc)
+    lower = LowerEncoder(load(enc)[0].encoder, 0).eval()
+    sents = _tiny_sentences()
+    write_portable(tmp_path / "msra-dev.npz", sents, tok, "sha")
+    data = read_portable(tmp_path, "msra", "dev", bio_labels(("PER", "LOC", "ORG")), lower, tok)
+    assert data.sents == sents
+    assert data.words == [unit_word_features(s.units, lexicon=True) for s in sents]
+    assert torch.equal(data.hidden, encode_sentences(lower, tok, sents))
+    assert data.labels[0] == [1, 3, 4, 0]  # B-PER B-LOC I-LOC O
+    # a file of another format is refused with a clear message
+    z = dict(np.load(tmp_path / "msra-dev.npz"))
+    z["meta"] = np.frombuffer(json.dumps({"format": "other"}).encode(), dtype=np.uint8)
+    np.savez_compressed(tmp_path / "msra-test.npz", **z)
+    with pytest.raises(SystemExit, match="not a qunzhi-ner-portable-1 file"):
+        read_portable(tmp_path, "msra", "test", bio_labels(("PER", "LOC", "ORG")), lower, tok)
+    with pytest.raises(SystemExit, match="missing"):
+        read_portable(tmp_path, "msra", "train", bio_labels(("PER", "LOC", "ORG")), lower, tok)
+
+
+def test_portable_training_writes_a_model_ner_model_loads(tmp_path: Path) -> None:
+    """`train --portable` end to end on a tiny encoder: the top layers past the encoder's depth come
+    from --layers-from, a time-boxed run stops cleanly, and NerModel loads what it wrote."""
+    from safetensors.torch import load_file, save_file
+    from transformers import BertConfig, BertModel
+
+    from nlp.model import load, pack_int8
+    from nlp.train_ner import main, write_portable
+
+    enc = _tiny_encoder_dir(tmp_path)
+    tok = CharTokenizer.from_dir(enc)
+    export = tmp_path / "export"
+    export.mkdir()
+    for part in ("train", "dev"):
+        write_portable(export / f"msra-{part}.npz", _tiny_sentences() * 3, tok, "sha")
+    # a "deeper encoder" of three layers; its third layer (index 2) initialises the third top layer
+    torch.manual_seed(5)
+    deep = BertModel(BertConfig(vocab_size=len(PIECES), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+                                intermediate_size=64, max_position_embeddings=260), add_pooling_layer=False)
+    save_file(pack_int8({k: v for k, v in deep.state_dict().items() if k.startswith("encoder.layer.")}),
+              str(tmp_path / "deep.safetensors"))
+    out = tmp_path / "model"
+    main(["train", "--encoder", str(enc), "--frozen", "0", "--top", "3", "--datasets", "msra", "--portable",
+          str(export), "--epochs", "2", "--lr", "0", "--head-lr", "1e-2", "--word-features", "--lexicon-features",
+          "--layers-from", str(tmp_path / "deep.safetensors"), "--layers-from-index", "2", "--out", str(out),
+          "--threads", "1", "--max-minutes", "10"])
+    weights = load_file(str(out / "ner.safetensors"))
+    shared = load(enc)[0].encoder.encoder.layer
+    # --lr 0 keeps the layers as initialised: 0-1 from the shared encoder, 2 from the deeper file
+    q = "layers.{}.attention.self.query.weight"
+    assert torch.allclose(weights[q.format(0)].float(), shared[0].attention.self.query.weight, atol=1e-3)
+    assert torch.allclose(weights[q.format(1)].float(), shared[1].attention.self.query.weight, atol=1e-3)
+    src = deep.encoder.layer[2].attention.self.query.weight
+    assert torch.allclose(weights[q.format(2)].float(), src, atol=src.abs().max().item() / 100)
+    cfg = json.loads((out / "ner.json").read_text("utf-8"))
+    assert cfg["top_layers"] == 3 and cfg["lexicon_features"]
+    history = [json.loads(line) for line in (tmp_path / "model-train.log").read_text("utf-8").splitlines()]
+    assert [h["epoch"] for h in history if "dev_micro_f1" in h] == [1, 2]
+    model = NerModel.load(out, enc, threads=1)
+    assert len(model.extract(["王北京"])) == 1
+
+
+def test_average_is_the_mean_of_the_weights_and_refuses_other_networks(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from nlp.model import unpack_weights
+    from nlp.train_ner import main
+
+    enc = _tiny_encoder_dir(tmp_path)
+    one = _tiny_ner_dir(tmp_path, enc)
+    (one / "manifest.json").write_text(json.dumps({"version": "tiny"}), "utf-8")
+    two = tmp_path / "two"
+    two.mkdir()
+    state = load_file(str(one / "ner.safetensors"))
+    save_file({k: v + 1.0 for k, v in state.items()}, str(two / "ner.safetensors"))
+    for name in ("ner.json", "manifest.json"):
+        (two / name).write_text((one / name).read_text("utf-8"), "utf-8")
+    main(["average", "--models", str(one), str(two), "--out", str(tmp_path / "avg")])
+    avg = unpack_weights(load_file(str(tmp_path / "avg" / "ner.safetensors")))
+    for k, v in state.items():
+        step = v.abs().max().item() / 127 + 1.0 / 127  # int8 storage: within a step of the row maximum
+        assert torch.allclose(avg[k], v + 0.5, atol=step), k
+    manifest = json.loads((tmp_path / "avg" / "manifest.json").read_text("utf-8"))
+    assert [m["model"] for m in manifest["averaged_from"]] == [str(one), str(two)]
+    assert NerModel.load(tmp_path / "avg", enc, threads=1).extract(["王北京"])
+    cfg = json.loads((two / "ner.json").read_text("utf-8"))
+    cfg["top_layers"] = 2
+    (two / "ner.json").write_text(json.dumps(cfg), "utf-8")
+    with pytest.raises(SystemExit, match="another network"):
+        main(["average", "--models", str(one), str(two), "--out", str(tmp_path / "bad")])
