@@ -14,7 +14,8 @@
   numbers. Value: the digits; a mobile without its country code.
 - ``WECHAT``: an id after 微信/微信号/wx/vx/V信/加V/加微/威信/薇信/绿泡泡/wechat…: 6–20 of
   ``[A-Za-z0-9_-]`` starting with a letter (a plain word after a weak trigger, ``微信 message``,
-  is not one); ``wxid_…`` anywhere. Value: the id.
+  is not one), or 5–11 digits or Chinese numerals after those triggers; ``wxid_…`` and ``wx_…``
+  anywhere. Value: the id (digits for a number).
 - ``QQ``: 5–11 digits, or Chinese numerals, after QQ/QQ号/QQ群/Q群/扣扣/企鹅/群号. Value: digits.
 - ``MONEY``: ``¥299 ￥299 299元 1,299 块 3块5 两块五 五毛 两千元 3.5万元 $20 HK$100 20美元 20刀``,
   a rate after it (``500块/天``, ``200块一晚``), a bare amount after 月薪/年薪/价格/预算/…
@@ -47,7 +48,7 @@ from nlp.normalize import CN_DIGITS
 from nlp.timeparse import find_times, fold, parse_number
 from nlp.verdict import Entity
 
-__all__ = ["extract_patterns", "PATTERN_TYPES"]
+__all__ = ["CONTACT_TYPES", "PATTERN_TYPES", "contact_entities", "extract_patterns"]
 
 PATTERN_TYPES: tuple[str, ...] = ("URL", "EMAIL", "PHONE", "WECHAT", "QQ", "MONEY", "TIME")
 _SOURCE = "pattern"
@@ -131,27 +132,30 @@ def _phones(text: str, folded: str) -> Iterator[Entity]:
 
 # --- WECHAT and QQ -----------------------------------------------------------------------------
 
+_CN_NUMERALS = "零〇一二三四五六七八九"
+# a number given as an id: 5-11 digits, or Chinese numerals spelt out to dodge filters (二九一二…)
+_NUMBER_ID = rf"[1-9]\d{{4,10}}(?![\dA-Za-z_-]|\.\d) | [一二三四五六七八九][{_CN_NUMERALS}]{{4,10}}(?![{_CN_NUMERALS}])"
 _WECHAT_RE = re.compile(
-    r"""
+    rf"""
     (?P<trigger>
         加\s*[vV](?:[xX]|信)? | \+\s*[vV][xX]? | 加微(?:信)? | 微信号? | [vV]信 | 薇信 | 威信 | 徽信
-      | 维信 | 卫星号 | 绿泡泡 | (?<![A-Za-z0-9])(?:vx|wx|weixin|wechat)(?:号)?(?![A-Za-z])
+      | 维信 | [微薇威徽维vV]亻言 | 卫星号 | 绿泡泡 | (?<![A-Za-z0-9])(?:vx|wx|weixin|wechat)(?:号)?(?![A-Za-z])
     )
     (?P<sep>\s*(?:号码|号|id)?\s*(?:[:=是为]|is)?\s*)
-    (?P<id>[A-Za-z][-_A-Za-z0-9]{5,19})(?![-_A-Za-z0-9]|[.@][A-Za-z0-9])
+    (?P<id>[A-Za-z][-_A-Za-z0-9]{{5,19}}(?![-_A-Za-z0-9]|[.@][A-Za-z0-9]) | {_NUMBER_ID})
     """,
     re.IGNORECASE | re.VERBOSE,
 )
-_WXID_RE = re.compile(r"(?<![A-Za-z0-9_])wxid_[A-Za-z0-9_-]{4,30}(?![A-Za-z0-9_-])", re.IGNORECASE)
+# wxid_… (WeChat's own ids) and wx_… anywhere, trigger or not
+_WXID_RE = re.compile(r"(?<![A-Za-z0-9_])wx(?:id)?_[A-Za-z0-9_-]{4,30}(?![A-Za-z0-9_-])", re.IGNORECASE)
 _STRONG_SEP = re.compile(r"[:=是为]|is", re.IGNORECASE)
-_CN_NUMERALS = "零〇一二三四五六七八九"
 _QQ_RE = re.compile(
     rf"""
     (?P<trigger>
         (?<![A-Za-z])qq(?:号码|号|群号?)? | (?<![A-Za-z])q[号群] | 扣扣(?:号|群)? | 企鹅(?:号|群)? | 群号(?:码)?
     )
     \s*(?:[:=是为]\s*)?
-    (?P<id>[1-9]\d{{4,10}}(?!\d|\.\d) | [一二三四五六七八九][{_CN_NUMERALS}]{{4,10}}(?![{_CN_NUMERALS}]))
+    (?P<id>{_NUMBER_ID})
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -163,10 +167,15 @@ def _wechat_ids(text: str, folded: str) -> Iterator[Entity]:
     for m in _WECHAT_RE.finditer(folded):
         ident = m["id"]
         strong = m["trigger"][0] in "加+" or _STRONG_SEP.search(m["sep"]) is not None
-        if ident.isalpha() and not strong:
+        if ident.isascii() and ident.isalpha() and not strong:
             continue  # "微信 message": a plain word after the trigger
         weak = m["trigger"].lower() in ("wx", "vx") and not strong
-        yield _entity("WECHAT", text, m.start("id"), m.end("id"), ident, 0.8 if weak else 1.0)
+        value = _digits(ident) if _is_number(ident) else ident
+        yield _entity("WECHAT", text, m.start("id"), m.end("id"), value, 0.8 if weak else 1.0)
+
+
+def _is_number(ident: str) -> bool:
+    return ident.isdecimal() or all(c in _CN_NUMERALS for c in ident)
 
 
 def _qq_numbers(text: str, folded: str) -> Iterator[Entity]:
@@ -304,6 +313,20 @@ def _settle(candidates: list[Entity]) -> list[Entity]:
         if all(e.end <= k.start or e.start >= k.end for k in kept):
             kept.append(e)
     return sorted(kept, key=lambda e: (e.start, e.end))
+
+
+CONTACT_TYPES: tuple[str, ...] = ("EMAIL", "PHONE", "WECHAT", "QQ")
+_CONTACT_FINDERS = (_urls, _emails, _phones, _wechat_ids, _qq_numbers)
+
+
+def contact_entities(text: str) -> list[Entity]:
+    """Only the contact details of ``text`` (e-mails, phones, WeChat ids, QQ numbers), settled
+    against URLs as :func:`extract_patterns` settles them, so a number inside a URL is not one.
+    What the privacy mask hides (``bot.privacy``)."""
+    if not text:
+        return []
+    folded = fold(text)
+    return [e for e in _settle([e for find in _CONTACT_FINDERS for e in find(text, folded)]) if e.type != "URL"]
 
 
 def extract_patterns(text: str, now: datetime, tz: tzinfo) -> list[Entity]:

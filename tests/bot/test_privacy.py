@@ -95,3 +95,26 @@ def test_lookalike_letters_and_split_characters_do_not_hide_a_wechat_id():
     # Cyrillic х in "wх_", and 信 written as 亻言, both seen in the wild (the demo's m0282)
     masked = mask("有意者加徽亻言：w\u0445_lu7788")
     assert "lu7788" not in masked and "7788" not in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "【招聘】电话１３９１２３４５６７８，微信：hr_2026，邮箱 hr@corp.cn",
+        "加扣扣：二九一二一八七六七 备注「资料」 座机 010-12345678",
+        "客服 400-123-4567 或 vx abc123",
+        "有意者加徽亻言：w\u0445_lu7788，QQ群 987654321",
+    ],
+)
+def test_what_extract_reports_as_a_contact_is_what_the_mask_hides(text: str) -> None:
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    from nlp.patterns import CONTACT_TYPES, extract_patterns
+
+    contacts = [e for e in extract_patterns(text, datetime(2026, 11, 25, tzinfo=timezone.utc), ZoneInfo("Asia/Shanghai"))
+                if e.type in CONTACT_TYPES]
+    assert contacts
+    masked = mask(text)
+    for e in contacts:
+        assert e.text not in masked

@@ -146,6 +146,19 @@ def test_wechat_ids_after_a_trigger(text, span):
 
 def test_wxid_anywhere():
     assert one("找wxid_abcd1234就行", "WECHAT") == ("wxid_abcd1234", "wxid_abcd1234")
+    assert one("直接搜 wx_lu7788", "WECHAT") == ("wx_lu7788", "wx_lu7788")
+
+
+@pytest.mark.parametrize(
+    "text, span, value",
+    [
+        ("微信: 12345678", "12345678", "12345678"),  # a number as the id
+        ("微信：二九一二一八七", "二九一二一八七", "2912187"),  # spelt in Chinese numerals
+        ("有意者加徽亻言：w\u0445_lu7788", "w\u0445_lu7788", "wx_lu7788"),  # 信 split in two, Cyrillic х
+    ],
+)
+def test_wechat_ids_written_to_dodge_filters(text, span, value):
+    assert one(text, "WECHAT") == (span, value)
 
 
 def test_a_lone_wx_trigger_scores_lower():
@@ -163,6 +176,8 @@ def test_a_lone_wx_trigger_scores_lower():
         "微信：abcdefghijklmnopqrstuvwxyz",  # too long
         "wxyz123456",
         "微信：abc@qq.com",
+        "微信：12345abc",  # a number glued to letters is neither
+        "微信群 20000 人，微信支付 123456 元",
     ],
 )
 def test_not_wechat_ids(text):
