@@ -365,7 +365,13 @@ async def test_whitelisted_members_are_left_alone(live: Running) -> None:
 
 
 async def test_server_restart_mid_run(server: PuppetServer, tmp_path: Path) -> None:
-    config = make_config(tmp_path).model_copy(
+    from datetime import datetime, timedelta, timezone
+
+    # the scheduled digest two hours from now: the start-up catch-up then claims yesterday's, never
+    # today's, which this test makes fall due by hand (at the default 21:00 the catch-up took
+    # today's digest whenever the test ran after 21:00 Shanghai time)
+    later = datetime.now(timezone.utc).astimezone(make_config(tmp_path).digest_timezone()) + timedelta(hours=2)
+    config = make_config(tmp_path, digest_time=later.strftime("%H:%M")).model_copy(
         update={"send": Config.model_validate({"send": {"jitter_seconds": [1.5, 1.5]}}).send}
     )
     live = await _start(server, config)
@@ -385,8 +391,6 @@ async def test_server_restart_mid_run(server: PuppetServer, tmp_path: Path) -> N
 
         await live.until(disconnected, "the bot to notice the drop")
         # the digest falls due while the server is down
-        from datetime import datetime, timezone
-
         today = datetime.now(timezone.utc).astimezone(config.digest_timezone()).date()
         assert await asyncio.to_thread(live.bot.digests.run, ROOM, today)
         await asyncio.sleep(2.0)
