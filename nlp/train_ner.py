@@ -27,6 +27,7 @@ reaching zero at the deadline.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import random
@@ -251,6 +252,29 @@ def read_portable(folder: Path, name: str, part: str, labels: tuple[str, ...], l
     return data
 
 
+@functools.cache
+def _data_parts(name: str, data: str | None) -> dict[str, list[Sentence]]:
+    return load_data(name, data)
+
+
+def _load_split(args: argparse.Namespace, name: str, part: str, labels: tuple[str, ...], digest: str,
+                lower: LowerEncoder, limit: int, cues: tuple[bool, bool]) -> Cached:
+    """One split with the cues the net reads (``(word, lexicon)``), cut to ``limit`` sentences:
+    from ``--portable``'s export (lower states computed on ``lower``'s device), or from the data
+    folder and the cache of lower states."""
+    word_features, lexicon = cues
+    if args.portable:
+        data = read_portable(Path(args.portable), name, part, labels, lower, CharTokenizer.from_dir(args.encoder))
+        data.keep_first(limit)
+        if not word_features:
+            data.words = None
+        return data
+    data = Cached(_read_cache(args, digest, name, part), _data_parts(name, args.data)[part], labels).keep_first(limit)
+    if word_features:
+        data.with_words(lexicon=lexicon)
+    return data
+
+
 class Cached:
     """One dataset split from the cache: per-sentence slices of the hidden states plus labels."""
 
@@ -417,23 +441,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     train: dict[str, Cached] = {}
     dev: dict[str, Cached] = {}
     if args.portable:
-        tok = CharTokenizer.from_dir(args.encoder)
         lower.to(device)
     for name in args.datasets:
         labels = bio_labels(heads[name])
-        if args.portable:
-            folder = Path(args.portable)
-            train[name] = read_portable(folder, name, "train", labels, lower, tok).keep_first(args.limit)
-            dev[name] = read_portable(folder, name, "dev", labels, lower, tok).keep_first(args.dev_limit)
-            if not args.word_features:
-                train[name].words = dev[name].words = None
-            continue
-        parts = load_data(name, args.data)
-        train[name] = Cached(_read_cache(args, digest, name, "train"), parts["train"], labels).keep_first(args.limit)
-        dev[name] = Cached(_read_cache(args, digest, name, "dev"), parts["dev"], labels).keep_first(args.dev_limit)
-        if args.word_features:
-            train[name].with_words(lexicon=args.lexicon_features)
-            dev[name].with_words(lexicon=args.lexicon_features)
+        cues = (args.word_features, args.lexicon_features)
+        train[name] = _load_split(args, name, "train", labels, digest, lower, args.limit, cues)
+        dev[name] = _load_split(args, name, "dev", labels, digest, lower, args.dev_limit, cues)
     del bert, lower
     weights = {"msra": args.msra_repeat, "cluener": args.cluener_repeat, "weibo": args.weibo_repeat}
 
@@ -682,21 +695,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
             lower = LowerEncoder(bert, args.frozen).eval()
             if lower_digest(lower) != digest:
                 raise SystemExit(f"{model_dir}: trained on other lower layers than {args.encoder}'s")
-            tok = CharTokenizer.from_dir(args.encoder)
             lower.to(args.device)
             net.to(args.device)
         for name in args.datasets:
             labels = bio_labels(net.head_types[name])
-            if args.portable:
-                data = read_portable(Path(args.portable), name, args.part, labels, lower, tok).keep_first(args.limit)
-                if not net.word_features:
-                    data.words = None
-            else:
-                sents = load_data(name, args.data)[args.part]
-                data = Cached(_read_cache(args, digest, name, args.part), sents, labels)
-                data.keep_first(args.limit)
-                if net.word_features:
-                    data.with_words(lexicon=net.lexicon_features)
+            cues = (net.word_features, net.lexicon_features)
+            data = _load_split(args, name, args.part, labels, digest, lower, args.limit, cues)
             results[name] = evaluate_cached(net, data, name) | {"sentences": len(data)}
     _print_results(results, args)
 
