@@ -28,6 +28,7 @@ STOP_WORDS = CHAT_STOP_WORDS | frozenset(
 TOPIC_POS = ("n", "nz", "nt", "ns", "nw", "vn", "eng")
 
 _HINT = re.compile(r"\S*\*\*\*\S*")  # what masking left of a contact ("wx_s***", "z***@qq.com")
+_MENTION = re.compile(r"@[^\s@，,：:]+")  # "@深圳-Jason": a member's name, not what the day was about
 _WORDLIKE = re.compile(r"^[\w\u4e00-\u9fff]+$")
 _LATIN = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[.\-+][A-Za-z0-9]+)*")
 
@@ -47,8 +48,8 @@ def _tfidf() -> Any:
 
 def keywords(texts: Sequence[str], k: int, exclude: str = "") -> list[str]:
     """The ``k`` best TF-IDF keywords of ``texts``; none that is part of ``exclude`` (the group's
-    own topic, which says nothing about the day)."""
-    body = "\n".join(_HINT.sub(" ", URL_RE.sub(" ", t)) for t in texts)
+    own topic, which says nothing about the day), none from an @mention."""
+    body = "\n".join(_MENTION.sub(" ", _HINT.sub(" ", URL_RE.sub(" ", t))) for t in texts)
     if not body.strip():
         return []
     skip = exclude.lower()
@@ -72,12 +73,11 @@ def keywords(texts: Sequence[str], k: int, exclude: str = "") -> list[str]:
 
 def topics(texts: Sequence[str], exclude: str = "", k: int = MAX_TOPICS) -> tuple[Topic, ...]:
     """Keywords with how many of ``texts`` mention them, biggest first (ties keep TF-IDF rank)."""
-    lowered = [t.lower() for t in texts]
+    lowered = [_MENTION.sub(" ", t).lower() for t in texts]
     found = [Topic(kw, sum(1 for t in lowered if kw.lower() in t)) for kw in keywords(texts, k, exclude)]
     return tuple(sorted((t for t in found if t.count), key=lambda t: -t.count))
 
 
-_MENTION = re.compile(r"@[^\s@，,：:]+")
 MIN_IDF = 7.0  # Chinese words commoner than this in jieba's IDF table ("的话", "目前", "上海") are not terms
 
 
