@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 
-from nlp.patterns import contact_entities
+from nlp.normalize import CN_DIGITS
+from nlp.patterns import contact_entities, is_number_id
 from nlp.timeparse import fold
 from nlp.verdict import Entity
 
@@ -28,16 +29,11 @@ URL_RE = re.compile(
     re.IGNORECASE,
 )
 
-_CN_NUMERALS = "零〇一二三四五六七八九幺"
 _WX_PREFIX = re.compile(r"wx(?:id)?_", re.IGNORECASE)
 
 
-def _is_number(s: str) -> bool:
-    return s.isdecimal() or all(c in _CN_NUMERALS for c in s)
-
-
 def _id_hint(s: str) -> str:
-    if _is_number(s):
+    if is_number_id(s):
         return f"{s[:2]}***{s[-2:]}"
     if m := _WX_PREFIX.match(s):
         return f"{s[: m.end() + 1]}***"  # "wxid_a***", "wx_a***"
@@ -52,7 +48,7 @@ def _hint(e: Entity, folded: str) -> str:
         local, domain = e.value.split("@", 1)
         return f"{local[0]}***@{domain}"
     if e.type == "PHONE":
-        numerals = "".join(c for c in written if c in _CN_NUMERALS)
+        numerals = "".join(c for c in written if c in CN_DIGITS)
         digits = numerals if len(numerals) >= 7 else e.value  # spelt in Chinese: keep the numerals
         return f"{digits[:3]}****{digits[-4:]}"
     return _id_hint(written)

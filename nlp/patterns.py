@@ -48,7 +48,7 @@ from nlp.normalize import CN_DIGITS
 from nlp.timeparse import find_times, fold, parse_number
 from nlp.verdict import Entity
 
-__all__ = ["CONTACT_TYPES", "PATTERN_TYPES", "contact_entities", "extract_patterns"]
+__all__ = ["CONTACT_TYPES", "PATTERN_TYPES", "contact_entities", "extract_patterns", "is_number_id"]
 
 PATTERN_TYPES: tuple[str, ...] = ("URL", "EMAIL", "PHONE", "WECHAT", "QQ", "MONEY", "TIME")
 _SOURCE = "pattern"
@@ -170,11 +170,12 @@ def _wechat_ids(text: str, folded: str) -> Iterator[Entity]:
         if ident.isascii() and ident.isalpha() and not strong:
             continue  # "微信 message": a plain word after the trigger
         weak = m["trigger"].lower() in ("wx", "vx") and not strong
-        value = _digits(ident) if _is_number(ident) else ident
+        value = _digits(ident) if is_number_id(ident) else ident
         yield _entity("WECHAT", text, m.start("id"), m.end("id"), value, 0.8 if weak else 1.0)
 
 
-def _is_number(ident: str) -> bool:
+def is_number_id(ident: str) -> bool:
+    """Whether a WeChat or QQ id found here is a number (digits, or Chinese numerals)."""
     return ident.isdecimal() or all(c in _CN_NUMERALS for c in ident)
 
 

@@ -253,6 +253,11 @@ def read_portable(folder: Path, name: str, part: str, labels: tuple[str, ...], l
 
 
 @functools.cache
+def _char_tokenizer(encoder_dir: str) -> CharTokenizer:
+    return CharTokenizer.from_dir(encoder_dir)
+
+
+@functools.cache
 def _data_parts(name: str, data: str | None) -> dict[str, list[Sentence]]:
     return load_data(name, data)
 
@@ -264,7 +269,7 @@ def _load_split(args: argparse.Namespace, name: str, part: str, labels: tuple[st
     folder and the cache of lower states."""
     word_features, lexicon = cues
     if args.portable:
-        data = read_portable(Path(args.portable), name, part, labels, lower, CharTokenizer.from_dir(args.encoder))
+        data = read_portable(Path(args.portable), name, part, labels, lower, _char_tokenizer(args.encoder))
         data.keep_first(limit)
         if not word_features:
             data.words = None
