@@ -501,13 +501,12 @@ def cmd_train(args: argparse.Namespace) -> None:
         torch.set_rng_state(ck["torch_rng"].cpu())
         print(f"resumed at epoch {state['epoch'] + 1}, step {state['step']}", file=sys.stderr)
     log = (out.parent / (out.name + "-train.log")).open("a", encoding="utf-8")
-    w_sel = {"msra": 2.0, "cluener": 1.0, "weibo": 1.0}
 
     def checkpoint(epoch: int, step: int, epoch_rng: Any, run_loss: float, resume_at: tuple[int, int]) -> None:
         dev_scores = {name: evaluate_cached(net, d, name) for name, d in dev.items()}
         net.train()
         micro = {name: s["micro"]["f1"] for name, s in dev_scores.items()}
-        sel = sum(w_sel.get(n, 1.0) * f for n, f in micro.items()) / sum(w_sel.get(n, 1.0) for n in micro)
+        sel = select_score(micro)
         entry = {"epoch": epoch + 1, "step": step, "global_step": epoch * steps_per_epoch + step,
                  "dev_micro_f1": micro, "select": round(sel, 4), "loss": round(run_loss, 5),
                  "elapsed_s": round(time.time() - t_start)}
@@ -638,6 +637,11 @@ def cmd_pack(args: argparse.Namespace) -> None:
 _SAME_NET = ("frozen_layers", "top_layers", "heads", "lower_sha256", "word_features", "lexicon_features")
 
 
+def _mean_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of float weights (integer buffers taken from the first)."""
+    return {k: sum(s[k] for s in states) / len(states) if v.is_floating_point() else v for k, v in states[0].items()}
+
+
 def cmd_average(args: argparse.Namespace) -> None:
     """The uniform average of the weights of NER models of one architecture (a "model soup"; meant
     for a run and its continuation, which share a start), stored int8 like ``pack``."""
@@ -648,15 +652,76 @@ def cmd_average(args: argparse.Namespace) -> None:
         differ = [k for k in _SAME_NET if cfg.get(k) != first_cfg.get(k)]
         if differ or set(state) != set(first_state):
             raise SystemExit(f"average: {d} is another network than {dirs[0]} ({differ or 'other weights'})")
-    avg = {
-        k: sum(s[k] for s, _, _ in loaded) / len(loaded) if v.is_floating_point() else v
-        for k, v in first_state.items()
-    }
+    avg = _mean_state([state for state, _, _ in loaded])
     version = "avg(" + ",".join(cfg["version"] for _, cfg, _ in loaded) + ")"
     manifest = {**manifest, "version": version, "averaged_from": [
         {"model": str(d), "version": cfg["version"], "selected": m.get("selected")} for d, (_, cfg, m) in zip(dirs, loaded)
     ]}
     _write_packed(Path(args.out), avg, {**first_cfg, "version": version}, manifest)
+
+
+SELECT_WEIGHTS = {"msra": 2.0, "cluener": 1.0, "weibo": 1.0}  # dev selection: MSRA counts twice
+
+
+def select_score(micro: dict[str, float]) -> float:
+    """The one number runs are chosen by: the weighted mean of the datasets' micro-F1."""
+    return sum(SELECT_WEIGHTS.get(n, 1.0) * f for n, f in micro.items()) / sum(SELECT_WEIGHTS.get(n, 1.0) for n in micro)
+
+
+def cmd_soup(args: argparse.Namespace) -> None:
+    """A greedy model soup (Wortsman et al. 2022) chosen on the dev splits: candidates sorted by
+    their own dev score; each joins the average only if the average's dev score does not drop.
+    Candidates must be one network (as for ``average``); the result is stored int8 like ``pack``."""
+    torch.set_num_threads(args.threads)
+    dirs = [Path(m) for m in args.models]
+    loaded = [_read_model_dir(d) for d in dirs]
+    first_cfg = loaded[0][1]
+    for d, (state, cfg, _) in zip(dirs[1:], loaded[1:]):
+        differ = [k for k in _SAME_NET if cfg.get(k) != first_cfg.get(k)]
+        if differ or set(state) != set(loaded[0][0]):
+            raise SystemExit(f"soup: {d} is another network than {dirs[0]} ({differ or 'other weights'})")
+    lower, config, bert = _load_encoder(args.encoder, first_cfg["frozen_layers"])
+    args.frozen = first_cfg["frozen_layers"]
+    digest = first_cfg["lower_sha256"]
+    if lower_digest(lower) != digest:
+        raise SystemExit(f"soup: the candidates were trained on other lower layers than {args.encoder}'s")
+    device = torch.device(args.device)
+    if args.portable:
+        lower = LowerEncoder(bert, args.frozen).eval().to(device)
+    net = net_from_config(config, first_cfg).to(device).eval()
+    cues = (net.word_features, net.lexicon_features)
+    dev = {name: _load_split(args, name, "dev", bio_labels(net.head_types[name]), digest, lower, args.limit, cues)
+           for name in net.head_types}
+    del bert, lower
+
+    def dev_select(states: list[dict[str, torch.Tensor]]) -> tuple[float, dict[str, float]]:
+        net.load_state_dict(_mean_state(states))
+        micro = {name: evaluate_cached(net, d, name)["micro"]["f1"] for name, d in dev.items()}
+        return round(select_score(micro), 4), micro
+
+    scored = []
+    for d, (state, cfg, _) in zip(dirs, loaded):
+        sel, micro = dev_select([state])
+        scored.append((sel, d, state, cfg))
+        print(json.dumps({"candidate": str(d), "version": cfg["version"], "dev_select": sel, "dev_micro_f1": micro}))
+    scored.sort(key=lambda x: -x[0])
+    best, soup, tries = scored[0][0], [scored[0]], []
+    for cand in scored[1:]:
+        sel, micro = dev_select([s[2] for s in soup] + [cand[2]])
+        kept = sel >= best
+        tries.append({"add": str(cand[1]), "dev_select": sel, "dev_micro_f1": micro, "kept": kept})
+        print(json.dumps(tries[-1]))
+        if kept:
+            best, soup = sel, soup + [cand]
+    avg = _mean_state([s[2] for s in soup])
+    version = "soup(" + ",".join(s[3]["version"] for s in soup) + ")" if len(soup) > 1 else soup[0][3]["version"]
+    manifest = {**loaded[dirs.index(soup[0][1])][2], "version": version, "soup": {
+        "method": "greedy soup on the full dev splits (select = (2 MSRA + CLUENER + Weibo) / 4 micro-F1)",
+        "candidates": [{"model": str(d), "version": c["version"], "dev_select": s} for s, d, _, c in scored],
+        "tries": tries, "ingredients": [str(s[1]) for s in soup], "dev_select": best,
+    }}
+    _write_packed(Path(args.out), avg, {**first_cfg, "version": version}, manifest)
+    print(json.dumps({"soup": [str(s[1]) for s in soup], "dev_select": best}))
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -896,6 +961,15 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--models", nargs="+", required=True)
     sp.add_argument("--out", required=True)
     sp.set_defaults(func=cmd_average)
+
+    sp = sub.add_parser("soup", help="greedy weight average of models of one network, chosen on the dev splits")
+    common(sp)
+    sp.add_argument("--models", nargs="+", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--portable", default="", help="read the splits from `export`'s folder instead of data + cache")
+    sp.add_argument("--device", default="cpu")
+    sp.add_argument("--limit", type=int, default=0, help="score the first N dev sentences per dataset")
+    sp.set_defaults(func=cmd_soup)
 
     sp = sub.add_parser("bench", help="sentences/s of NerModel.extract, fp32 and int8")
     common(sp)

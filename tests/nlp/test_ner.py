@@ -384,3 +384,54 @@ def test_average_is_the_mean_of_the_weights_and_refuses_other_networks(tmp_path:
     (two / "ner.json").write_text(json.dumps(cfg), "utf-8")
     with pytest.raises(SystemExit, match="another network"):
         main(["average", "--models", str(one), str(two), "--out", str(tmp_path / "bad")])
+
+
+def test_greedy_soup_keeps_only_what_does_not_lower_dev(tmp_path: Path) -> None:
+    """`soup` scores each candidate on the dev splits, starts from the best, and adds a candidate
+    only when the average's dev score does not drop; the result is the mean of what it kept."""
+    from safetensors.torch import load_file, save_file
+
+    from nlp.model import unpack_weights
+    from nlp.train_ner import main, write_portable
+
+    enc = _tiny_encoder_dir(tmp_path)
+    good = _tiny_ner_dir(tmp_path, enc)  # tags every character B-PER: finds the PER of the dev split
+    (good / "manifest.json").write_text(json.dumps({"version": "tiny"}), "utf-8")
+    state = load_file(str(good / "ner.safetensors"))
+
+    def candidate(name: str, msra_bias: list[float]) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        save_file({**state, "heads.msra.bias": torch.tensor(msra_bias)}, str(d / "ner.safetensors"))
+        for f in ("ner.json", "manifest.json"):
+            (d / f).write_text((good / f).read_text("utf-8"), "utf-8")
+        return d
+
+    blind = candidate("blind", [30.0, 0, 0, 0, 0, 0, 0])  # tags everything O: finds nothing
+    twin = candidate("twin", [0.0, 8.0, 0, 0, 0, 0, 0])  # the same as good
+    tok = CharTokenizer.from_dir(enc)
+    export = tmp_path / "export"
+    export.mkdir()
+    write_portable(export / "msra-dev.npz", [Sentence(tuple("王的"), ("B-PER", "O"))], tok, "sha")
+    write_portable(export / "cluener-dev.npz", [Sentence(tuple("王北京"), ("B-company", "B-game", "I-game"))], tok, "sha")
+    out = tmp_path / "soup"
+    main(["soup", "--encoder", str(enc), "--models", str(blind), str(good), str(twin), "--portable", str(export),
+          "--out", str(out), "--threads", "1"])
+    soup = json.loads((out / "manifest.json").read_text("utf-8"))["soup"]
+    scores = {c["model"]: c["dev_select"] for c in soup["candidates"]}
+    assert scores[str(good)] == scores[str(twin)] > scores[str(blind)]
+    assert soup["candidates"][-1]["model"] == str(blind)  # tried last
+    best = scores[soup["ingredients"][0]]
+    for t in soup["tries"]:  # each try is kept exactly when it does not lower the running best
+        assert t["kept"] == (t["dev_select"] >= best)
+        best = max(best, t["dev_select"]) if t["kept"] else best
+    assert str(blind) not in soup["ingredients"] and len(soup["ingredients"]) == 2
+    bias = unpack_weights(load_file(str(out / "ner.safetensors")))["heads.msra.bias"]
+    assert torch.allclose(bias, torch.tensor([0.0, 8.0, 0, 0, 0, 0, 0]), atol=0.01)
+    assert NerModel.load(out, enc, threads=1).extract(["王北京"])
+    cfg = json.loads((twin / "ner.json").read_text("utf-8"))
+    cfg["top_layers"] = 2
+    (twin / "ner.json").write_text(json.dumps(cfg), "utf-8")
+    with pytest.raises(SystemExit, match="another network"):
+        main(["soup", "--encoder", str(enc), "--models", str(good), str(twin), "--portable", str(export),
+              "--out", str(tmp_path / "bad")])
