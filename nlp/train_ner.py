@@ -973,7 +973,7 @@ def main(argv: list[str] | None = None) -> None:
 
     sp = sub.add_parser("bench", help="sentences/s of NerModel.extract, fp32 and int8")
     common(sp)
-    sp.add_argument("--model", default=str(VAR / "model"))
+    sp.add_argument("--model", default="models/qunzhi-ner", help="the shipped head by default")
     sp.add_argument("--n", type=int, default=512)
     sp.add_argument("--batch-size", type=int, default=64)
     sp.set_defaults(func=cmd_bench)
