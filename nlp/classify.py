@@ -22,6 +22,7 @@ from nlp.encoder import PASSAGE, QUERY, mean_pool, quantize_int8
 from nlp.item import MEDIA_KINDS, Item
 from nlp.model import AD_LABELS, INTENTS, USEFUL_LABELS, load
 from nlp.normalize import normalize, normalized
+from nlp.policy import POLICY_SCORE, ad_policy
 from nlp.rules import VERSION as RULES_VERSION
 from nlp.rules import ad_signals_cached
 from nlp.verdict import Verdict
@@ -34,6 +35,9 @@ class Prediction:
     ad: dict[str, float]
     useful: dict[str, float]
     intent: dict[str, float]
+    # the ad policy that fired (nlp/policy.py) with the model's own p(ad), else "": a policy raises
+    # p(ad) to at least POLICY_SCORE
+    policy: str = ""
 
 
 def _probs(logits: torch.Tensor, labels: Sequence[str]) -> list[dict[str, float]]:
@@ -171,7 +175,13 @@ class ModelAnalyzer:
         ad = _probs(self.net.ad_logits(u), AD_LABELS)
         useful = _probs(self.net.useful_logits(u, t), USEFUL_LABELS)
         intent = _probs(self.net.intent_logits(u), INTENTS)
-        return [Prediction(a, b, c) for a, b, c in zip(ad, useful, intent)]
+        policies = [""] * len(texts)
+        for i, text in enumerate(norm):
+            hit = ad_policy(text)
+            if hit is not None and ad[i]["ad"] < POLICY_SCORE:
+                policies[i] = f"{hit.reason} (model p(ad)={ad[i]['ad']:.2f})"
+                ad[i] = {"normal": round(1.0 - POLICY_SCORE, 6), "ad": POLICY_SCORE}
+        return [Prediction(a, b, c, pol) for a, b, c, pol in zip(ad, useful, intent, policies)]
 
     def analyse_all(self, items: Sequence[Item]) -> list[dict[str, Verdict]]:
         return [verdicts for _, verdicts in self.analyse_with_probs(items)]
@@ -217,7 +227,7 @@ class ModelAnalyzer:
         ad_rules / useful / intent) as reasons, and its ad verdict kept as ``ad_rules``."""
         ad_label, ad_score = _best(p.ad)
         signals = ad_signals_cached(item.text)
-        ad_reasons = (f"model p(ad)={p.ad['ad']:.2f}", *(r for _, r in signals.reasons[:5]))
+        ad_reasons = (p.policy or f"model p(ad)={p.ad['ad']:.2f}", *(r for _, r in signals.reasons[:5]))
         useful_label, useful_score = _best(p.useful)
         useful_reasons = [f"model p(useful)={p.useful['useful']:.2f} for topic {item.topic or '(none)'}"]
         if item.kind in MEDIA_KINDS and len(item.text) <= 8:

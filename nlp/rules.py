@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from nlp import lexicon
 from nlp.item import MEDIA_KINDS, Item
 from nlp.normalize import Normalized, normalize, normalized
+from nlp.policy import POLICY_SCORE, ad_policy
 from nlp.verdict import INTENTS, Verdict
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
     "topic_terms",
 ]
 
-VERSION = "rules-1"
+VERSION = "rules-2"  # rules-2: ad policies (nlp/policy.py) decide alone
 
 # ================================================================================================
 # jieba, once and lazily
@@ -347,9 +348,12 @@ class AdRules:
             return Verdict(self.name, "normal", 0.99, ("no text",), self.version)
         sig = ad_signals_cached(text)
         p = sig.p
+        reasons = (f"rules p(ad)={p:.2f}", *(r for _, r in sig.reasons[: self.max_reasons]))
+        hit = ad_policy(normalized(text).text)
+        if hit is not None and p < POLICY_SCORE:  # a policy decides alone (nlp/policy.py)
+            p, reasons = POLICY_SCORE, (hit.reason, *reasons)
         label = "ad" if p >= self.threshold else "normal"
         score = p if label == "ad" else 1.0 - p
-        reasons = (f"rules p(ad)={p:.2f}", *(r for _, r in sig.reasons[: self.max_reasons]))
         return Verdict(self.name, label, round(score, 4), reasons, self.version)
 
     def analyse(self, items: Sequence[Item]) -> list[Verdict]:

@@ -112,3 +112,17 @@ def test_corrupt_manifest_is_a_clear_error(tmp_path):
     (broken / MANIFEST_FILE).write_text("{not json", "utf-8")
     with pytest.raises(ModelError, match="not readable JSON"):
         ModelAnalyzer(broken)
+
+
+def test_a_policy_overrides_a_model_that_misses_a_gambling_offer(model):
+    """The model alone gives this short gambling offer p(ad) < 0.5; the policy makes it an ad and
+    says so, keeping the model's own probability in the reason."""
+    text = "澳门国际赌场：真人在线娱乐，首充送100%"
+    (p,) = model.predict([text])
+    assert p.ad["ad"] == 0.9 and p.policy.startswith("policy gambling offer: 赌场 + 首充 (model p(ad)=")
+    assert float(p.policy.rsplit("=", 1)[1].rstrip(")")) < 0.5
+    v = model.analyse_all([Item(text)])[0]
+    assert v["ad"].label == "ad" and v["ad"].reasons[0] == p.policy
+    assert v["ad_rules"].label == "ad"  # the rules agree, so moderation may act
+    (q,) = model.predict(["澳门赌场收入连续三个月下降"])
+    assert q.policy == ""

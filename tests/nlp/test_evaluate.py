@@ -107,7 +107,7 @@ def test_report_table_and_cli(tiny_data, capsys):
     assert "qq_group_ads" in report and "nus_sms_zh" in report and "F1" in report
     assert main(["--rules", "--data", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "ad analyzer ad (rules-1), split part: test" in out
+    assert "ad analyzer ad (rules-2), split part: test" in out
     assert main(["--rules", "--data", str(path / "nowhere")]) == 2
 
 

@@ -55,7 +55,7 @@ def test_clear_ads_and_evasions_are_ads_with_reasons(ad, text, expect):
     assert v.score >= 0.5
     assert v.reasons[0].startswith("rules p(ad)=")
     assert expect in reasons(v)
-    assert v.model == "rules-1"
+    assert v.model == "rules-2"
 
 
 @pytest.mark.parametrize(
@@ -225,7 +225,7 @@ def test_intents(intent, item, label):
 def test_analyzers_have_name_and_version():
     for cls, name in ((AdRules, "ad"), (UsefulRules, "useful"), (IntentRules, "intent")):
         a = cls()
-        assert (a.name, a.version) == (name, "rules-1")
+        assert (a.name, a.version) == (name, "rules-2")
 
 
 def test_import_does_no_work():
