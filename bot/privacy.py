@@ -18,16 +18,7 @@ from nlp.patterns import contact_entities, is_number_id
 from nlp.timeparse import fold
 from nlp.verdict import Entity
 
-__all__ = ["URL_RE", "mask"]
-
-# URLs, matched on the original text with an ASCII-only body so a URL stops at Chinese text or
-# full-width punctuation; the digest uses it to pull links out of a message.
-_URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]"
-URL_RE = re.compile(
-    rf"(?:https?://|www\.){_URL_CHARS}+"
-    rf"|(?<![@\w.])(?:[A-Za-z0-9-]+\.)+[A-Za-z]{{2,}}/{_URL_CHARS}*",
-    re.IGNORECASE,
-)
+__all__ = ["mask"]
 
 _WX_PREFIX = re.compile(r"wx(?:id)?_", re.IGNORECASE)
 

@@ -34,10 +34,10 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from bot.message import MessageKind
 from bot.pipeline import AnalysedItem
-from bot.privacy import URL_RE
 from bot.store import queries
 from bot.store.models import Member, MemberProfile, Message, VerdictRow, utcnow
 from nlp.demographics import DemographicModel
+from nlp.patterns import find_urls
 from nlp.profile import lead_hits, occupation_cues, topic_words
 
 log = logging.getLogger(__name__)
@@ -159,8 +159,7 @@ def _label(item: AnalysedItem, analyzer: str) -> str | None:
 
 def _domains(text: str) -> list[str]:
     out = []
-    for m in URL_RE.finditer(text):
-        url = m.group()
+    for url in find_urls(text):
         host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
         if host:
             out.append(host.removeprefix("www."))

@@ -37,8 +37,9 @@ from bot.digest.events import TimeExtractor, find_events
 from bot.digest.lines import LONG_CHARS, Liner, has_text, is_link, sender, short, urls
 from bot.digest.topics import topics as find_topics
 from bot.message import MessageKind
-from bot.privacy import URL_RE, mask
+from bot.privacy import mask
 from bot.records import AnalysedMessage
+from nlp.patterns import strip_urls
 
 # How much of each list the data keeps (the text template shows fewer); totals are in counts.
 MAX_THREADS = 8
@@ -190,7 +191,7 @@ def build_digest(
         first = next((am for am in shares if shown(am)), None)
         if first is None or first.message.id in thread_roots:
             continue
-        title = short(URL_RE.sub(" ", first.message.text))
+        title = short(strip_urls(first.message.text))
         rank = use[first.message.id] + 0.5 * (len(shares) - 1) - (0.5 if first.message.id in in_threads else 0.0)
         links.append((rank, first.message.sent_at, LinkLine(
             liner.text(title), "" if url.startswith("card:") else mask(url), sender(first), liner.hhmm(first), len(shares)
@@ -205,7 +206,7 @@ def build_digest(
         n = sum(1 for a in ads if clusters.of(a.message.id) == clusters.of(am.message.id))
         ad_lines.append(AdLine(
             sender(am), liner.hhmm(am),
-            liner.text(URL_RE.sub("[链接]", am.message.text)),  # never advertise the ad's link
+            liner.text(strip_urls(am.message.text, "[链接]")),  # never advertise the ad's link
             round(v.score, 2), short(v.reasons[0], 40) if v.reasons else "", n,
         ))
 
@@ -296,7 +297,7 @@ def _thread(
     text = root.message.text
     replies = list(t.replies)
     if t.kind == "link":
-        text = URL_RE.sub(" ", text).strip()
+        text = strip_urls(text).strip()
         first = replies[0] if replies else None
         if (
             first is not None

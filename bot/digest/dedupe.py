@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.privacy import URL_RE
 from nlp.normalize import normalize
+from nlp.patterns import strip_urls
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ _DROP = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 def without_urls(text: str) -> str:
-    return URL_RE.sub(" ", text).strip() or text
+    return strip_urls(text).strip() or text
 
 
 def clean(text: str) -> str:

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from bot.digest.data import MessageLine
 from bot.message import MessageKind
-from bot.privacy import URL_RE, mask
+from bot.privacy import mask
 from bot.records import AnalysedMessage
+from nlp.patterns import find_urls, strip_urls
 
 SHORT_CHARS = 60
 LONG_CHARS = 160
@@ -116,13 +117,13 @@ def asks(am: AnalysedMessage) -> bool:
     intent = am.label("intent")
     if intent == "question":
         return True
-    text = URL_RE.sub(" ", am.message.text)
+    text = strip_urls(am.message.text)
     return intent != "chitchat" and len(text.strip()) >= 6 and bool(_QUESTION_RE.search(text))
 
 
 def urls(am: AnalysedMessage) -> list[str]:
     found = [e.text for e in am.entities if e.type == "URL" and e.text]
-    found += [m.group() for m in URL_RE.finditer(am.message.text)]
+    found += find_urls(am.message.text)
     return list(dict.fromkeys(u.rstrip(".,;:!?)]") for u in found))
 
 

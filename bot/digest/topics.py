@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.digest.data import Topic
-from bot.privacy import URL_RE
 from nlp.lexicon import CHAT_STOP_WORDS
+from nlp.patterns import strip_urls
 
 MAX_TOPICS = 6
 
@@ -49,7 +49,7 @@ def _tfidf() -> Any:
 def keywords(texts: Sequence[str], k: int, exclude: str = "") -> list[str]:
     """The ``k`` best TF-IDF keywords of ``texts``; none that is part of ``exclude`` (the group's
     own topic, which says nothing about the day), none from an @mention."""
-    body = "\n".join(_MENTION.sub(" ", _HINT.sub(" ", URL_RE.sub(" ", t))) for t in texts)
+    body = "\n".join(_MENTION.sub(" ", _HINT.sub(" ", strip_urls(t))) for t in texts)
     if not body.strip():
         return []
     skip = exclude.lower()
@@ -86,7 +86,7 @@ def terms(text: str) -> frozenset[str]:
     """Content words of ``text``: Latin-script terms (``LoRA``, ``Qwen2.5-7B``) and Chinese words
     of two or more characters that are rare in general text (jieba's IDF ≥ :data:`MIN_IDF`, or not
     in its table: "召回", "学习率"), lower-cased; "@name" mentions and stop words left out."""
-    text = _MENTION.sub(" ", URL_RE.sub(" ", text))
+    text = _MENTION.sub(" ", strip_urls(text))
     found = {m.group().lower() for m in _LATIN.finditer(text) if len(m.group()) >= 2}
     idf = _tfidf().idf_freq
     for w in _jieba().lcut(_LATIN.sub(" ", text)):

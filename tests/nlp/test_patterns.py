@@ -355,3 +355,16 @@ def test_entities_never_overlap():
 
 def test_empty_text():
     assert extract_patterns("", NOW, SHANGHAI) == []
+
+
+def test_find_urls_is_the_one_url_finder():
+    """What the digest lists and strips is what the extractor reports as URL entities."""
+    from nlp.patterns import extract_patterns, find_urls, strip_urls
+
+    text = "看这个 https://arxiv.org/abs/2405.07437。还有 github.com/vllm-project/vllm, 和 huggingface.co 以及 ｗｗｗ.ｂａｉｄｕ.ｃｏｍ 完"
+    urls = ["https://arxiv.org/abs/2405.07437", "github.com/vllm-project/vllm", "huggingface.co", "ｗｗｗ.ｂａｉｄｕ.ｃｏｍ"]
+    assert find_urls(text) == urls
+    assert [e.text for e in extract_patterns(text, NOW, SHANGHAI) if e.type == "URL"] == urls
+    assert strip_urls(text, "[链接]") == "看这个 [链接]。还有 [链接], 和 [链接] 以及 [链接] 完"
+    assert find_urls("版本号 v1.2 和 a.b 不是链接，邮箱 me@example.com 也不是") == []
+    assert find_urls("(见 https://example.com/a_(b))") == ["https://example.com/a_(b)"]
