@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from nlp.lexicon import CHAT_STOP_WORDS
+from nlp.patterns import strip_urls
 from nlp.words import posseg
 
 TOPIC_POS = frozenset({"n", "nz", "nt", "ns", "nw", "vn", "eng"})  # nouns, not person names; English words
@@ -26,7 +27,6 @@ STOP_WORDS = CHAT_STOP_WORDS | frozenset(
     中午 下午 上午 周末
     """.split()
 )
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _WORDLIKE = re.compile(r"^[\w\u4e00-\u9fff+#.-]+$")
 
 # Self-statements about work. Each pattern names one occupation; the cue shown is the matched words.
@@ -57,7 +57,7 @@ BUY_CUES = re.compile(
 )
 
 def _clean(text: str) -> str:
-    return _URL.sub(" ", unicodedata.normalize("NFKC", text))
+    return strip_urls(unicodedata.normalize("NFKC", text))
 
 
 def topic_words(text: str) -> list[str]:

@@ -146,5 +146,7 @@ def test_topic_words_and_lead_hits() -> None:
     words = topic_words("请问 LoRA 微调一般要多大显存？ https://github.com/x/y")
     assert "LoRA" in words and "微调" in words and "请问" not in words and "github" not in " ".join(words)
     assert topic_words("   ") == []
+    # a URL ends where the ASCII ends: the words written right after it still count
+    assert topic_words("推荐 https://huggingface.co/Qwen看看这个模型，LoRA 微调很方便") == ["模型", "LoRA", "微调"]
     assert lead_hits("你们的 gpu 云服务器多少钱一个月？求推荐", ["GPU", "算力"]) == (["GPU"], ["多少钱", "求推荐"])
     assert lead_hits("今天天气不错", ["GPU"]) == ([], [])
