@@ -5,8 +5,8 @@ model card): short gambling offers ("澳门国际赌场：真人在线娱乐，�
 the fake summons scam. A policy fires only when *both* halves are present — a gambling word and an
 offer word; an authority, a legal threat and an instruction to call or pay — so news about
 casinos or courts does not trip it. Measured on every normal text of the ad corpus (train, dev and
-test of nus_sms_zh, LCCC, SMP, headlines, QQ chatter and SMS hams, ~100k texts): no policy fires on
-any of them.
+test of nus_sms_zh, LCCC, SMP, headlines, QQ chatter and SMS hams, ~111k texts): no policy fires on
+any of them (39 of the corpus's 16.7k ads fire one).
 
 A policy that fires turns the ad verdict to ``ad`` with at least :data:`POLICY_SCORE`; its name and
 the words that matched are the reason. Policies read the normalised text (evasions undone).

@@ -123,8 +123,8 @@ def asks(am: AnalysedMessage) -> bool:
 
 def urls(am: AnalysedMessage) -> list[str]:
     found = [e.text for e in am.entities if e.type == "URL" and e.text]
-    found += find_urls(am.message.text)
-    return list(dict.fromkeys(u.rstrip(".,;:!?)]") for u in found))
+    found += find_urls(am.message.text)  # trimmed of sentence punctuation, like the entities
+    return list(dict.fromkeys(found))
 
 
 def is_link(am: AnalysedMessage) -> bool:
