@@ -551,7 +551,8 @@ class UsefulRules:
         if t.question:
             add(1.0, f"question {t.question}")
         n = len(t.core)
-        content = [w for w in _cut(t.core) if len(w) >= 2] if n >= 4 else []
+        # four words of two or more characters need eight characters: shorter texts skip jieba
+        content = [w for w in _cut(t.core) if len(w) >= 2] if n >= 8 else []
         if n < 5:
             add(-1.0, f"short {n}")
         elif n >= 15:
