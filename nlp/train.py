@@ -37,11 +37,14 @@ from nlp.model import (
     AD_LABELS,
     INTENTS,
     USEFUL_LABELS,
+    WEIGHTS_FILE,
     QunzhiNet,
     init_from_encoder,
+    load,
     load_tokenizer,
     save,
     sha256_file,
+    stored_tensors,
 )
 
 TASKS = ("ad", "useful", "intent")
@@ -260,7 +263,7 @@ def dev_scores(net: QunzhiNet, data: dict[str, dict[str, Split]], topic_seqs: li
 
 def fit(
     pack: Path,
-    encoder_dir: Path,
+    encoder_dir: Path | None,
     out_dir: Path,
     *,
     layers: int | None = 6,
@@ -275,17 +278,32 @@ def fit(
     max_minutes: float | None = None,
     max_steps: int | None = None,
     version: str | None = None,
+    init_model: Path | None = None,
+    freeze_embeddings: bool = False,
+    int8: bool = False,
 ) -> Path:
+    """Train and write ``out_dir/model``. From the converted e5 in ``encoder_dir``, or, with
+    ``init_model``, from a trained model directory (its layers, heads and tokenizer: the pack must
+    have been prepared with that tokenizer). ``freeze_embeddings`` keeps the token embeddings as
+    they are — the NER head reads them, so a run from ``models/qunzhi`` that freezes them leaves the
+    shipped NER head valid; with ``int8`` they are even written back byte for byte. ``int8``
+    stores the matrices int8 per row, as shipped."""
     from tqdm import tqdm
 
     _set_seed(seed)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data, topic_seqs, meta = load_pack(pack)
-    net, _ = init_from_encoder(encoder_dir, layers)
-    tokenizer = load_tokenizer(encoder_dir)
+    if init_model is not None:
+        net, tokenizer, _ = load(init_model)
+        net.train()
+    else:
+        net, _ = init_from_encoder(encoder_dir, layers)
+        tokenizer = load_tokenizer(encoder_dir)
+    if freeze_embeddings:
+        net.encoder.embeddings.requires_grad_(False)
     net.to(dev)
     head_params = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
-    enc_params = [p for n, p in net.named_parameters() if n.startswith("encoder.")]
+    enc_params = [p for n, p in net.named_parameters() if n.startswith("encoder.") and p.requires_grad]
     opt = torch.optim.AdamW([{"params": enc_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay=0.01)
     largest = max(len(data[t]["train"].seqs) for t in TASKS)
     total = max(1, int(math.ceil(epochs * largest / batch_size)))
@@ -397,12 +415,16 @@ def fit(
             "steps": step, "planned_steps": total, "stopped_early": stopped_early, "epochs": epochs,
             "batch_size_per_task": batch_size, "lr": lr, "head_lr": head_lr, "seed": seed,
             "device": str(dev), "torch": torch.__version__,
+            "init_model": str(init_model) if init_model is not None else None, "freeze_embeddings": freeze_embeddings,
         },
         "data": "../shared/data: sms_spam_80w, qq_group_ads, nus_sms_zh, lccc_chitchat, thucnews_titles, tnews, smp_ecdt_intent; plus nlp/intent_seed.py",
         "dev_history": history,
         "best_dev_mean": best[0],
     }
-    return save(net, tokenizer, out_dir / "model", manifest)
+    verbatim = None
+    if freeze_embeddings and int8 and init_model is not None:
+        verbatim = stored_tensors(Path(init_model) / WEIGHTS_FILE, "encoder.embeddings.")
+    return save(net, tokenizer, out_dir / "model", manifest, int8=int8, verbatim=verbatim)
 
 
 # -- command line ----------------------------------------------------------------------------
@@ -418,7 +440,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     pr.add_argument("--db", help="database URL to read admin corrections from")
     fi = sub.add_parser("fit", help="train from a pack")
     fi.add_argument("--pack", type=Path, required=True)
-    fi.add_argument("--encoder", type=Path, required=True)
+    fi.add_argument("--encoder", type=Path, help="converted e5 directory to start from (or --init-model)")
+    fi.add_argument("--init-model", type=Path, help="start from this trained model directory (e.g. models/qunzhi)")
+    fi.add_argument("--freeze-embeddings", action="store_true",
+                    help="keep the token embeddings as they are (the shipped NER head reads them)")
+    fi.add_argument("--int8", action="store_true", help="store the matrices int8 per row, as shipped")
     fi.add_argument("--out", type=Path, required=True)
     fi.add_argument("--layers", type=int, default=6)
     fi.add_argument("--epochs", type=float, default=3.0)
@@ -437,9 +463,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pack written: {path} ({path.stat().st_size / 1e6:.1f} MB, sha256 {sha256_file(path)[:16]})")
     else:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        if (a.encoder is None) == (a.init_model is None):
+            p.error("fit: give one of --encoder and --init-model")
         out = fit(a.pack, a.encoder, a.out, layers=a.layers, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                   seed=a.seed, device=a.device, resume=a.resume, save_every=a.save_every,
-                  max_minutes=a.max_minutes, max_steps=a.max_steps, version=a.version)
+                  max_minutes=a.max_minutes, max_steps=a.max_steps, version=a.version, init_model=a.init_model,
+                  freeze_embeddings=a.freeze_embeddings, int8=a.int8)
         print(f"model written: {out}")
     return 0
 

@@ -94,6 +94,11 @@ def test_db_upgrade_is_idempotent_and_errors_are_one_line(tmp_path, capsys):
     assert main(["--config", str(write_config(tmp_path)), "digest", "--group", "g", "--date", "25/11"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert main(["replay", str(tmp_path / "missing.jsonl"), "--db", url]) == 2
+    # train: no encoder, or frozen embeddings without a model to keep them from
+    assert main(["train", "--encoder", str(tmp_path / "no-encoder"), "--out", str(tmp_path / "t")]) == 2
+    assert main(["train", "--freeze-embeddings", "--encoder", str(tmp_path), "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert "no converted encoder here" in err and "--freeze-embeddings keeps a trained model's embeddings" in err
 
 
 @pytest.mark.parametrize("argv", [[], ["demo"], ["replay"], ["import"], ["digest"], ["predict"], ["train"], ["eval"], ["extract"], ["run"], ["db"], ["db", "upgrade"]])

@@ -74,3 +74,43 @@ def test_fit_writes_a_loadable_model_and_resumes(pack, tiny_encoder, tmp_path):
     analyzer = ModelAnalyzer(model_dir, int8=False)
     (d,) = analyzer.analyse_all([Item("加V领红包", "人工智能")])
     assert set(d) == {"ad", "useful", "intent", "ad_rules"} and d["ad"].model == "tiny-test"
+
+
+def test_a_run_from_a_trained_model_with_frozen_embeddings_keeps_them_byte_for_byte(pack, tiny_encoder, tmp_path):
+    """`fit --init-model M --freeze-embeddings --int8`: the layers move, the token embeddings (what the
+    NER head reads, checked by its lower_sha256) are written back exactly as M stored them."""
+    from safetensors.torch import load_file
+
+    from nlp.model import load, pack_int8
+    from nlp.ner import LowerEncoder, lower_digest
+
+    first = fit(pack, tiny_encoder, tmp_path / "a", layers=None, epochs=1, batch_size=2, max_steps=2, device="cpu")
+    # store the start int8 per row, as the shipped model is
+    from safetensors.torch import save_file
+
+    stored = load_file(str(first / "qunzhi.safetensors"))
+    save_file({k: v.contiguous() for k, v in pack_int8({k: v.float() for k, v in stored.items()}).items()},
+              str(first / "qunzhi.safetensors"))
+    manifest = json.loads((first / "manifest.json").read_text("utf-8"))
+    manifest["files"].pop("qunzhi.safetensors")
+    (first / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+
+    # the training itself leaves the embeddings alone (stored fp16 here, so nothing is copied back)
+    fp16_run = fit(pack, None, tmp_path / "c", epochs=1, batch_size=2, max_steps=3, lr=1e-2, device="cpu",
+                   init_model=first, freeze_embeddings=True)
+    start, trained = load(first)[0].encoder.embeddings, load(fp16_run)[0].encoder.embeddings
+    for (name, a), (_, b) in zip(start.state_dict().items(), trained.state_dict().items()):
+        assert torch.equal(a.half(), b.half()), name
+    # and as shipped (int8), they are written back as the start stored them
+    second = fit(pack, None, tmp_path / "b", epochs=1, batch_size=2, max_steps=3, lr=1e-2, device="cpu",
+                 init_model=first, freeze_embeddings=True, int8=True)
+    before, after = load_file(str(first / "qunzhi.safetensors")), load_file(str(second / "qunzhi.safetensors"))
+    emb = [k for k in before if k.startswith("encoder.embeddings.")]
+    assert emb and all(torch.equal(before[k], after[k]) for k in emb)
+    assert after["encoder.embeddings.word_embeddings.weight"].dtype == torch.int8
+    layer = "encoder.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(before[layer], after[layer])  # the rest trained
+    net_a, net_b = load(first)[0], load(second)[0]
+    assert lower_digest(LowerEncoder(net_a.encoder, 0)) == lower_digest(LowerEncoder(net_b.encoder, 0))
+    m = json.loads((second / "manifest.json").read_text("utf-8"))["training"]
+    assert m["init_model"] == str(first) and m["freeze_embeddings"] is True
