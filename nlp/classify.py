@@ -22,7 +22,7 @@ from nlp.encoder import PASSAGE, QUERY, mean_pool, quantize_int8
 from nlp.item import MEDIA_KINDS, Item
 from nlp.model import AD_LABELS, INTENTS, USEFUL_LABELS, load
 from nlp.normalize import normalize, normalized
-from nlp.policy import POLICY_SCORE, ad_policy
+from nlp.policy import POLICY_SCORE
 from nlp.rules import VERSION as RULES_VERSION
 from nlp.rules import ad_signals_cached
 from nlp.verdict import Verdict
@@ -176,8 +176,8 @@ class ModelAnalyzer:
         useful = _probs(self.net.useful_logits(u, t), USEFUL_LABELS)
         intent = _probs(self.net.intent_logits(u), INTENTS)
         policies = [""] * len(texts)
-        for i, text in enumerate(norm):
-            hit = ad_policy(text)
+        for i, text in enumerate(texts):
+            hit = ad_signals_cached(text).policy  # computed once per text, shared with the ad rules
             if hit is not None and ad[i]["ad"] < POLICY_SCORE:
                 policies[i] = f"{hit.reason} (model p(ad)={ad[i]['ad']:.2f})"
                 ad[i] = {"normal": round(1.0 - POLICY_SCORE, 6), "ad": POLICY_SCORE}

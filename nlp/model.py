@@ -118,16 +118,13 @@ def save(
     else:
         state = {k: (v.half() if fp16 and v.is_floating_point() else v) for k, v in state.items()}
     if verbatim:
-        state = {k: v for k, v in state.items() if k.removesuffix(INT8_SCALE) not in _stems(verbatim)} | verbatim
+        replaced = {k.removesuffix(INT8_SCALE) for k in verbatim}
+        state = {k: v for k, v in state.items() if k.removesuffix(INT8_SCALE) not in replaced} | verbatim
     state = {k: v.contiguous() for k, v in state.items()}
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "qunzhi": "1"})
     manifest = {**manifest, "files": {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != MANIFEST_FILE}}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
     return out_dir
-
-
-def _stems(stored: dict[str, torch.Tensor]) -> set[str]:
-    return {k.removesuffix(INT8_SCALE) for k in stored}
 
 
 def stored_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:

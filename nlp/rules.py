@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from nlp import lexicon
 from nlp.item import MEDIA_KINDS, Item
 from nlp.normalize import Normalized, normalize, normalized
-from nlp.policy import POLICY_SCORE, ad_policy
+from nlp.policy import POLICY_SCORE, PolicyHit, ad_policy
 from nlp.verdict import INTENTS, Verdict
 
 __all__ = [
@@ -213,6 +213,7 @@ class AdSignals:
 
     logit: float
     reasons: tuple[tuple[float, str], ...]  # (weight, reason), strongest first
+    policy: PolicyHit | None = None  # an ad policy that fired (nlp/policy.py): it decides alone
 
     @property
     def p(self) -> float:
@@ -303,7 +304,7 @@ def ad_signals(text: str, norm: Normalized | None = None) -> AdSignals:
         if change:
             reasons.append((_W[key], f"obfuscation {change}"))
     reasons.sort(key=lambda wr: -wr[0])
-    return AdSignals(_BIAS + sum(w for w, _ in reasons), tuple(reasons))
+    return AdSignals(_BIAS + sum(w for w, _ in reasons), tuple(reasons), ad_policy(norm.text))
 
 
 def _evasion(text: str, norm: Normalized, found: list[tuple[str, float, str, str]]) -> str:
@@ -349,9 +350,8 @@ class AdRules:
         sig = ad_signals_cached(text)
         p = sig.p
         reasons = (f"rules p(ad)={p:.2f}", *(r for _, r in sig.reasons[: self.max_reasons]))
-        hit = ad_policy(normalized(text).text)
-        if hit is not None and p < POLICY_SCORE:  # a policy decides alone (nlp/policy.py)
-            p, reasons = POLICY_SCORE, (hit.reason, *reasons)
+        if sig.policy is not None and p < POLICY_SCORE:  # a policy decides alone (nlp/policy.py)
+            p, reasons = POLICY_SCORE, (sig.policy.reason, *reasons)
         label = "ad" if p >= self.threshold else "normal"
         score = p if label == "ad" else 1.0 - p
         return Verdict(self.name, label, round(score, 4), reasons, self.version)

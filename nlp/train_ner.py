@@ -642,16 +642,23 @@ def _mean_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor
     return {k: sum(s[k] for s in states) / len(states) if v.is_floating_point() else v for k, v in states[0].items()}
 
 
+def _read_one_net(dirs: list[Path], verb: str) -> list[tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]]:
+    """:func:`_read_model_dir` of each, refusing models of another network than the first's."""
+    loaded = [_read_model_dir(d) for d in dirs]
+    first_state, first_cfg, _ = loaded[0]
+    for d, (state, cfg, _) in zip(dirs[1:], loaded[1:]):
+        differ = [k for k in _SAME_NET if cfg.get(k) != first_cfg.get(k)]
+        if differ or set(state) != set(first_state):
+            raise SystemExit(f"{verb}: {d} is another network than {dirs[0]} ({differ or 'other weights'})")
+    return loaded
+
+
 def cmd_average(args: argparse.Namespace) -> None:
     """The uniform average of the weights of NER models of one architecture (a "model soup"; meant
     for a run and its continuation, which share a start), stored int8 like ``pack``."""
     dirs = [Path(m) for m in args.models]
-    loaded = [_read_model_dir(d) for d in dirs]
-    first_state, first_cfg, manifest = loaded[0]
-    for d, (state, cfg, _) in zip(dirs[1:], loaded[1:]):
-        differ = [k for k in _SAME_NET if cfg.get(k) != first_cfg.get(k)]
-        if differ or set(state) != set(first_state):
-            raise SystemExit(f"average: {d} is another network than {dirs[0]} ({differ or 'other weights'})")
+    loaded = _read_one_net(dirs, "average")
+    _, first_cfg, manifest = loaded[0]
     avg = _mean_state([state for state, _, _ in loaded])
     version = "avg(" + ",".join(cfg["version"] for _, cfg, _ in loaded) + ")"
     manifest = {**manifest, "version": version, "averaged_from": [
@@ -674,12 +681,8 @@ def cmd_soup(args: argparse.Namespace) -> None:
     Candidates must be one network (as for ``average``); the result is stored int8 like ``pack``."""
     torch.set_num_threads(args.threads)
     dirs = [Path(m) for m in args.models]
-    loaded = [_read_model_dir(d) for d in dirs]
+    loaded = _read_one_net(dirs, "soup")
     first_cfg = loaded[0][1]
-    for d, (state, cfg, _) in zip(dirs[1:], loaded[1:]):
-        differ = [k for k in _SAME_NET if cfg.get(k) != first_cfg.get(k)]
-        if differ or set(state) != set(loaded[0][0]):
-            raise SystemExit(f"soup: {d} is another network than {dirs[0]} ({differ or 'other weights'})")
     lower, config, bert = _load_encoder(args.encoder, first_cfg["frozen_layers"])
     args.frozen = first_cfg["frozen_layers"]
     digest = first_cfg["lower_sha256"]
@@ -700,9 +703,9 @@ def cmd_soup(args: argparse.Namespace) -> None:
         return round(select_score(micro), 4), micro
 
     scored = []
-    for d, (state, cfg, _) in zip(dirs, loaded):
+    for d, (state, cfg, manifest) in zip(dirs, loaded):
         sel, micro = dev_select([state])
-        scored.append((sel, d, state, cfg))
+        scored.append((sel, d, state, cfg, manifest))
         print(json.dumps({"candidate": str(d), "version": cfg["version"], "dev_select": sel, "dev_micro_f1": micro}))
     scored.sort(key=lambda x: -x[0])
     best, soup, tries = scored[0][0], [scored[0]], []
@@ -715,9 +718,9 @@ def cmd_soup(args: argparse.Namespace) -> None:
             best, soup = sel, soup + [cand]
     avg = _mean_state([s[2] for s in soup])
     version = "soup(" + ",".join(s[3]["version"] for s in soup) + ")" if len(soup) > 1 else soup[0][3]["version"]
-    manifest = {**loaded[dirs.index(soup[0][1])][2], "version": version, "soup": {
+    manifest = {**soup[0][4], "version": version, "soup": {
         "method": "greedy soup on the full dev splits (select = (2 MSRA + CLUENER + Weibo) / 4 micro-F1)",
-        "candidates": [{"model": str(d), "version": c["version"], "dev_select": s} for s, d, _, c in scored],
+        "candidates": [{"model": str(d), "version": c["version"], "dev_select": s} for s, d, _, c, _ in scored],
         "tries": tries, "ingredients": [str(s[1]) for s in soup], "dev_select": best,
     }}
     _write_packed(Path(args.out), avg, {**first_cfg, "version": version}, manifest)
