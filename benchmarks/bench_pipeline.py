@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_pipeline.py [--messages 2000] [--threads 2]
 
-1. raw encoder + heads on pre-tokenized batches (batched as the product does), fp32 and int8;
+1. raw encoder + heads on pre-tokenized batches (batched as the product does), fp32 and int8, the
+   encoder run as the product runs it (a TorchScript graph, ``models.trace``) and eager;
 2. end to end: replay → store → analyse → verdicts stored → moderation, on a fresh SQLite file,
    with the int8 model (the default) and with the rule baseline; raw int8 and the int8 pipeline
    are measured in alternating rounds (``--rounds``) and compared round by round;
@@ -67,7 +68,7 @@ def raw_model(model: ModelAnalyzer, texts: list[str], window: int = 256, rounds:
         for _ in range(rounds):
             started = time.perf_counter()
             for input_ids, mask in batches:
-                u = model.net.embed(input_ids, mask)
+                u = model.encode_batch(input_ids, mask)
                 model.net.ad_logits(u), model.net.intent_logits(u)
                 model.net.useful_logits(u, topic.expand(len(u), -1))
             best = max(best, len(texts) / (time.perf_counter() - started))
@@ -144,10 +145,12 @@ def main() -> int:
     msgs = messages(args.messages)
     texts = [m.text for m in msgs]
     int8 = ModelAnalyzer(MODEL, threads=args.threads, int8=True)
+    int8_eager = ModelAnalyzer(MODEL, threads=args.threads, int8=True, trace=False)
     fp32 = ModelAnalyzer(MODEL, threads=args.threads, int8=False)
     rules = build_rule_analyzers()
     int8.predict(texts[:64], ["人工智能"] * 64)  # warm up, and cache the topic
     fp32.predict(texts[:64], ["人工智能"] * 64)
+    int8_eager.predict(texts[:64], ["人工智能"] * 64)
 
     raw_fp32 = raw_model(fp32, texts, rounds=3)
     pipeline_run([int8], msgs[:64], ner=True)  # warm up: jieba's dictionaries, regexes, the NER model
@@ -164,6 +167,14 @@ def main() -> int:
     e2e_int8_bare = statistics.median(r[2] for r in rounds)
     pipe_ratio = statistics.median(r[1] / r[0] for r in rounds)
     bare_ratio = statistics.median(r[2] / r[0] for r in rounds)
+    # the traced encoder (the default) against the eager one (models.trace = false), side by side
+    side = [
+        (raw_model(int8_eager, texts), raw_model(int8, texts), pipeline_run([int8_eager], msgs), pipeline_run([int8], msgs))
+        for _ in range(3)
+    ]
+    raw_eager, e2e_eager = statistics.median(r[0] for r in side), statistics.median(r[2] for r in side)
+    trace_raw_ratio = statistics.median(r[1] / r[0] for r in side)
+    trace_e2e_ratio = statistics.median(r[3] / r[2] for r in side)
     e2e_int8_ner = pipeline_run([int8], msgs, ner=True)
     e2e_fp32 = pipeline_run([fp32], msgs)
     e2e_rules = pipeline_run(rules, msgs)
@@ -174,15 +185,19 @@ def main() -> int:
     print(f"{'measure':<48} {'msgs/s':>9}")
     print(f"{'raw encoder+heads, pre-tokenized, fp32':<48} {raw_fp32:>9.0f}")
     print(f"{'raw encoder+heads, pre-tokenized, int8':<48} {raw_int8:>9.0f}   (median of {len(rounds)} rounds)")
+    print(f"{'  the same, eager encoder (models.trace = false)':<48} {raw_eager:>9.0f}   (median of {len(side)} rounds)")
     print(f"{'end to end (replay → verdicts, entities, profiles), int8':<48} {e2e_int8:>9.0f}")
     print(f"{'  the same without extractors and profiles':<48} {e2e_int8_bare:>9.0f}")
     print(f"{'  the same with the NER head on (analysis.ner)':<48} {e2e_int8_ner:>9.0f}")
+    print(f"{'  the same, eager encoder':<48} {e2e_eager:>9.0f}")
     print(f"{'end to end, fp32':<48} {e2e_fp32:>9.0f}")
     print(f"{'end to end, rule baseline':<48} {e2e_rules:>9.0f}")
     print()
     print("ratios")
     print(f"  int8 / fp32, raw model                 {raw_int8 / raw_fp32:5.2f}")
     print(f"  int8 / fp32, end to end                {e2e_int8 / e2e_fp32:5.2f}")
+    print(f"  traced / eager encoder, raw model      {trace_raw_ratio:5.2f}   (per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in side)})")
+    print(f"  traced / eager encoder, end to end     {trace_e2e_ratio:5.2f}   (per round: {' '.join(f'{r[3] / r[2]:.2f}' for r in side)})")
     print(f"  pipeline / raw model (int8)            {pipe_ratio:5.2f}   (target ≥ 0.8; per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in rounds)})")
     print(f"  analysis-only pipeline / raw (int8)    {bare_ratio:5.2f}")
     print(f"  pipeline with NER / without            {e2e_int8_ner / e2e_int8:5.2f}")

@@ -240,7 +240,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         model_dir = Path(args.model) if args.model else config.models_path()
         analyzer = ModelAnalyzer(
             model_dir, threads=config.models.threads, batch_size=config.models.batch_size,
-            batch_tokens=config.models.batch_tokens, int8=config.models.int8,
+            batch_tokens=config.models.batch_tokens, int8=config.models.int8, trace=config.models.trace,
         )
         records = predict_lines(analyzer, args.task, lines, topic=args.topic)
     with open(args.output, "w", encoding="utf-8") as f:

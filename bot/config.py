@@ -116,6 +116,9 @@ class Models(_Section):
     batch_tokens: int = Field(512, ge=16, le=65536, description="most padded tokens in one forward pass")
     threads: int = Field(2, ge=1, le=256)
     int8: bool = Field(True, description="quantise linear layers to int8 at load (faster on CPU)")
+    trace: bool = Field(
+        True, description="run the encoder as a TorchScript graph recorded at load (same outputs, checked at load; faster on CPU)"
+    )
     ner_path: str = Field(
         "models/qunzhi-ner", description="NER head over the shared encoder (people, places, organisations ...); '' turns it off"
     )

@@ -41,17 +41,17 @@ def build_rule_analyzers() -> list[Analyzer]:
 
 
 @functools.lru_cache(maxsize=2)
-def shared_model(path: str, threads: int, batch_size: int, batch_tokens: int, int8: bool) -> Any:
+def shared_model(path: str, threads: int, batch_size: int, batch_tokens: int, int8: bool, trace: bool = True) -> Any:
     """One ``ModelAnalyzer`` per model directory and settings in a process: the pipeline and the
     digest (near-duplicates) share its weights. A missing or corrupt model raises ``ModelError``."""
     from nlp.classify import ModelAnalyzer
 
-    return ModelAnalyzer(path, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, int8=int8)
+    return ModelAnalyzer(path, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, int8=int8, trace=trace)
 
 
 def model_for(config: Config) -> Any:
     m = config.models
-    return shared_model(str(config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.int8)
+    return shared_model(str(config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.int8, m.trace)
 
 
 def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:

@@ -20,7 +20,7 @@ import torch
 
 from nlp.encoder import PASSAGE, QUERY, mean_pool, quantize_int8
 from nlp.item import MEDIA_KINDS, Item
-from nlp.model import AD_LABELS, INTENTS, USEFUL_LABELS, load
+from nlp.model import AD_LABELS, INTENTS, USEFUL_LABELS, load, traced_embed
 from nlp.normalize import normalize, normalized
 from nlp.policy import POLICY_SCORE
 from nlp.rules import VERSION as RULES_VERSION
@@ -72,7 +72,10 @@ class ModelAnalyzer:
         max_length: int = 128,
         batch_tokens: int = 512,
         topic_cache: int = 512,
+        trace: bool = True,
     ) -> None:
+        """``trace``: run the encoder as a TorchScript graph recorded at load (``nlp.model.traced_embed``,
+        checked there against the eager forward); ``False`` runs the eager transformers module."""
         if threads:
             torch.set_num_threads(threads)
         net, self.tokenizer, self.manifest = load(model_dir)
@@ -88,6 +91,23 @@ class ModelAnalyzer:
         self._topic_cache = topic_cache
         self._lock = threading.Lock()
         self._rules: dict[str, Any] | None = None
+        # the encoder forward the analyzer runs: (input_ids, attention_mask) -> embeddings
+        self.encode_batch = traced_embed(net, self._trace_checks()) if trace else net.embed
+        self.traced = trace
+
+    def _trace_checks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches to record and check the trace on: padded, one long message cut at ``max_length``,
+        and a single short one."""
+        shapes = [
+            [PASSAGE + "今天下午三点在三楼会议室开会，记得带电脑", QUERY + "人工智能", PASSAGE + "好的"],
+            [PASSAGE + "群公告：本周六上午九点线上分享大模型推理优化，欢迎报名。" * 12],
+            [PASSAGE + "哈哈"],
+        ]
+        out = []
+        for texts in shapes:
+            enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
+            out.append((enc["input_ids"], enc["attention_mask"]))
+        return out
 
     # -- embeddings -----------------------------------------------------------------------
 
@@ -123,7 +143,7 @@ class ModelAnalyzer:
         """Embeddings in input order, computed over :meth:`batches`."""
         out = torch.empty(len(texts), self.net.ad.in_features)
         for idx, input_ids, mask in self.batches(texts, prefix):
-            out[idx] = self.net.embed(input_ids, mask).float()
+            out[idx] = self.encode_batch(input_ids, mask).float()
         return out
 
     @torch.inference_mode()

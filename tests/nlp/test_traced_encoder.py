@@ -1,0 +1,54 @@
+"""The encoder runs as a TorchScript graph recorded at load: same numbers as the eager module."""
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from nlp.classify import ModelAnalyzer
+from nlp.errors import ModelError
+from nlp.model import traced_embed
+
+MODEL = Path(__file__).resolve().parents[2] / "models" / "qunzhi"
+
+TEXTS = [
+    "兼职刷单，日赚300-500，手机就能做，加V：wx_abc123 秒结",
+    "请问 vLLM 部署 Qwen 显存不够怎么办？",
+    "哈哈",
+    "",
+    "😀",
+    "群公告：本周六上午九点线上分享大模型推理优化，欢迎报名，名额有限先到先得。" * 6,  # cut at max_length
+    "a" * 300,
+    "https://huggingface.co/Qwen/Qwen2-7B-Instruct 这个版本可以直接用 vLLM 跑",
+]
+
+
+@pytest.mark.parametrize("int8", [True, False])
+def test_traced_and_eager_give_identical_predictions(int8):
+    traced = ModelAnalyzer(MODEL, int8=int8)
+    eager = ModelAnalyzer(MODEL, int8=int8, trace=False)
+    assert traced.traced and not eager.traced
+    rng = random.Random(7)
+    # many batch shapes: sizes 1..32, lengths 1..128, with and without padding
+    texts = TEXTS + ["".join(rng.choice(TEXTS[:3]) for _ in range(rng.randint(1, 6))) for _ in range(90)]
+    topics = [rng.choice(["人工智能", "吉他弹唱", "考研交流", ""]) for _ in texts]
+    assert traced.predict(texts, topics) == eager.predict(texts, topics)
+    for n in (1, 2, 33):  # one text alone, a pair, more than one forward pass
+        assert traced.predict(texts[:n], topics[:n]) == eager.predict(texts[:n], topics[:n])
+
+
+class _ShapeDependent(torch.nn.Module):
+    """An encoder whose Python branches on the batch size: a trace freezes the branch."""
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = (input_ids * attention_mask).float()
+        return x * 2 if input_ids.shape[0] == 1 else x
+
+
+def test_a_trace_that_differs_from_the_eager_forward_is_refused():
+    pair = (torch.ones(2, 3, dtype=torch.long), torch.ones(2, 3, dtype=torch.long))
+    single = (torch.ones(1, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.long))
+    traced_embed(_ShapeDependent(), [pair, pair])  # consistent on the shapes it is checked on
+    with pytest.raises(ModelError, match="traced encoder differs"):
+        traced_embed(_ShapeDependent(), [pair, single])
