@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from nlp.verdict import USEFUL_THRESHOLD
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -116,6 +118,9 @@ class Models(_Section):
     batch_tokens: int = Field(512, ge=16, le=65536, description="most padded tokens in one forward pass")
     threads: int = Field(2, ge=1, le=256)
     int8: bool = Field(True, description="quantise linear layers to int8 at load (faster on CPU)")
+    useful_threshold: float = Field(
+        USEFUL_THRESHOLD, ge=0.0, le=1.0, description="p(useful) from which the model calls a message useful (see the README model card)"
+    )
     trace: bool = Field(
         True, description="run the encoder as a TorchScript graph recorded at load (same outputs, checked at load; faster on CPU)"
     )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Config
 from bot.pipeline import Analyzer, Extractor, MultiAnalyzer, Pipeline
 from bot.store import db, queries
+from nlp.verdict import USEFUL_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +42,25 @@ def build_rule_analyzers() -> list[Analyzer]:
 
 
 @functools.lru_cache(maxsize=2)
-def shared_model(path: str, threads: int, batch_size: int, batch_tokens: int, int8: bool, trace: bool = True) -> Any:
+def shared_model(
+    path: str, threads: int, batch_size: int, batch_tokens: int, int8: bool, trace: bool = True,
+    useful_threshold: float = USEFUL_THRESHOLD,
+) -> Any:
     """One ``ModelAnalyzer`` per model directory and settings in a process: the pipeline and the
     digest (near-duplicates) share its weights. A missing or corrupt model raises ``ModelError``."""
     from nlp.classify import ModelAnalyzer
 
-    return ModelAnalyzer(path, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, int8=int8, trace=trace)
+    return ModelAnalyzer(
+        path, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, int8=int8, trace=trace,
+        useful_threshold=useful_threshold,
+    )
 
 
 def model_for(config: Config) -> Any:
     m = config.models
-    return shared_model(str(config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.int8, m.trace)
+    return shared_model(
+        str(config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.int8, m.trace, m.useful_threshold
+    )
 
 
 def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:

@@ -25,7 +25,7 @@ from nlp.normalize import normalize, normalized
 from nlp.policy import POLICY_SCORE
 from nlp.rules import VERSION as RULES_VERSION
 from nlp.rules import ad_signals_cached
-from nlp.verdict import Verdict
+from nlp.verdict import USEFUL_THRESHOLD, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +73,14 @@ class ModelAnalyzer:
         batch_tokens: int = 512,
         topic_cache: int = 512,
         trace: bool = True,
+        useful_threshold: float = USEFUL_THRESHOLD,
     ) -> None:
         """``trace``: run the encoder as a TorchScript graph recorded at load (``nlp.model.traced_embed``,
-        checked there against the eager forward); ``False`` runs the eager transformers module."""
+        checked there against the eager forward); ``False`` runs the eager transformers module.
+        ``useful_threshold``: the p(useful) from which a message is useful (:data:`USEFUL_THRESHOLD`)."""
+        if not 0.0 <= useful_threshold <= 1.0:
+            raise ValueError(f"useful_threshold must be within 0..1, got {useful_threshold}")
+        self.useful_threshold = useful_threshold
         if threads:
             torch.set_num_threads(threads)
         net, self.tokenizer, self.manifest = load(model_dir)
@@ -242,14 +247,25 @@ class ModelAnalyzer:
             "intent": Verdict("intent", "other", 1.0, why, self.version),
         }
 
+    def decide(self, task: str, probs: dict[str, float]) -> tuple[str, float]:
+        """The label of one head's probabilities and its confidence: the likeliest label, except
+        that ``useful`` is decided at :attr:`useful_threshold`."""
+        if task == "useful":
+            label = "useful" if probs["useful"] >= self.useful_threshold else "useless"
+            return label, probs[label]
+        return _best(probs)
+
     def verdicts_for(self, item: Item, p: Prediction, rules: dict[str, Verdict]) -> dict[str, Verdict]:
         """The model's verdicts from its probabilities, with the rule baseline's (``rules``, keyed
         ad_rules / useful / intent) as reasons, and its ad verdict kept as ``ad_rules``."""
         ad_label, ad_score = _best(p.ad)
         signals = ad_signals_cached(item.text)
         ad_reasons = (p.policy or f"model p(ad)={p.ad['ad']:.2f}", *(r for _, r in signals.reasons[:5]))
-        useful_label, useful_score = _best(p.useful)
-        useful_reasons = [f"model p(useful)={p.useful['useful']:.2f} for topic {item.topic or '(none)'}"]
+        useful_label, useful_score = self.decide("useful", p.useful)
+        useful_reasons = [
+            f"model p(useful)={p.useful['useful']:.2f} for topic {item.topic or '(none)'}"
+            f" (useful from {self.useful_threshold:.2f})"
+        ]
         if item.kind in MEDIA_KINDS and len(item.text) <= 8:
             useful_reasons.append(f"{item.kind} without text")
         useful_reasons += _rule_reason(rules["useful"])

@@ -209,9 +209,7 @@ def _model_labels(model: Any, task: str, texts: Sequence[str], topics: Sequence[
     out: list[str] = []
     for i in range(0, len(texts), 512):
         preds = model.predict(texts[i : i + 512], None if topics is None else topics[i : i + 512])
-        for p in preds:
-            probs = getattr(p, task)
-            out.append(max(probs, key=probs.__getitem__))
+        out += [model.decide(task, getattr(p, task))[0] for p in preds]
     return out
 
 
@@ -227,8 +225,10 @@ def evaluate_models(
     int8: bool = True,
     tasks: Sequence[str] = TASKS,
     rules: bool = True,
+    useful_threshold: float | None = None,
 ) -> dict[str, Any]:
-    """Every task on held-out data, model and rule baseline side by side.
+    """Every task on held-out data, model and rule baseline side by side. The model decides as the
+    product does (``useful_threshold``: None is the analyzer's default).
 
     - ad: the ``test`` part of ``qq_group_ads`` and ``sms_spam_80w`` (P/R/F1), the false-ad rate on
       ``nus_sms_zh``'s ``test`` part, disguised copies of test texts ("evasion"), and the false-ad
@@ -242,10 +242,12 @@ def evaluate_models(
     from nlp.classify import ModelAnalyzer
     from nlp.rules import AdRules, IntentRules, UsefulRules
 
-    model = ModelAnalyzer(model_dir, int8=int8)
+    model = ModelAnalyzer(model_dir, int8=int8) if useful_threshold is None else ModelAnalyzer(
+        model_dir, int8=int8, useful_threshold=useful_threshold
+    )
     ad_rules = AdRules()
     baseline = {"ad": ad_rules, "useful": UsefulRules(ad=ad_rules), "intent": IntentRules(ad=ad_rules)}
-    result: dict[str, Any] = {"model": model.version, "int8": int8, "tasks": {}}
+    result: dict[str, Any] = {"model": model.version, "int8": int8, "useful_threshold": model.useful_threshold, "tasks": {}}
 
     def compare(task: str, name: str, texts: list[str], truth: list[str], topics: list[str] | None, positive: str | None) -> None:
         row: dict[str, Any] = {"n": len(texts)}
@@ -297,7 +299,9 @@ def evaluate_models(
 
 
 def format_model_report(result: dict[str, Any]) -> str:
-    lines = [f"model {result['model']} (int8={result['int8']}) beside the rule baseline, held-out data", ""]
+    threshold = result.get("useful_threshold")
+    at = f", useful from p {threshold:.2f}" if threshold is not None else ""
+    lines = [f"model {result['model']} (int8={result['int8']}{at}) beside the rule baseline, held-out data", ""]
     head = f"{'task':<7} {'set':<26} {'n':>6}  {'who':<5} {'prec':>6} {'recall':>6} {'F1':>6} {'acc':>6} {'FPR':>7} {'ms/msg':>7}"
     lines.append(head)
     for task, sets in result["tasks"].items():
@@ -324,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rules", action="store_true", help="evaluate the rule baseline (nlp.rules.AdRules)")
     parser.add_argument("--model", help="evaluate the model directory on every task, beside the rules")
     parser.add_argument("--fp32", action="store_true", help="with --model: no int8 quantisation")
+    parser.add_argument("--useful-threshold", type=float, default=None, help="with --model: p(useful) from which a message is useful")
     parser.add_argument("--json", help="with --model: also write the full result (confusions included) here")
     parser.add_argument("--data", default=None, help="shared data folder (default: $QUNZHI_DATA or ../shared/data)")
     parser.add_argument("--split", default="test", choices=("train", "dev", "test"), help="split part (default test)")
@@ -333,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import json
 
         try:
-            full = evaluate_models(args.model, args.data, int8=not args.fp32)
+            full = evaluate_models(args.model, args.data, int8=not args.fp32, useful_threshold=args.useful_threshold)
         except datasets.DatasetMissing as e:
             print(f"no data: {e}", file=sys.stderr)
             return 2

@@ -40,6 +40,7 @@ def test_empty_file_gives_defaults(tmp_path):
         ("[database]\nurl = \"mysql://x\"\n", "database.url: unsupported"),
         ("[send]\njitter_seconds = [3, 1]\n", "send.jitter_seconds"),
         ("colour = 1\n", "colour: unknown key"),
+        ("[models]\nuseful_threshold = 1.5\n", "models.useful_threshold"),
     ],
 )
 def test_bad_values_name_file_and_dotted_key(tmp_path, text, key):

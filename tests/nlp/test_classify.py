@@ -126,3 +126,28 @@ def test_a_policy_overrides_a_model_that_misses_a_gambling_offer(model):
     assert v["ad_rules"].label == "ad"  # the rules agree, so moderation may act
     (q,) = model.predict(["澳门赌场收入连续三个月下降"])
     assert q.policy == ""
+
+
+def test_useful_is_decided_at_the_threshold_not_at_one_half(model):
+    from nlp.classify import Prediction
+
+    assert model.useful_threshold == 0.3
+    probs = {"useless": 0.65, "useful": 0.35}
+    assert model.decide("useful", probs) == ("useful", 0.35)
+    assert model.decide("useful", {"useless": 0.75, "useful": 0.25}) == ("useless", 0.75)
+    assert model.decide("ad", {"normal": 0.4, "ad": 0.6}) == ("ad", 0.6)  # other heads: the likeliest
+    strict = ModelAnalyzer(MODEL, useful_threshold=0.5, trace=False)
+    assert strict.decide("useful", probs) == ("useless", 0.65)
+    # the verdict carries the decision, its confidence and the threshold it was made at
+    p = Prediction({"normal": 0.9, "ad": 0.1}, probs, {"question": 0.6, "chitchat": 0.4})
+    rules = {name: strict._system(Item("x"))[name] for name in ("ad_rules", "useful", "intent")}
+    v = model.verdicts_for(Item("向量库选型 Milvus 还是 pgvector", "人工智能"), p, rules)["useful"]
+    assert (v.label, v.score) == ("useful", 0.35)
+    assert "useful from 0.30" in v.reasons[0]
+    assert strict.verdicts_for(Item("向量库选型", "人工智能"), p, rules)["useful"].label == "useless"
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_a_useful_threshold_outside_zero_to_one_is_refused(bad):
+    with pytest.raises(ValueError, match="useful_threshold"):
+        ModelAnalyzer(MODEL, useful_threshold=bad, trace=False)
