@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_pipeline.py [--messages 2000] [--threads 2]
 
-1. raw encoder + heads on pre-tokenized batches (batched as the product does), fp32 and int8, the
+1. raw encoder + heads on pre-tokenized batches (batched as the product does), fp32, bf16 and int8, the
    encoder run as the product runs it (a TorchScript graph, ``models.trace``) and eager;
 2. end to end: replay → store → analyse → verdicts stored → moderation, on a fresh SQLite file,
    with the int8 model (the default) and with the rule baseline; raw int8 and the int8 pipeline
@@ -144,13 +144,15 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     msgs = messages(args.messages)
     texts = [m.text for m in msgs]
-    int8 = ModelAnalyzer(MODEL, threads=args.threads, int8=True)
-    int8_eager = ModelAnalyzer(MODEL, threads=args.threads, int8=True, trace=False)
-    fp32 = ModelAnalyzer(MODEL, threads=args.threads, int8=False)
+    int8 = ModelAnalyzer(MODEL, threads=args.threads, precision="int8")
+    int8_eager = ModelAnalyzer(MODEL, threads=args.threads, precision="int8", trace=False)
+    fp32 = ModelAnalyzer(MODEL, threads=args.threads, precision="fp32")
+    bf16 = ModelAnalyzer(MODEL, threads=args.threads, precision="bf16")
     rules = build_rule_analyzers()
     int8.predict(texts[:64], ["人工智能"] * 64)  # warm up, and cache the topic
     fp32.predict(texts[:64], ["人工智能"] * 64)
     int8_eager.predict(texts[:64], ["人工智能"] * 64)
+    bf16.predict(texts[:64], ["人工智能"] * 64)
 
     raw_fp32 = raw_model(fp32, texts, rounds=3)
     pipeline_run([int8], msgs[:64], ner=True)  # warm up: jieba's dictionaries, regexes, the NER model
@@ -177,6 +179,11 @@ def main() -> int:
     trace_e2e_ratio = statistics.median(r[3] / r[2] for r in side)
     e2e_int8_ner = pipeline_run([int8], msgs, ner=True)
     e2e_fp32 = pipeline_run([fp32], msgs)
+    # bfloat16 (models.precision = "bf16") beside int8, in alternating rounds
+    bf_side = [(raw_model(int8, texts), raw_model(bf16, texts), pipeline_run([int8], msgs), pipeline_run([bf16], msgs)) for _ in range(3)]
+    raw_bf16, e2e_bf16 = statistics.median(r[1] for r in bf_side), statistics.median(r[3] for r in bf_side)
+    bf_raw_ratio = statistics.median(r[1] / r[0] for r in bf_side)
+    bf_e2e_ratio = statistics.median(r[3] / r[2] for r in bf_side)
     e2e_rules = pipeline_run(rules, msgs)
     p50, p99, worst = latency_at(50.0, [int8], messages(args.latency_messages))
 
@@ -185,17 +192,21 @@ def main() -> int:
     print(f"{'measure':<48} {'msgs/s':>9}")
     print(f"{'raw encoder+heads, pre-tokenized, fp32':<48} {raw_fp32:>9.0f}")
     print(f"{'raw encoder+heads, pre-tokenized, int8':<48} {raw_int8:>9.0f}   (median of {len(rounds)} rounds)")
+    print(f"{'raw encoder+heads, pre-tokenized, bf16':<48} {raw_bf16:>9.0f}   (median of {len(bf_side)} rounds)")
     print(f"{'  the same, eager encoder (models.trace = false)':<48} {raw_eager:>9.0f}   (median of {len(side)} rounds)")
     print(f"{'end to end (replay → verdicts, entities, profiles), int8':<48} {e2e_int8:>9.0f}")
     print(f"{'  the same without extractors and profiles':<48} {e2e_int8_bare:>9.0f}")
     print(f"{'  the same with the NER head on (analysis.ner)':<48} {e2e_int8_ner:>9.0f}")
     print(f"{'  the same, eager encoder':<48} {e2e_eager:>9.0f}")
+    print(f"{'end to end, bf16':<48} {e2e_bf16:>9.0f}")
     print(f"{'end to end, fp32':<48} {e2e_fp32:>9.0f}")
     print(f"{'end to end, rule baseline':<48} {e2e_rules:>9.0f}")
     print()
     print("ratios")
     print(f"  int8 / fp32, raw model                 {raw_int8 / raw_fp32:5.2f}")
     print(f"  int8 / fp32, end to end                {e2e_int8 / e2e_fp32:5.2f}")
+    print(f"  bf16 / int8, raw model                 {bf_raw_ratio:5.2f}   (per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in bf_side)})")
+    print(f"  bf16 / int8, end to end                {bf_e2e_ratio:5.2f}   (per round: {' '.join(f'{r[3] / r[2]:.2f}' for r in bf_side)})")
     print(f"  traced / eager encoder, raw model      {trace_raw_ratio:5.2f}   (per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in side)})")
     print(f"  traced / eager encoder, end to end     {trace_e2e_ratio:5.2f}   (per round: {' '.join(f'{r[3] / r[2]:.2f}' for r in side)})")
     print(f"  pipeline / raw model (int8)            {pipe_ratio:5.2f}   (target ≥ 0.8; per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in rounds)})")

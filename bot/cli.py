@@ -240,7 +240,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         model_dir = Path(args.model) if args.model else config.models_path()
         analyzer = ModelAnalyzer(
             model_dir, threads=config.models.threads, batch_size=config.models.batch_size,
-            batch_tokens=config.models.batch_tokens, int8=config.models.int8, trace=config.models.trace,
+            batch_tokens=config.models.batch_tokens, precision=config.models.precision, trace=config.models.trace,
             useful_threshold=config.models.useful_threshold,
         )
         records = predict_lines(analyzer, args.task, lines, topic=args.topic)
@@ -360,7 +360,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model_dir = Path(args.model) if args.model else config.models_path()
     try:
         threshold = config.models.useful_threshold if args.useful_threshold is None else args.useful_threshold
-        result = evaluate_models(model_dir, args.data, int8=not args.fp32, useful_threshold=threshold)
+        precision = "fp32" if args.fp32 else (args.precision or config.models.precision)
+        result = evaluate_models(model_dir, args.data, precision=precision, useful_threshold=threshold)
     except DatasetMissing as e:
         raise CliError(f"no evaluation data: {e} (pass --data or set QUNZHI_DATA)") from None
     print(format_model_report(result))
@@ -488,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "intent (SMP 2017 dev chit-chat vs rest, 9-class test). The rule baseline is scored beside it.")
     ev.add_argument("--model", help="model directory (default: models.path from the config)")
     ev.add_argument("--data", help="shared data folder (default $QUNZHI_DATA or ../shared/data)")
-    ev.add_argument("--fp32", action="store_true", help="evaluate without int8 quantisation")
+    ev.add_argument("--fp32", action="store_true", help="evaluate without int8 quantisation (--precision fp32)")
+    ev.add_argument("--precision", choices=("int8", "bf16", "fp32"), help="encoder precision (default: models.precision)")
     ev.add_argument("--useful-threshold", type=float, default=None,
                     help="p(useful) from which a message is useful (default: models.useful_threshold)")
     ev.add_argument("--json", help="also write the full result here")

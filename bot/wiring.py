@@ -43,7 +43,7 @@ def build_rule_analyzers() -> list[Analyzer]:
 
 @functools.lru_cache(maxsize=2)
 def shared_model(
-    path: str, threads: int, batch_size: int, batch_tokens: int, int8: bool, trace: bool = True,
+    path: str, threads: int, batch_size: int, batch_tokens: int, precision: str = "int8", trace: bool = True,
     useful_threshold: float = USEFUL_THRESHOLD,
 ) -> Any:
     """One ``ModelAnalyzer`` per model directory and settings in a process: the pipeline and the
@@ -51,7 +51,7 @@ def shared_model(
     from nlp.classify import ModelAnalyzer
 
     return ModelAnalyzer(
-        path, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, int8=int8, trace=trace,
+        path, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, precision=precision, trace=trace,
         useful_threshold=useful_threshold,
     )
 
@@ -59,7 +59,7 @@ def shared_model(
 def model_for(config: Config) -> Any:
     m = config.models
     return shared_model(
-        str(config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.int8, m.trace, m.useful_threshold
+        str(config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.precision, m.trace, m.useful_threshold
     )
 
 

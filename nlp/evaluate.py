@@ -222,7 +222,7 @@ def evaluate_models(
     model_dir: str | os.PathLike[str],
     data_dir: str | os.PathLike[str] | None = None,
     *,
-    int8: bool = True,
+    precision: str = "int8",
     tasks: Sequence[str] = TASKS,
     rules: bool = True,
     useful_threshold: float | None = None,
@@ -242,12 +242,14 @@ def evaluate_models(
     from nlp.classify import ModelAnalyzer
     from nlp.rules import AdRules, IntentRules, UsefulRules
 
-    model = ModelAnalyzer(model_dir, int8=int8) if useful_threshold is None else ModelAnalyzer(
-        model_dir, int8=int8, useful_threshold=useful_threshold
+    model = ModelAnalyzer(model_dir, precision=precision) if useful_threshold is None else ModelAnalyzer(
+        model_dir, precision=precision, useful_threshold=useful_threshold
     )
     ad_rules = AdRules()
     baseline = {"ad": ad_rules, "useful": UsefulRules(ad=ad_rules), "intent": IntentRules(ad=ad_rules)}
-    result: dict[str, Any] = {"model": model.version, "int8": int8, "useful_threshold": model.useful_threshold, "tasks": {}}
+    result: dict[str, Any] = {
+        "model": model.version, "precision": precision, "useful_threshold": model.useful_threshold, "tasks": {}
+    }
 
     def compare(task: str, name: str, texts: list[str], truth: list[str], topics: list[str] | None, positive: str | None) -> None:
         row: dict[str, Any] = {"n": len(texts)}
@@ -301,7 +303,7 @@ def evaluate_models(
 def format_model_report(result: dict[str, Any]) -> str:
     threshold = result.get("useful_threshold")
     at = f", useful from p {threshold:.2f}" if threshold is not None else ""
-    lines = [f"model {result['model']} (int8={result['int8']}{at}) beside the rule baseline, held-out data", ""]
+    lines = [f"model {result['model']} ({result.get('precision', 'int8')}{at}) beside the rule baseline, held-out data", ""]
     head = f"{'task':<7} {'set':<26} {'n':>6}  {'who':<5} {'prec':>6} {'recall':>6} {'F1':>6} {'acc':>6} {'FPR':>7} {'ms/msg':>7}"
     lines.append(head)
     for task, sets in result["tasks"].items():
@@ -328,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rules", action="store_true", help="evaluate the rule baseline (nlp.rules.AdRules)")
     parser.add_argument("--model", help="evaluate the model directory on every task, beside the rules")
     parser.add_argument("--fp32", action="store_true", help="with --model: no int8 quantisation")
+    parser.add_argument("--precision", choices=("int8", "bf16", "fp32"), default=None, help="with --model: encoder precision")
     parser.add_argument("--useful-threshold", type=float, default=None, help="with --model: p(useful) from which a message is useful")
     parser.add_argument("--json", help="with --model: also write the full result (confusions included) here")
     parser.add_argument("--data", default=None, help="shared data folder (default: $QUNZHI_DATA or ../shared/data)")
@@ -338,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         import json
 
         try:
-            full = evaluate_models(args.model, args.data, int8=not args.fp32, useful_threshold=args.useful_threshold)
+            precision = "fp32" if args.fp32 else (args.precision or "int8")
+            full = evaluate_models(args.model, args.data, precision=precision, useful_threshold=args.useful_threshold)
         except datasets.DatasetMissing as e:
             print(f"no data: {e}", file=sys.stderr)
             return 2

@@ -53,7 +53,8 @@ class QunzhiNet(nn.Module):
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return nn.functional.normalize(mean_pool(hidden, attention_mask), dim=-1)
+        # pooled in float32 whatever the encoder runs in (bfloat16 on CPUs that have it): the heads are float32
+        return nn.functional.normalize(mean_pool(hidden.float(), attention_mask), dim=-1)
 
     def ad_logits(self, u: torch.Tensor) -> torch.Tensor:
         return self.ad(self.dropout(u))

@@ -41,6 +41,8 @@ def test_empty_file_gives_defaults(tmp_path):
         ("[send]\njitter_seconds = [3, 1]\n", "send.jitter_seconds"),
         ("colour = 1\n", "colour: unknown key"),
         ("[models]\nuseful_threshold = 1.5\n", "models.useful_threshold"),
+        ("[models]\nprecision = \"int4\"\n", "models.precision"),
+        ("[models]\nint8 = true\nprecision = \"bf16\"\n", "set models.precision only"),
     ],
 )
 def test_bad_values_name_file_and_dotted_key(tmp_path, text, key):
@@ -64,3 +66,8 @@ def test_env_overrides_wechaty_endpoint(tmp_path, monkeypatch):
     assert cfg.wechaty_endpoint() == "1.2.3.4:1"
     monkeypatch.setenv("WECHATY_PUPPET_SERVICE_ENDPOINT", "127.0.0.1:9")
     assert cfg.wechaty_endpoint() == "127.0.0.1:9"
+
+
+@pytest.mark.parametrize("legacy, precision", [("true", "int8"), ("false", "fp32")])
+def test_the_older_int8_key_still_reads_as_a_precision(tmp_path, legacy, precision):
+    assert load_config(write(tmp_path, f"[models]\nint8 = {legacy}\n")).models.precision == precision

@@ -24,10 +24,10 @@ TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("int8", [True, False])
-def test_traced_and_eager_give_identical_predictions(int8):
-    traced = ModelAnalyzer(MODEL, int8=int8)
-    eager = ModelAnalyzer(MODEL, int8=int8, trace=False)
+@pytest.mark.parametrize("precision", ["int8", "bf16", "fp32"])
+def test_traced_and_eager_give_identical_predictions(precision):
+    traced = ModelAnalyzer(MODEL, precision=precision)
+    eager = ModelAnalyzer(MODEL, precision=precision, trace=False)
     assert traced.traced and not eager.traced
     rng = random.Random(7)
     # many batch shapes: sizes 1..32, lengths 1..128, with and without padding
@@ -52,3 +52,24 @@ def test_a_trace_that_differs_from_the_eager_forward_is_refused():
     traced_embed(_ShapeDependent(), [pair, pair])  # consistent on the shapes it is checked on
     with pytest.raises(ModelError, match="traced encoder differs"):
         traced_embed(_ShapeDependent(), [pair, single])
+
+
+def test_bf16_verdicts_do_not_depend_on_the_batch_and_stay_near_fp32():
+    bf16 = ModelAnalyzer(MODEL, precision="bf16")
+    fp32 = ModelAnalyzer(MODEL, precision="fp32")
+    assert bf16.version.endswith("-bf16") and fp32.version.endswith("-1")
+    texts = TEXTS + ["午休 勿扰", "发错群了 😅", "预售 + 物流慢 服了", "顺便问下，中文 embedding 现在大家用哪个多？"]
+    topics = ["人工智能 大模型"] * len(texts)
+    together = bf16.predict(texts, topics)
+    alone = [bf16.predict([t], [tp])[0] for t, tp in zip(texts, topics)]
+    full = fp32.predict(texts, topics)
+    for a, b, f in zip(together, alone, full):
+        for head in ("ad", "useful", "intent"):
+            for label, p in getattr(a, head).items():
+                assert abs(p - getattr(b, head)[label]) <= 0.02  # batch neighbours do not move it
+                assert abs(p - getattr(f, head)[label]) <= 0.05  # and it stays with the trained model
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision"):
+        ModelAnalyzer(MODEL, precision="int4", trace=False)

@@ -71,7 +71,7 @@ def test_fit_writes_a_loadable_model_and_resumes(pack, tiny_encoder, tmp_path):
     manifest = json.loads((model_dir / "manifest.json").read_text("utf-8"))
     assert manifest["version"] == "tiny-test" and manifest["training"]["steps"] == 4
     assert [h["step"] for h in manifest["dev_history"]] == [2, 4]  # one epoch = 2 steps here
-    analyzer = ModelAnalyzer(model_dir, int8=False)
+    analyzer = ModelAnalyzer(model_dir, precision="fp32")
     (d,) = analyzer.analyse_all([Item("加V领红包", "人工智能")])
     assert set(d) == {"ad", "useful", "intent", "ad_rules"} and d["ad"].model == "tiny-test"
 
