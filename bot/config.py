@@ -120,8 +120,8 @@ class Models(_Section):
     threads: int = Field(2, ge=1, le=256)
     precision: Literal["int8", "bf16", "fp32"] = Field(
         "int8",
-        description="int8: quantise the encoder at load (fastest; probabilities move a little with the messages "
-        "batched together); bf16: bfloat16 (same result whatever the batch, within 0.03 of fp32; ~20% slower, "
+        description="int8: quantise the encoder at load (fastest; a borderline message's probabilities can move "
+        "a lot with the messages batched beside it); bf16: bfloat16 (same result whatever the batch, within 0.03 of fp32; ~20% slower, "
         "and fast only on CPUs with native bfloat16); fp32: as trained (about half int8's speed)",
     )
     useful_threshold: float = Field(

@@ -82,7 +82,7 @@ def traced_embed(net: QunzhiNet, checks: Sequence[tuple[torch.Tensor, torch.Tens
 
     The eager transformers forward spends much of a small batch's time in Python (module calls,
     mask preparation, output objects), holding the GIL; the graph runs the same operations in C++
-    (1.3-1.6x the messages/s on two cores, see benchmarks/). The trace is recorded on the first of
+    (about 1.2x the messages/s on two cores, see benchmarks/). The trace is recorded on the first of
     ``checks`` (a padded batch, so the attention mask is part of the graph) and then compared with
     the eager forward on every one of them: batch size and length vary freely, and any difference
     above 1e-5 raises :class:`ModelError` rather than serving different numbers than the model's.
