@@ -360,6 +360,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model_dir = Path(args.model) if args.model else config.models_path()
     try:
         threshold = config.models.useful_threshold if args.useful_threshold is None else args.useful_threshold
+        if args.fp32 and args.precision not in (None, "fp32"):
+            raise CliError(f"--fp32 and --precision {args.precision} disagree: give one")
         precision = "fp32" if args.fp32 else (args.precision or config.models.precision)
         result = evaluate_models(model_dir, args.data, precision=precision, useful_threshold=threshold)
     except DatasetMissing as e:

@@ -163,3 +163,8 @@ def test_extract_writes_entities_with_offsets_intent_and_verdicts(tmp_path, caps
     phone = next(e for e in third["entities"] if e["type"] == "PHONE")
     assert phone["value"] == "13800138000"
     assert any(e["type"] == "MONEY" and e["value"] == "2999 CNY" for e in third["entities"])
+
+
+def test_eval_refuses_fp32_with_another_precision(capsys):
+    assert main(["eval", "--fp32", "--precision", "bf16"]) != 0
+    assert "--fp32 and --precision bf16 disagree" in capsys.readouterr().err
