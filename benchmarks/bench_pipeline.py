@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -105,6 +105,27 @@ def pipeline_run(
     return len(msgs) / elapsed
 
 
+@dataclass(frozen=True)
+class SideBySide:
+    """Analyzers ``a`` and ``b`` measured in alternating rounds (raw a, raw b, end to end a, b)."""
+
+    rounds: list[tuple[float, float, float, float]]
+
+    def median(self, i: int) -> float:
+        return statistics.median(r[i] for r in self.rounds)
+
+    def ratio(self, raw: bool) -> tuple[float, str]:
+        """The median of b / a per round (raw model or end to end), and the per-round ratios."""
+        per = [r[1] / r[0] if raw else r[3] / r[2] for r in self.rounds]
+        return statistics.median(per), " ".join(f"{x:.2f}" for x in per)
+
+
+def side_by_side(a: ModelAnalyzer, b: ModelAnalyzer, texts: list[str], msgs: list[GroupMessage], n: int = 3) -> SideBySide:
+    return SideBySide([
+        (raw_model(a, texts), raw_model(b, texts), pipeline_run([a], msgs), pipeline_run([b], msgs)) for _ in range(n)
+    ])
+
+
 def latency_at(rate: float, analyzers: list, msgs: list[GroupMessage]) -> tuple[float, float, float]:
     """Messages arrive every 1/rate s; each time the worker is free it takes all that have arrived."""
     with tempfile.TemporaryDirectory() as d:
@@ -170,20 +191,11 @@ def main() -> int:
     pipe_ratio = statistics.median(r[1] / r[0] for r in rounds)
     bare_ratio = statistics.median(r[2] / r[0] for r in rounds)
     # the traced encoder (the default) against the eager one (models.trace = false), side by side
-    side = [
-        (raw_model(int8_eager, texts), raw_model(int8, texts), pipeline_run([int8_eager], msgs), pipeline_run([int8], msgs))
-        for _ in range(3)
-    ]
-    raw_eager, e2e_eager = statistics.median(r[0] for r in side), statistics.median(r[2] for r in side)
-    trace_raw_ratio = statistics.median(r[1] / r[0] for r in side)
-    trace_e2e_ratio = statistics.median(r[3] / r[2] for r in side)
+    trace = side_by_side(int8_eager, int8, texts, msgs)
     e2e_int8_ner = pipeline_run([int8], msgs, ner=True)
     e2e_fp32 = pipeline_run([fp32], msgs)
     # bfloat16 (models.precision = "bf16") beside int8, in alternating rounds
-    bf_side = [(raw_model(int8, texts), raw_model(bf16, texts), pipeline_run([int8], msgs), pipeline_run([bf16], msgs)) for _ in range(3)]
-    raw_bf16, e2e_bf16 = statistics.median(r[1] for r in bf_side), statistics.median(r[3] for r in bf_side)
-    bf_raw_ratio = statistics.median(r[1] / r[0] for r in bf_side)
-    bf_e2e_ratio = statistics.median(r[3] / r[2] for r in bf_side)
+    bf = side_by_side(int8, bf16, texts, msgs)
     e2e_rules = pipeline_run(rules, msgs)
     p50, p99, worst = latency_at(50.0, [int8], messages(args.latency_messages))
 
@@ -192,23 +204,23 @@ def main() -> int:
     print(f"{'measure':<48} {'msgs/s':>9}")
     print(f"{'raw encoder+heads, pre-tokenized, fp32':<48} {raw_fp32:>9.0f}")
     print(f"{'raw encoder+heads, pre-tokenized, int8':<48} {raw_int8:>9.0f}   (median of {len(rounds)} rounds)")
-    print(f"{'raw encoder+heads, pre-tokenized, bf16':<48} {raw_bf16:>9.0f}   (median of {len(bf_side)} rounds)")
-    print(f"{'  the same, eager encoder (models.trace = false)':<48} {raw_eager:>9.0f}   (median of {len(side)} rounds)")
+    print(f"{'raw encoder+heads, pre-tokenized, bf16':<48} {bf.median(1):>9.0f}   (median of {len(bf.rounds)} rounds)")
+    print(f"{'  the same, eager encoder (models.trace = false)':<48} {trace.median(0):>9.0f}   (median of {len(trace.rounds)} rounds)")
     print(f"{'end to end (replay → verdicts, entities, profiles), int8':<48} {e2e_int8:>9.0f}")
     print(f"{'  the same without extractors and profiles':<48} {e2e_int8_bare:>9.0f}")
     print(f"{'  the same with the NER head on (analysis.ner)':<48} {e2e_int8_ner:>9.0f}")
-    print(f"{'  the same, eager encoder':<48} {e2e_eager:>9.0f}")
-    print(f"{'end to end, bf16':<48} {e2e_bf16:>9.0f}")
+    print(f"{'  the same, eager encoder':<48} {trace.median(2):>9.0f}")
+    print(f"{'end to end, bf16':<48} {bf.median(3):>9.0f}")
     print(f"{'end to end, fp32':<48} {e2e_fp32:>9.0f}")
     print(f"{'end to end, rule baseline':<48} {e2e_rules:>9.0f}")
     print()
     print("ratios")
     print(f"  int8 / fp32, raw model                 {raw_int8 / raw_fp32:5.2f}")
     print(f"  int8 / fp32, end to end                {e2e_int8 / e2e_fp32:5.2f}")
-    print(f"  bf16 / int8, raw model                 {bf_raw_ratio:5.2f}   (per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in bf_side)})")
-    print(f"  bf16 / int8, end to end                {bf_e2e_ratio:5.2f}   (per round: {' '.join(f'{r[3] / r[2]:.2f}' for r in bf_side)})")
-    print(f"  traced / eager encoder, raw model      {trace_raw_ratio:5.2f}   (per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in side)})")
-    print(f"  traced / eager encoder, end to end     {trace_e2e_ratio:5.2f}   (per round: {' '.join(f'{r[3] / r[2]:.2f}' for r in side)})")
+    for name, pair in (("bf16 / int8", bf), ("traced / eager encoder", trace)):
+        for label, raw in (("raw model", True), ("end to end", False)):
+            ratio, per = pair.ratio(raw)
+            print(f"  {name + ', ' + label:<38} {ratio:5.2f}   (per round: {per})")
     print(f"  pipeline / raw model (int8)            {pipe_ratio:5.2f}   (target ≥ 0.8; per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in rounds)})")
     print(f"  analysis-only pipeline / raw (int8)    {bare_ratio:5.2f}")
     print(f"  pipeline with NER / without            {e2e_int8_ner / e2e_int8:5.2f}")

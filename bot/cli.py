@@ -14,6 +14,7 @@ from bot.adapters.errors import ImportFormatError
 from bot.config import Config, ConfigError, load_config
 from bot.store.db import StoreError
 from nlp.errors import ModelError
+from nlp.verdict import PRECISIONS
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 
@@ -235,14 +236,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.rules:
         records = _predict_rules(args.task, lines, args.topic)
     else:
-        from nlp.classify import ModelAnalyzer, predict_lines
+        from bot.wiring import model_for
+        from nlp.classify import predict_lines
 
-        model_dir = Path(args.model) if args.model else config.models_path()
-        analyzer = ModelAnalyzer(
-            model_dir, threads=config.models.threads, batch_size=config.models.batch_size,
-            batch_tokens=config.models.batch_tokens, precision=config.models.precision, trace=config.models.trace,
-            useful_threshold=config.models.useful_threshold,
-        )
+        analyzer = model_for(config, Path(args.model) if args.model else None)
         records = predict_lines(analyzer, args.task, lines, topic=args.topic)
     with open(args.output, "w", encoding="utf-8") as f:
         for r in records:
@@ -492,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", help="model directory (default: models.path from the config)")
     ev.add_argument("--data", help="shared data folder (default $QUNZHI_DATA or ../shared/data)")
     ev.add_argument("--fp32", action="store_true", help="evaluate without int8 quantisation (--precision fp32)")
-    ev.add_argument("--precision", choices=("int8", "bf16", "fp32"), help="encoder precision (default: models.precision)")
+    ev.add_argument("--precision", choices=PRECISIONS, help="encoder precision (default: models.precision)")
     ev.add_argument("--useful-threshold", type=float, default=None,
                     help="p(useful) from which a message is useful (default: models.useful_threshold)")
     ev.add_argument("--json", help="also write the full result here")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+from pathlib import Path
 from typing import Any
 from dataclasses import dataclass
 from sqlalchemy import Engine
@@ -13,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Config
 from bot.pipeline import Analyzer, Extractor, MultiAnalyzer, Pipeline
 from bot.store import db, queries
-from nlp.verdict import USEFUL_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,7 @@ def build_rule_analyzers() -> list[Analyzer]:
 
 @functools.lru_cache(maxsize=2)
 def shared_model(
-    path: str, threads: int, batch_size: int, batch_tokens: int, precision: str = "int8", trace: bool = True,
-    useful_threshold: float = USEFUL_THRESHOLD,
+    path: str, threads: int, batch_size: int, batch_tokens: int, precision: str, trace: bool, useful_threshold: float
 ) -> Any:
     """One ``ModelAnalyzer`` per model directory and settings in a process: the pipeline and the
     digest (near-duplicates) share its weights. A missing or corrupt model raises ``ModelError``."""
@@ -56,10 +55,11 @@ def shared_model(
     )
 
 
-def model_for(config: Config) -> Any:
+def model_for(config: Config, path: Path | None = None) -> Any:
+    """The analyzer for ``models.*`` of ``config``, loaded from ``path`` if given (``qunzhi predict --model``)."""
     m = config.models
     return shared_model(
-        str(config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.precision, m.trace, m.useful_threshold
+        str(path or config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.precision, m.trace, m.useful_threshold
     )
 
 

@@ -25,7 +25,7 @@ from nlp.normalize import normalize, normalized
 from nlp.policy import POLICY_SCORE
 from nlp.rules import VERSION as RULES_VERSION
 from nlp.rules import ad_signals_cached
-from nlp.verdict import USEFUL_THRESHOLD, Verdict
+from nlp.verdict import PRECISIONS, USEFUL_THRESHOLD, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +53,6 @@ def _rule_reason(v: Verdict) -> list[str]:
 def _best(p: dict[str, float]) -> tuple[str, float]:
     label = max(p, key=p.__getitem__)
     return label, p[label]
-
-
-PRECISIONS = ("int8", "bf16", "fp32")
 
 
 class ModelAnalyzer:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from nlp import datasets
 from nlp.item import Item
-from nlp.verdict import Verdict
+from nlp.verdict import PRECISIONS, USEFUL_THRESHOLD, Verdict
 
 __all__ = ["Analyzer", "BinaryMetrics", "binary_metrics", "evaluate_ad", "evaluate_models", "format_model_report", "format_report", "main"]
 
@@ -225,10 +225,10 @@ def evaluate_models(
     precision: str = "int8",
     tasks: Sequence[str] = TASKS,
     rules: bool = True,
-    useful_threshold: float | None = None,
+    useful_threshold: float = USEFUL_THRESHOLD,
 ) -> dict[str, Any]:
     """Every task on held-out data, model and rule baseline side by side. The model decides as the
-    product does (``useful_threshold``: None is the analyzer's default).
+    product does, at ``useful_threshold``.
 
     - ad: the ``test`` part of ``qq_group_ads`` and ``sms_spam_80w`` (P/R/F1), the false-ad rate on
       ``nus_sms_zh``'s ``test`` part, disguised copies of test texts ("evasion"), and the false-ad
@@ -242,9 +242,7 @@ def evaluate_models(
     from nlp.classify import ModelAnalyzer
     from nlp.rules import AdRules, IntentRules, UsefulRules
 
-    model = ModelAnalyzer(model_dir, precision=precision) if useful_threshold is None else ModelAnalyzer(
-        model_dir, precision=precision, useful_threshold=useful_threshold
-    )
+    model = ModelAnalyzer(model_dir, precision=precision, useful_threshold=useful_threshold)
     ad_rules = AdRules()
     baseline = {"ad": ad_rules, "useful": UsefulRules(ad=ad_rules), "intent": IntentRules(ad=ad_rules)}
     result: dict[str, Any] = {
@@ -301,9 +299,8 @@ def evaluate_models(
 
 
 def format_model_report(result: dict[str, Any]) -> str:
-    threshold = result.get("useful_threshold")
-    at = f", useful from p {threshold:.2f}" if threshold is not None else ""
-    lines = [f"model {result['model']} ({result.get('precision', 'int8')}{at}) beside the rule baseline, held-out data", ""]
+    head = f"{result['precision']}, useful from p {result['useful_threshold']:.2f}"
+    lines = [f"model {result['model']} ({head}) beside the rule baseline, held-out data", ""]
     head = f"{'task':<7} {'set':<26} {'n':>6}  {'who':<5} {'prec':>6} {'recall':>6} {'F1':>6} {'acc':>6} {'FPR':>7} {'ms/msg':>7}"
     lines.append(head)
     for task, sets in result["tasks"].items():
@@ -330,8 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rules", action="store_true", help="evaluate the rule baseline (nlp.rules.AdRules)")
     parser.add_argument("--model", help="evaluate the model directory on every task, beside the rules")
     parser.add_argument("--fp32", action="store_true", help="with --model: no int8 quantisation")
-    parser.add_argument("--precision", choices=("int8", "bf16", "fp32"), default=None, help="with --model: encoder precision")
-    parser.add_argument("--useful-threshold", type=float, default=None, help="with --model: p(useful) from which a message is useful")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None, help="with --model: encoder precision")
+    parser.add_argument("--useful-threshold", type=float, default=USEFUL_THRESHOLD, help="with --model: p(useful) from which a message is useful")
     parser.add_argument("--json", help="with --model: also write the full result (confusions included) here")
     parser.add_argument("--data", default=None, help="shared data folder (default: $QUNZHI_DATA or ../shared/data)")
     parser.add_argument("--split", default="test", choices=("train", "dev", "test"), help="split part (default test)")

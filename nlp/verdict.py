@@ -25,6 +25,9 @@ INTENTS: tuple[str, ...] = (
 # README model card has the test numbers both ways.
 USEFUL_THRESHOLD = 0.3
 
+# How the encoder runs (``models.precision``; see nlp.classify.ModelAnalyzer).
+PRECISIONS: tuple[str, ...] = ("int8", "bf16", "fp32")
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
