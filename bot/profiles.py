@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -330,28 +330,39 @@ def _lock(q: Any, session: Session) -> Any:
 
 def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) -> None:
     """Add each tally to its (group, member) row, creating rows as needed. Rows are locked first on
-    PostgreSQL, and a row another process created meanwhile is added to, not duplicated."""
+    PostgreSQL, and a row another process created meanwhile is added to, not duplicated.
+
+    A batch costs a handful of statements, not one per member: one locked read of the existing
+    rows, one multi-row ``INSERT .. ON CONFLICT DO NOTHING`` for the new ones and one executemany
+    ``UPDATE`` for the rest, each compiled once and cached by SQLAlchemy.
+    """
     if not tallies:
         return
     p = PROFILES.c
     where = or_(*(and_(p.group_id == g, p.member_id == m) for g, m in tallies))
     existing = {(r.group_id, r.member_id): r for r in session.execute(_lock(select(PROFILES).where(where), session))}
     now = utcnow()
-    for (group_id, member_id), tally in tallies.items():
-        row = existing.get((group_id, member_id))
+    new = {key: tally for key, tally in tallies.items() if key not in existing}
+    if new:
+        rows = [{**t.bounded().row(), "group_id": g, "member_id": m, "updated_at": now} for (g, m), t in new.items()]
+        ins = _dialect_insert(session)(PROFILES).on_conflict_do_nothing(index_elements=["group_id", "member_id"])
+        created = {(r.group_id, r.member_id) for r in session.execute(ins.returning(p.group_id, p.member_id), rows)}
+        raced = [key for key in new if key not in created]  # another process created them meanwhile
+        if raced:
+            again = or_(*(and_(p.group_id == g, p.member_id == m) for g, m in raced))
+            existing.update(
+                {(r.group_id, r.member_id): r for r in session.execute(_lock(select(PROFILES).where(again), session))}
+            )
+    updates = []
+    for key, tally in tallies.items():
+        row = existing.get(key)
         if row is None:
-            values = {**tally.bounded().row(), "group_id": group_id, "member_id": member_id, "updated_at": now}
-            ins = _dialect_insert(session)(PROFILES).values(**values)
-            created = session.execute(
-                ins.on_conflict_do_nothing(index_elements=["group_id", "member_id"]).returning(p.pk)
-            ).first()
-            if created is not None:
-                continue
-            one = select(PROFILES).where(p.group_id == group_id, p.member_id == member_id)
-            row = session.execute(_lock(one, session)).one()
+            continue  # created above
         merged = Tally.from_row(row)
         merged.add(tally)
-        session.execute(update(PROFILES).where(p.pk == row.pk).values(**merged.bounded().row(), updated_at=now))
+        updates.append({**merged.bounded().row(), "updated_at": now, "profile_pk": row.pk})
+    if updates:
+        session.execute(update(PROFILES).where(p.pk == bindparam("profile_pk")), updates)
 
 
 def profile_rows(session: Session, member_id: str, group_id: str | None = None) -> list[tuple[str, Tally]]:

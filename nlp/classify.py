@@ -143,12 +143,12 @@ class ModelAnalyzer:
                 end += 1
             idx = order[start:end]
             width = len(ids[idx[-1]])
-            input_ids = torch.full((len(idx), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            input_ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                input_ids[row, : len(ids[i])] = ids[i]
                 mask[row, : len(ids[i])] = 1
-            out.append((idx, input_ids, mask))
+            out.append((idx, torch.from_numpy(input_ids), torch.from_numpy(mask)))
             start = end
         return out
 

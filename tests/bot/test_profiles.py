@@ -343,3 +343,39 @@ def test_a_failing_profile_update_keeps_the_verdicts(sessions, monkeypatch) -> N
     with sessions() as s:
         assert queries.analysis_counts(s, GROUP)["done"] == 40
         assert s.scalar(select(func.count()).select_from(MemberProfile)) == 0
+
+
+def test_a_profile_created_meanwhile_is_added_to_not_duplicated(sessions, monkeypatch) -> None:  # noqa: ANN001
+    """Another process creates a member's row between this batch's read and its insert: the batch's
+    tally is added to that row; the other members of the batch get new rows; one row each."""
+    from datetime import datetime, timezone
+
+    import bot.profiles as profiles
+
+    t0 = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+
+    def tally(n: int, word: str) -> Tally:
+        return Tally(t0, t0 + timedelta(minutes=n), messages=n, keywords=Counter({word: n}))
+
+    real_insert, raced_once = profiles._dialect_insert, []
+
+    def racing_insert(session):  # noqa: ANN001, ANN202
+        if not raced_once:
+            raced_once.append(True)
+            with sessions.begin() as other:  # the other process wins the race and commits first
+                profiles.add_to_profiles(other, {(GROUP, "wxid_race"): tally(2, "向量库")})
+        return real_insert(session)
+
+    with sessions.begin() as s:
+        queries.ensure_group(s, GROUP)
+    monkeypatch.setattr(profiles, "_dialect_insert", racing_insert)
+    with sessions.begin() as s:
+        profiles.add_to_profiles(s, {(GROUP, "wxid_race"): tally(3, "微调"), (GROUP, "wxid_new"): tally(1, "显卡")})
+    monkeypatch.setattr(profiles, "_dialect_insert", real_insert)
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(MemberProfile)) == 2
+        (_, raced), = profile_rows(s, "wxid_race")
+        (_, new), = profile_rows(s, "wxid_new")
+    assert raced.messages == 5 and raced.keywords == Counter({"微调": 3, "向量库": 2})
+    assert raced.last_seen == t0 + timedelta(minutes=3)
+    assert new.messages == 1 and new.keywords == Counter({"显卡": 1})
