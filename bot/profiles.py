@@ -334,7 +334,7 @@ def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) 
 
     A batch costs a handful of statements, not one per member: one locked read of the existing
     rows, one multi-row ``INSERT .. ON CONFLICT DO NOTHING`` for the new ones and one executemany
-    ``UPDATE`` for the rest, each compiled once and cached by SQLAlchemy.
+    ``UPDATE`` for the rest (those two compiled once and cached by SQLAlchemy).
     """
     if not tallies:
         return
