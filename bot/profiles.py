@@ -328,6 +328,13 @@ def _lock(q: Any, session: Session) -> Any:
     return q.with_for_update() if session.get_bind().dialect.name == "postgresql" else q
 
 
+def _profile_rows_of(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The stored profile rows of these (group, member) keys, locked on PostgreSQL."""
+    p = PROFILES.c
+    where = or_(*(and_(p.group_id == g, p.member_id == m) for g, m in keys))
+    return {(r.group_id, r.member_id): r for r in session.execute(_lock(select(PROFILES).where(where), session))}
+
+
 def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) -> None:
     """Add each tally to its (group, member) row, creating rows as needed. Rows are locked first on
     PostgreSQL, and a row another process created meanwhile is added to, not duplicated.
@@ -339,8 +346,7 @@ def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) 
     if not tallies:
         return
     p = PROFILES.c
-    where = or_(*(and_(p.group_id == g, p.member_id == m) for g, m in tallies))
-    existing = {(r.group_id, r.member_id): r for r in session.execute(_lock(select(PROFILES).where(where), session))}
+    existing = _profile_rows_of(session, tallies)
     now = utcnow()
     new = {key: tally for key, tally in tallies.items() if key not in existing}
     if new:
@@ -349,10 +355,7 @@ def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) 
         created = {(r.group_id, r.member_id) for r in session.execute(ins.returning(p.group_id, p.member_id), rows)}
         raced = [key for key in new if key not in created]  # another process created them meanwhile
         if raced:
-            again = or_(*(and_(p.group_id == g, p.member_id == m) for g, m in raced))
-            existing.update(
-                {(r.group_id, r.member_id): r for r in session.execute(_lock(select(PROFILES).where(again), session))}
-            )
+            existing.update(_profile_rows_of(session, raced))
     updates = []
     for key, tally in tallies.items():
         row = existing.get(key)

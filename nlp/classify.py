@@ -22,7 +22,7 @@ from nlp.encoder import PASSAGE, QUERY, mean_pool, quantize_int8
 from nlp.item import MEDIA_KINDS, Item
 from nlp.model import AD_LABELS, INTENTS, USEFUL_LABELS, load, traced_embed
 from nlp.normalize import normalize, normalized
-from nlp.policy import POLICY_SCORE
+from nlp.policy import POLICY_SCORE, overrides
 from nlp.rules import VERSION as RULES_VERSION
 from nlp.rules import ad_signals_cached
 from nlp.verdict import PRECISIONS, USEFUL_THRESHOLD, Verdict
@@ -212,7 +212,7 @@ class ModelAnalyzer:
         policies = [""] * len(texts)
         for i, text in enumerate(texts):
             hit = ad_signals_cached(text).policy  # computed once per text, shared with the ad rules
-            if hit is not None and ad[i]["ad"] < POLICY_SCORE:
+            if overrides(hit, ad[i]["ad"]):
                 policies[i] = f"{hit.reason} (model p(ad)={ad[i]['ad']:.2f})"
                 ad[i] = {"normal": round(1.0 - POLICY_SCORE, 6), "ad": POLICY_SCORE}
         return [Prediction(a, b, c, pol) for a, b, c, pol in zip(ad, useful, intent, policies)]

@@ -50,6 +50,12 @@ POLICIES: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = (
 )
 
 
+def overrides(hit: PolicyHit | None, p_ad: float) -> bool:
+    """Whether ``hit`` decides over a p(ad) of ``p_ad``: a policy raises p(ad) to :data:`POLICY_SCORE`,
+    never lowers it. The one rule for the model and the rule baseline alike."""
+    return hit is not None and p_ad < POLICY_SCORE
+
+
 def ad_policy(text: str) -> PolicyHit | None:
     """The first policy whose every pattern matches the (normalised) text, or None."""
     for name, patterns in POLICIES:

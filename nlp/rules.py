@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from nlp import lexicon
 from nlp.item import MEDIA_KINDS, Item
 from nlp.normalize import Normalized, normalize, normalized
-from nlp.policy import POLICY_SCORE, PolicyHit, ad_policy
+from nlp.policy import POLICY_SCORE, PolicyHit, ad_policy, overrides
 from nlp.verdict import INTENTS, Verdict
 
 __all__ = [
@@ -350,7 +350,7 @@ class AdRules:
         sig = ad_signals_cached(text)
         p = sig.p
         reasons = (f"rules p(ad)={p:.2f}", *(r for _, r in sig.reasons[: self.max_reasons]))
-        if sig.policy is not None and p < POLICY_SCORE:  # a policy decides alone (nlp/policy.py)
+        if overrides(sig.policy, p):  # a policy decides alone (nlp/policy.py)
             p, reasons = POLICY_SCORE, (sig.policy.reason, *reasons)
         label = "ad" if p >= self.threshold else "normal"
         score = p if label == "ad" else 1.0 - p
