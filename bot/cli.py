@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -183,9 +182,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bot.daily import make_digest, write_html
 
     out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    _prepare_demo_folder(out)
     config = load_config(DEMO_DIR / "demo.toml")
     config = config.model_copy(
         update={"database": config.database.model_copy(update={"url": f"sqlite:///{(out / 'demo.db').resolve()}"})}
@@ -215,9 +212,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(part)
         print()
     path = write_html(rendered, out)
+    _mark_demo_folder(out, [path.name])
     print(f"HTML digest written to {path.resolve()}")
     print(f"database: {(out / 'demo.db').resolve()}")
     return 0
+
+
+DEMO_MARKER = ".qunzhi-demo"
+DEMO_DB_FILES = ("demo.db", "demo.db-wal", "demo.db-shm", "demo.db-journal")
+
+
+def _prepare_demo_folder(out: Path) -> None:
+    """Make ``out`` ready for a fresh demo without deleting anything the demo did not write.
+
+    A missing or empty folder is used as it is. A folder holding the marker of a previous demo run
+    has the files that run listed (and only those) removed. Anything else is refused: ``--out .``
+    must never wipe the current folder.
+    """
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        marker = out / DEMO_MARKER
+        if not marker.is_file():
+            raise CliError(
+                f"--out {out}: the folder is not empty and is not a previous demo's output "
+                f"(no {DEMO_MARKER} in it); give an empty or new folder"
+            )
+        for name in [*DEMO_DB_FILES, *marker.read_text("utf-8").split()]:
+            target = out / name
+            if "/" not in name and "\\" not in name and target.is_file():
+                target.unlink()
+        marker.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    # written first, so a demo that stops half-way still leaves a folder the next run may reuse
+    _mark_demo_folder(out, [])
+
+
+def _mark_demo_folder(out: Path, written: list[str]) -> None:
+    """Record that ``out`` is a demo's output and which files the demo wrote there."""
+    (out / DEMO_MARKER).write_text("\n".join([*DEMO_DB_FILES, *written]) + "\n", "utf-8")
 
 
 def _read_lines(path: str) -> list[str]:
@@ -411,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="replay the bundled sample day into a fresh SQLite file and print its digest",
                        description="Replay the bundled sample day of an AI developers' group into a fresh SQLite "
                        "database, print the moderation log and the text digest, and write the HTML digest.")
-    d.add_argument("--out", default=str(Path("var") / "demo"), help="folder for the demo database and HTML (recreated; default var/demo)")
+    d.add_argument("--out", default=str(Path("var") / "demo"), help="folder for the demo database and HTML: new, empty, or a previous demo's (default var/demo)")
     d.set_defaults(func=cmd_demo)
 
     r = sub.add_parser("replay", help="ingest JSON Lines files of group messages (see README for the schema)",

@@ -32,6 +32,35 @@ def test_full_demo_run(tmp_path, capsys):
         assert db.execute("select count(*) from moderation_actions where action = 'kick'").fetchone()[0] >= 1
 
 
+def test_demo_refuses_a_folder_it_did_not_create(tmp_path, capsys):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("my notes", "utf-8")
+    assert main(["demo", "--out", str(tmp_path)]) != 0
+    assert "not a previous demo's output" in capsys.readouterr().err
+    assert precious.read_text("utf-8") == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_demo_refuses_a_file_as_its_folder(tmp_path, capsys):
+    target = tmp_path / "a-file"
+    target.write_text("x", "utf-8")
+    assert main(["demo", "--out", str(target)]) != 0
+    assert "is not a folder" in capsys.readouterr().err
+    assert target.read_text("utf-8") == "x"
+
+
+def test_demo_reruns_into_its_own_folder_and_keeps_what_it_did_not_write(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out)]) == 0
+    (out / "mine.txt").write_text("keep me", "utf-8")
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    n = sum(1 for line in SAMPLE.read_text("utf-8").splitlines() if line.strip())
+    assert printed.count(f"{n} stored, 0 already stored") == 2  # the second run started from a fresh database
+    assert (out / "mine.txt").read_text("utf-8") == "keep me"
+    assert (out / ".qunzhi-demo").is_file() and len(list(out.glob("digest-*.html"))) == 1
+
+
 def write_config(tmp_path: Path) -> Path:
     cfg = tmp_path / "config.toml"
     cfg.write_text(
