@@ -1,4 +1,4 @@
-"""``qunzhi`` command line: run, demo, replay, import, digest, profile, predict, train, eval, db upgrade/purge."""
+"""``qunzhi`` command line: run, demo, replay, import, digest, profile, predict, train, eval, db upgrade/purge/requeue."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.adapters.errors import ImportFormatError
 from bot.config import Config, ConfigError, load_config
@@ -165,6 +167,22 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
     assert report is not None
     print(f"purged the text of {report.messages} messages and {report.entities} entities sent before "
           f"{report.before.astimezone(config.digest_timezone()):%Y-%m-%d %H:%M} (older than {config.privacy.retention_days} days)")
+    return 0
+
+
+def cmd_db_requeue(args: argparse.Namespace) -> int:
+    from bot.store import queries
+    from bot.wiring import open_store
+
+    config = _load(args)
+    store = open_store(config)
+    try:
+        with store.sessions.begin() as session:
+            n = queries.requeue_failed(session, args.group)
+    finally:
+        store.close()
+    where = f" in {args.group}" if args.group else ""
+    print(f"requeued {n} failed messages{where}: the next replay, import or the live bot analyses them")
     return 0
 
 
@@ -548,6 +566,13 @@ def build_parser() -> argparse.ArgumentParser:
     pu.add_argument("--days", type=int, help="retention in days, overriding privacy.retention_days")
     pu.add_argument("--db", help="database URL, overriding the config")
     pu.set_defaults(func=cmd_db_purge)
+    rq = dbsub.add_parser("requeue", help="put messages whose analysis failed back in the queue",
+                          description="Messages whose analysis failed analysis.max_attempts times are parked as failed; "
+                          "the live bot retries them daily (after 1, 2, 4 ... days, a few times). This puts them all back "
+                          "now, attempts reset, e.g. after a model is fixed.")
+    rq.add_argument("--group", help="only this group (room) id")
+    rq.add_argument("--db", help="database URL, overriding the config")
+    rq.set_defaults(func=cmd_db_requeue)
 
     pf = sub.add_parser("profile", help="show a member's profile (activity, topics, roles, ad risk, lead score)",
                         description="Show the member profile kept from the analysed messages: activity, topics, roles, "
@@ -558,6 +583,13 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--db", help="database URL, overriding the config")
     pf.set_defaults(func=cmd_profile)
     return p
+
+
+def _db_reason(e: SQLAlchemyError) -> str:
+    """The database's own words, on one line, without the SQL statement and its parameters."""
+    orig = getattr(e, "orig", None)
+    text = str(orig) if orig is not None else str(e).split("\n[SQL:")[0]
+    return " ".join(text.split())[:500] or type(e).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -571,6 +603,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except (ConfigError, CliError, StoreError, ImportFormatError, ModelError, FileNotFoundError) as e:
         print(f"qunzhi: {e}", file=sys.stderr)
+        return 2
+    except SQLAlchemyError as e:  # a database failure mid-run (lost connection, lock timeout ...): one line
+        if args.verbose:
+            logging.exception("database error")
+        print(f"qunzhi: database error: {_db_reason(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -20,10 +20,11 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import catalogue
 from bot.config import Config, PolicyMode
 from bot.daily import make_digest
 from bot.digest import day_bounds
-from bot.enforcement import carry_out
+from bot.enforcement import carry_out, readable_reasons
 from bot.message import GroupMessage
 from bot.outbox import Outbox
 from bot.pipeline import moderate_one
@@ -33,7 +34,6 @@ from bot.roles import Level, effective_dry_run, level_of
 from bot.store import queries
 from nlp.verdict import Verdict
 
-LEVEL_NAMES = {Level.MEMBER: "成员", Level.ADMIN: "管理员", Level.OWNER: "群主", Level.SUPERADMIN: "超级管理员"}
 AT_SEPARATORS = "\u2005\u2004 \t"
 
 
@@ -92,7 +92,9 @@ class CommandRegistry:
         self, name: str, *, aliases: tuple[str, ...] = (), level: Level = Level.ADMIN, usage: str = "", help: str = ""
     ) -> Callable[[Handler], Handler]:
         def add(handler: Handler) -> Handler:
-            cmd = Command(name, aliases, level, usage or f"/{name}", help, handler)
+            # wording lives in the catalogue: usage and summary come from catalogue.COMMAND_HELP
+            default_usage, default_help = catalogue.COMMAND_HELP.get(name, (f"/{name}", ""))
+            cmd = Command(name, aliases, level, usage or default_usage, help or default_help, handler)
             for word in (name, *aliases):
                 if word.lower() in self._by_word:
                     raise ValueError(f"command word {word!r} registered twice")
@@ -136,11 +138,26 @@ class CommandRegistry:
         cmd = self.lookup(ctx.invocation.name)
         assert cmd is not None
         if ctx.level < cmd.level:
-            return f"抱歉，/{cmd.name} 需要{LEVEL_NAMES[cmd.level]}权限。"
+            return catalogue.no_permission(cmd.name, cmd.level.name)
         return cmd.handler(ctx)
 
 
 registry = CommandRegistry()
+
+
+def message_role(msg: GroupMessage, config: Config, *, bot_id: str | None = None, bot_name: str | None = None) -> str:
+    """What a message is, as stored (``queries.CHAT``, ``COMMAND`` or ``BOT``): the bot's own when
+    its sender is the bot, a command when the live bot's parser takes it as one, else chat.
+
+    ``bot_id``/``bot_name``: the logged-in account (the live bot); by default the configured
+    ``bot.self_id`` and ``bot.name`` (replays and imports, where no platform says who the bot is).
+    """
+    bot_id = config.bot.self_id if bot_id is None else bot_id
+    bot_name = config.bot.name if bot_name is None else bot_name
+    if bot_id and msg.sender_id == bot_id:
+        return queries.BOT
+    parsed = registry.parse(msg, prefixes=config.bot.command_prefixes, bot_id=bot_id, bot_name=bot_name)
+    return queries.COMMAND if parsed is not None else queries.CHAT
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -154,31 +171,55 @@ def _one_target(ctx: Context) -> str | None:
 def _protected(ctx: Context, member_id: str) -> str | None:
     """Why ``member_id`` may not be acted on by the caller, or None."""
     if member_id == ctx.bot_id:
-        return "不能对机器人自己执行此操作。"
+        return catalogue.not_on_the_bot()
     if ctx.level_of(member_id) >= max(ctx.level, Level.ADMIN):
-        return f"{ctx.name_of(member_id)} 是{LEVEL_NAMES[ctx.level_of(member_id)]}，不能对其执行此操作。"
+        return catalogue.protected_member(ctx.name_of(member_id), ctx.level_of(member_id).name)
     return None
 
 
 def _needs_target(cmd: str) -> str:
-    return f"请 @ 一位成员，例如：/{cmd} @张三"
+    return catalogue.needs_target(cmd)
 
 
 def _local_today(ctx: Context) -> date:
     return ctx.now.astimezone(ctx.config.digest_timezone()).date()
 
 
-def _referenced(ctx: Context) -> tuple[int, GroupMessage] | None:
-    """The message a command quotes: by id when the platform gives one, else by the quoted text."""
-    msg = ctx.message
+def _quoted(session: Session, msg: GroupMessage) -> tuple[int, GroupMessage] | None:
+    """The message ``msg`` quotes: by id when the platform gives one, else by the quoted text."""
     if msg.reply_to:
-        pk = queries.find_message(ctx.session, msg.source, msg.reply_to)
-        found = queries.message_by_pk(ctx.session, pk) if pk is not None else None
+        pk = queries.find_message(session, msg.source, msg.reply_to)
+        found = queries.message_by_pk(session, pk) if pk is not None else None
         if pk is not None and found is not None:
             return pk, found
     if msg.quote:
-        return queries.find_quoted(ctx.session, msg.group_id, msg.quote)
+        return queries.find_quoted(session, msg.group_id, msg.quote)
     return None
+
+
+def _referenced(ctx: Context) -> tuple[int, GroupMessage] | None:
+    """The message a command quotes."""
+    return _quoted(ctx.session, ctx.message)
+
+
+NEEDS_ANALYSIS = frozenset({"spam", "notspam"})  # commands that read a member's verdicts or actions
+
+
+def messages_needed(invocation: Invocation, msg: GroupMessage, session: Session) -> list[int]:
+    """What must be analysed (and moderated) before the command runs, so it acts on the bot's own
+    decisions: for ``spam``/``notspam`` the pending messages of the member they are about (the
+    sender of the quoted message, else the one @-mentioned member) in this group, all of them so
+    that strikes still count in order; nothing for the others — they answer at once."""
+    if invocation.name not in NEEDS_ANALYSIS:
+        return []
+    quoted = _quoted(session, msg)
+    if quoted is not None:
+        member_id = quoted[1].sender_id
+    elif len(invocation.targets) == 1:
+        member_id = invocation.targets[0]
+    else:
+        return []
+    return queries.pending_member_messages(session, msg.group_id, member_id)
 
 
 def _quoted_or_latest(ctx: Context) -> tuple[int, GroupMessage] | None:
@@ -197,19 +238,13 @@ def _quoted_or_latest(ctx: Context) -> tuple[int, GroupMessage] | None:
 # --- the built-in commands -------------------------------------------------------------------------
 
 
-@registry.register("help", aliases=("帮助", "菜单", "?", "？"), level=Level.MEMBER, help="列出你能用的命令")
+@registry.register("help", aliases=("帮助", "菜单", "?", "？"), level=Level.MEMBER)
 def _help(ctx: Context) -> str:
-    lines = ["群智可用命令（/ 开头，或 @群智 后跟命令）："]
-    for cmd in registry.commands:
-        if ctx.level >= cmd.level:
-            alias = f"（{'/'.join(a for a in cmd.aliases if a not in ('?', '？'))}）" if cmd.aliases else ""
-            lines.append(f"{cmd.usage}{alias} — {cmd.help}")
-    if ctx.level < Level.ADMIN:
-        lines.append("其余命令需要管理员权限。")
-    return "\n".join(lines)
+    lines = [catalogue.help_line(cmd.usage, cmd.help, cmd.aliases) for cmd in registry.commands if ctx.level >= cmd.level]
+    return catalogue.help_text(lines, more_for_admins=ctx.level < Level.ADMIN)
 
 
-@registry.register("kick", aliases=("踢", "踢出", "移出"), usage="/kick @成员", help="把成员移出本群")
+@registry.register("kick", aliases=("踢", "踢出", "移出"))
 def _kick(ctx: Context) -> str:
     target = _one_target(ctx)
     if target is None:
@@ -219,39 +254,41 @@ def _kick(ctx: Context) -> str:
     name = ctx.name_of(target)
     queries.record_action(
         ctx.session, ctx.message.group_id, target, "kick",
-        reasons=(f"kicked by {ctx.message.sender_name or ctx.message.sender_id} ({ctx.message.sender_id})",),
+        reasons=(catalogue.reason_kicked_by(ctx.message.sender_name, ctx.message.sender_id),),
         by_contact=ctx.message.sender_id, at=ctx.now,
     )
     ctx.outbox.kick(ctx.session, ctx.message.group_id, target)
-    return f"已将 {name} 移出本群。"
+    return catalogue.kick_reply(name)
 
 
-@registry.register("warn", aliases=("警告",), usage="/warn @成员 [原因]", help="警告成员（记一次违规）")
+@registry.register("warn", aliases=("警告",))
 def _warn(ctx: Context) -> str:
     target = _one_target(ctx)
     if target is None:
         return _needs_target("warn")
     if why := _protected(ctx, target):
         return why
-    reason = " ".join(ctx.invocation.args) or "请遵守群规"
+    reason = " ".join(ctx.invocation.args) or catalogue.DEFAULT_WARN_REASON
     group_id = ctx.message.group_id
     policy = ctx.config.moderation_for(group_id)
     queries.record_action(
         ctx.session, group_id, target, "warn",
-        reasons=(f"warned by {ctx.message.sender_id}: {reason}",), by_contact=ctx.message.sender_id, at=ctx.now,
+        reasons=(catalogue.reason_warned_by(ctx.message.sender_name, ctx.message.sender_id, reason),),
+        by_contact=ctx.message.sender_id, at=ctx.now,
     )
     since = ctx.now - timedelta(hours=policy.strike_window_hours)
     n = queries.strikes(ctx.session, group_id, target, since=since)
-    limit = f"，{policy.strike_window_hours} 小时内满 {policy.kick_after_strikes} 次将被移出" if policy.mode is PolicyMode.KICK else ""
-    ctx.outbox.say(ctx.session, group_id, f"管理员警告：{reason}（第 {n} 次{limit}）", mentions=(target,), purpose="warn")
-    return f"已警告 {ctx.name_of(target)}（第 {n} 次）。"
+    limit = policy.kick_after_strikes if policy.mode is PolicyMode.KICK else None
+    warning = catalogue.admin_warning(reason, n, limit, policy.strike_window_hours)
+    ctx.outbox.say(ctx.session, group_id, warning, mentions=(target,), purpose="warn")
+    return catalogue.warn_reply(ctx.name_of(target), n)
 
 
-@registry.register("spam", aliases=("广告", "垃圾"), usage="/spam（引用消息）或 /spam @成员", help="标为广告：记为训练数据并按群策略处理")
+@registry.register("spam", aliases=("广告", "垃圾"))
 def _spam(ctx: Context) -> str:
     found = _quoted_or_latest(ctx)
     if found is None:
-        return "请引用那条消息发送 /spam，或 /spam @成员（处理其最近一条消息）。"
+        return catalogue.spam_needs_quote()
     pk, target_msg = found
     if why := _protected(ctx, target_msg.sender_id):
         return why
@@ -259,24 +296,24 @@ def _spam(ctx: Context) -> str:
         ctx.session, text=target_msg.text, analyzer="ad", label="ad", by_contact=ctx.message.sender_id,
         message_pk=pk, at=ctx.now,
     )
-    verdict = Verdict("ad", "ad", 1.0, (f"marked as spam by admin {ctx.message.sender_id}",), "admin")
+    marked = catalogue.reason_marked_by(ctx.message.sender_name, ctx.message.sender_id)
+    verdict = Verdict("ad", "ad", 1.0, (marked,), "admin")
     # The admin is the second opinion: no corroboration needed, the group's mode still applies.
     policy = ctx.config.moderation_for(target_msg.group_id).model_copy(update={"corroborate": False})
     name = target_msg.sender_name or target_msg.sender_id
     if policy.mode is PolicyMode.OFF:
-        return f"已记为广告（训练数据）。本群未开启自动处理，{name} 未被处理。"
+        return catalogue.spam_recorded_only(name)
     planned = moderate_one(
         ctx.session, ctx.config, pk, target_msg, {"ad": verdict}, policy=policy, by_contact=ctx.message.sender_id
     )
     if planned is None:
-        return f"已记为广告（训练数据）。{name} 之前的处理仍然有效。"
+        return catalogue.spam_already_handled(name)
     carry_out(ctx.session, ctx.outbox, ctx.config, target_msg, planned.action, action_pk=planned.action_pk, dry_run=planned.dry_run)
-    done = {"warn": "已警告", "kick": "已移出", "log": "已记录"}.get(str(planned.action.kind), str(planned.action.kind))
-    drill = "（演练模式，未执行）" if planned.dry_run else ""
-    return f"已记为广告。{name}：{done}{drill}，{planned.action.reasons[0]}。"
+    reason = readable_reasons(planned.action.reasons, limit=1)
+    return catalogue.spam_done(name, str(planned.action.kind), dry_run=planned.dry_run, reason=reason[0] if reason else "")
 
 
-@registry.register("notspam", aliases=("不是广告", "误判"), usage="/notspam（引用消息）或 /notspam @成员", help="撤销误判：恢复成员记录（被移出的重新邀请入群），记为训练数据")
+@registry.register("notspam", aliases=("不是广告", "误判"))
 def _notspam(ctx: Context) -> str:
     group_id = ctx.message.group_id
     message_pk: int | None = None
@@ -289,7 +326,7 @@ def _notspam(ctx: Context) -> str:
     if member_id is None:
         member_id = _one_target(ctx)
     if member_id is None:
-        return "请引用那条消息发送 /notspam，或 /notspam @成员。"
+        return catalogue.notspam_needs_quote()
     actions = queries.open_actions(ctx.session, group_id, member_id=member_id, message_pk=message_pk)
     actions = [a for a in actions if a.action != "log" or a.strike]
     if message_pk is None and actions:
@@ -305,8 +342,7 @@ def _notspam(ctx: Context) -> str:
             message_pk=message_pk, at=ctx.now,
         )
     if not actions:
-        recorded = "已记为非广告（训练数据）。" if target_msg is not None else ""
-        return f"{recorded}{name} 没有需要撤销的处理。"
+        return catalogue.notspam_nothing_to_undo(name, recorded=target_msg is not None)
     for a in actions:
         queries.undo_action(ctx.session, a.pk, by_contact=ctx.message.sender_id, at=ctx.now)
     kicked = any(a.action == "kick" and not a.dry_run for a in actions)
@@ -314,8 +350,7 @@ def _notspam(ctx: Context) -> str:
         ctx.outbox.add_member(ctx.session, group_id, member_id)
     policy = ctx.config.moderation_for(group_id)
     left = queries.strikes(ctx.session, group_id, member_id, since=ctx.now - timedelta(hours=policy.strike_window_hours))
-    tail = "，已重新邀请 TA 入群" if kicked else ""
-    return f"已撤销对 {name} 的 {len(actions)} 项处理并记为误判，当前违规 {left} 次{tail}。"
+    return catalogue.notspam_done(name, len(actions), left, reinvited=kicked)
 
 
 def _set_whitelist(ctx: Context, on: bool, command: str) -> str:
@@ -323,15 +358,15 @@ def _set_whitelist(ctx: Context, on: bool, command: str) -> str:
         return _needs_target(command)
     for t in ctx.invocation.targets:
         queries.set_whitelisted(ctx.session, ctx.message.group_id, t, on)
-    return ("已加入白名单：" if on else "已移出白名单：") + "、".join(ctx.name_of(t) for t in ctx.invocation.targets)
+    return catalogue.whitelist_done([ctx.name_of(t) for t in ctx.invocation.targets], on=on)
 
 
-@registry.register("whitelist", aliases=("白名单", "加白"), usage="/whitelist @成员", help="加入白名单：永不被自动处理")
+@registry.register("whitelist", aliases=("白名单", "加白"))
 def _whitelist(ctx: Context) -> str:
     return _set_whitelist(ctx, True, "whitelist")
 
 
-@registry.register("unwhitelist", aliases=("取消白名单", "移出白名单"), usage="/unwhitelist @成员", help="移出白名单")
+@registry.register("unwhitelist", aliases=("取消白名单", "移出白名单"))
 def _unwhitelist(ctx: Context) -> str:
     return _set_whitelist(ctx, False, "unwhitelist")
 
@@ -349,14 +384,14 @@ def _parse_day(words: tuple[str, ...], today: date) -> date | None:
         return None
 
 
-@registry.register("digest", aliases=("日报", "摘要", "总结"), usage="/digest [YYYY-MM-DD|昨天]", help="现在发本群某天的摘要（默认今天到目前）")
+@registry.register("digest", aliases=("日报", "摘要", "总结"))
 def _digest(ctx: Context) -> str:
     today = _local_today(ctx)
     day = _parse_day(ctx.invocation.args, today)
     if day is None:
-        return f"看不懂日期 {ctx.invocation.args[0]!r}：请写 YYYY-MM-DD、今天或昨天。"
+        return catalogue.digest_bad_date(ctx.invocation.args[0])
     if day > today:
-        return "那一天还没到。"
+        return catalogue.digest_future_day()
     group_id = ctx.message.group_id
     # rendered afresh and not kept: the scheduled digest of that day is still made and sent once
     rendered = make_digest(ctx.sessions, ctx.config, group_id, day, save=False)
@@ -365,7 +400,7 @@ def _digest(ctx: Context) -> str:
     return ""
 
 
-@registry.register("stats", aliases=("统计",), usage="/stats", help="本群今天的数字")
+@registry.register("stats", aliases=("统计",))
 def _stats(ctx: Context) -> str:
     tz = ctx.config.digest_timezone()
     today = _local_today(ctx)
@@ -381,57 +416,58 @@ def _stats(ctx: Context) -> str:
         if a.action != "undo":
             by_kind[a.action] = by_kind.get(a.action, 0) + 1
     status = queries.analysis_counts(ctx.session, group_id)
-    done = " ".join(f"{k} {v}" for k, v in sorted(by_kind.items())) or "无"
-    return (
-        f"今天（{today.isoformat()}）：{sum(counts.values())} 条消息，{len(counts)} 人发言；"
-        f"有用 {useful} 条，广告 {ads} 条；处理：{done}；待分析 {status['pending']} 条。"
+    return catalogue.stats_reply(
+        today.isoformat(), messages=sum(counts.values()), speakers=len(counts), useful=useful, ads=ads,
+        actions=by_kind, pending=status["pending"],
     )
 
 
-@registry.register("profile", aliases=("画像", "档案"), usage="/profile @成员", help="成员画像：活跃、话题、角色、广告风险、线索分")
+@registry.register("profile", aliases=("画像", "档案"))
 def _profile(ctx: Context) -> str:
     target = _one_target(ctx)
     if target is None:
         return _needs_target("profile")
     text = describe(ctx.session, ctx.config, target, ctx.message.group_id)
-    return text if text is not None else f"{ctx.name_of(target)} 在本群还没有画像（没有发过言，或消息还在分析）。"
+    return text if text is not None else catalogue.profile_missing(ctx.name_of(target))
 
 
-@registry.register("optout", aliases=("退出画像", "不要画像"), level=Level.MEMBER, usage="/optout", help="不再为你做画像，日报也不引用你的话")
+@registry.register("optout", aliases=("退出画像", "不要画像"), level=Level.MEMBER)
 def _optout(ctx: Context) -> str:
     set_opted_out(ctx.session, ctx.message.group_id, ctx.message.sender_id, True)
-    return "好的，已为你退出画像（所有群）：你的画像已删除，今后不再分析，日报也不引用你的发言。消息仍会保存并照常审核。发 /optin 可恢复。"
+    return catalogue.optout_done()
 
 
-@registry.register("optin", aliases=("恢复画像",), level=Level.MEMBER, usage="/optin", help="恢复为你做画像（从现在起）")
+@registry.register("optin", aliases=("恢复画像",), level=Level.MEMBER)
 def _optin(ctx: Context) -> str:
     set_opted_out(ctx.session, ctx.message.group_id, ctx.message.sender_id, False)
-    return "好的，已恢复画像：从现在起的发言会计入你的画像。发 /optout 可随时退出。"
+    return catalogue.optin_done()
 
 
-@registry.register("policy", aliases=("策略", "规则"), usage="/policy", help="本群的处理策略")
+@registry.register("policy", aliases=("策略", "规则"))
 def _policy(ctx: Context) -> str:
     p = ctx.config.moderation_for(ctx.message.group_id)
-    mode = {"off": "关闭", "log": "只记录", "warn": "警告", "kick": f"警告，{p.strike_window_hours} 小时内 {p.kick_after_strikes} 次移出"}[str(p.mode)]
-    drill = effective_dry_run(p, ctx.room)
-    source = "（群内设置）" if ctx.room is not None and ctx.room.dry_run is not None else "（配置）"
-    return (
-        f"广告处理：{mode}；判为广告的分数线 {p.ad_threshold:.2f}；"
-        f"{'需要规则基线也判为广告才处理' if p.corroborate else '模型判定即处理'}；"
-        f"演练模式：{'开' if drill else '关'}{source}；向管理员报告：{'是' if p.report_to_admins else '否'}。"
+    return catalogue.policy_reply(
+        mode=str(p.mode),
+        threshold=p.ad_threshold,
+        kick_after=p.kick_after_strikes,
+        window_hours=p.strike_window_hours,
+        corroborate=p.corroborate,
+        dry_run=effective_dry_run(p, ctx.room),
+        set_in_group=ctx.room is not None and ctx.room.dry_run is not None,
+        report=p.report_to_admins,
     )
 
 
-@registry.register("dryrun", aliases=("演练",), usage="/dryrun on|off|default", help="演练模式：只记录不执行")
+@registry.register("dryrun", aliases=("演练",))
 def _dryrun(ctx: Context) -> str:
     word = ctx.invocation.args[0].lower() if ctx.invocation.args else ""
     value = {"on": True, "开": True, "off": False, "关": False, "default": None, "默认": None}
     if word not in value:
-        return "用法：/dryrun on|off|default"
+        return catalogue.dryrun_usage()
     queries.set_group_dry_run(ctx.session, ctx.message.group_id, value[word])
     room = queries.group(ctx.session, ctx.message.group_id)
     on = effective_dry_run(ctx.config.moderation_for(ctx.message.group_id), room)
-    return f"演练模式已{'开启：只记录，不警告不移出' if on else '关闭：按策略执行'}。"
+    return catalogue.dryrun_done(on)
 
 
 def handle(
@@ -468,4 +504,4 @@ def handle(
     return reply
 
 
-__all__ = ["Command", "CommandRegistry", "Context", "Invocation", "handle", "registry"]
+__all__ = ["Command", "CommandRegistry", "Context", "Invocation", "handle", "message_role", "messages_needed", "registry"]

@@ -97,6 +97,10 @@ class Bot(_Section):
     timezone: str = "Asia/Shanghai"
     superadmins: tuple[str, ...] = Field((), description="contact ids (never display names) with full rights")
     command_prefixes: tuple[str, ...] = ("/", "／")
+    self_id: str = Field(
+        "", description="the bot account's contact id: replayed and imported messages from it are the bot's own, not chat "
+        "(the live bot learns it at login)"
+    )
 
     _tz = field_validator("timezone")(lambda cls, v: _check_timezone(v))
 

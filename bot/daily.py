@@ -1,5 +1,8 @@
 """One group's digest for one local day, from the store: fetch, build, render, keep.
 
+Only the members' chat is read (``queries.analysed_messages``' default role): commands and the bot's
+own replies are stored but never counted, threaded, quoted nor mined for hot words.
+
 The digests table decides what has been made: ``save_digest`` is unique per (group, day), so a
 digest is kept (and later sent) once, however many processes ask.
 

@@ -2,13 +2,34 @@
 the outbox and the digest schedule — everything but the platform itself, which comes in as a
 ``LivePlatform`` (the Wechaty adapter in production, anything that speaks the protocol in tests).
 
-Blocking work (the store, the models) runs on one worker thread, in arrival order, so the event
-loop stays free to receive messages and the SQLite writer is never contended by the bot itself.
+Execution model — which thread runs what:
 
-- A message is stored first; a duplicate (same platform id) stops there.
-- A command is answered at once (its reply and effects go to the outbox in one transaction).
-- Anything else wakes the analysis loop, which analyses everything pending in batches; the
-  actions it decides are queued in the transaction that records them.
+- **The event loop** (one thread) runs only what awaits: the platform's I/O and its callbacks, the
+  timers (APScheduler's digest jobs, kept in memory; the daily purge), and the outbox sender's
+  platform calls. Once ``run()`` has started, nothing on it reads or writes the database or runs
+  a model (building a ``LiveBot`` loads the models and syncs the groups, before anything arrives).
+- **The one worker** (``qunzhi-worker``, ``LiveBot._in_worker``) runs every blocking step of the
+  bot, one at a time in the order submitted: storing what arrives (messages, room roles),
+  commands, analysis and moderation (the models), digests (scheduled and caught up) and the
+  retention purge. So the models are never used by two threads at once and the bot never
+  contends with itself for the SQLite writer.
+- **The outbox's own thread** (``qunzhi-outbox``, see ``bot.outbox``) does the sender's database
+  reads and marks.
+
+Wake-ups cross threads only through the loop: asyncio objects (``Event.set``, futures) are touched
+on the loop's thread alone, and a worker that must wake something calls ``LiveBot.on_loop``
+(``loop.call_soon_threadsafe``). The live tests run under asyncio's debug mode, which raises on a
+wrong-thread call and reports a callback that holds the loop.
+
+- A message is stored first, with its role (``commands.message_role``): a member's chat, a
+  command, or the bot's own words (the platform echoes what the bot says). Only chat is analysed
+  and counted; a duplicate (same platform id) stops there.
+- A command is answered at once: only what it acts on is analysed first (for ``/spam`` and
+  ``/notspam`` the pending messages of the member they are about), not the backlog; its reply
+  and effects go to the outbox in one transaction.
+- Every stored message wakes the analysis loop, which analyses what is pending one batch per turn
+  on the worker, so a command waits for at most one batch; the actions it decides are queued in
+  the transaction that records them.
 - At start, messages stored but never analysed (a crash, a stop) are analysed first, and missed
   digests are caught up.
 """
@@ -29,7 +50,7 @@ from bot.config import Config
 from bot.enforcement import carry_out
 from bot.message import GroupMessage, Platform, RoomInfo
 from bot.outbox import Outbox, OutboxSender
-from bot.pipeline import PlannedAction, Pipeline
+from bot.pipeline import IngestReport, PlannedAction, Pipeline
 from bot.profiles import build_profile_hook
 from bot.retention import purge_daily
 from bot.scheduler import DigestScheduler
@@ -38,6 +59,8 @@ from bot.wiring import Store, build_analyzers, build_extractors, freeze_startup_
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+WORKER_THREAD = "qunzhi-worker"  # the name (prefix) of the one thread that does the blocking work
 
 MessageHandler = Callable[[GroupMessage], Awaitable[None]]
 RoomHandler = Callable[[RoomInfo], Awaitable[None]]
@@ -88,10 +111,12 @@ class LiveBot:
             on_analysed=build_profile_hook(config),
         )
         freeze_startup_objects()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WORKER_THREAD)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop run() runs on
         self.digests = DigestScheduler(
-            store.sessions, config, self.outbox, engine=store.engine, clock=clock, on_queued=self.sender.wake
+            store.sessions, config, self.outbox, clock=clock,
+            on_queued=lambda: self.on_loop(self.sender.wake), run_blocking=self._in_worker,
         )
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qunzhi-worker")
         self._analysis_needed = asyncio.Event()
         self.received = 0  # messages the platform delivered
         self.handled = 0  # of those, fully handled (stored, and answered if a command)
@@ -99,7 +124,24 @@ class LiveBot:
     # -- blocking work, one at a time ---------------------------------------------------------
 
     async def _in_worker(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the one worker thread, after what is already queued there."""
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    def on_loop(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the event loop: at once when called there, else handed over with
+        ``call_soon_threadsafe`` — asyncio objects (``Event.set``, futures) may only be touched from
+        the loop's own thread. Before ``run()`` (or after it ended) nothing waits, so nothing is done."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread
+            here = None
+        if here is loop:
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
 
     def _queue_action(self, session: Session, planned: PlannedAction) -> None:
         carry_out(
@@ -117,14 +159,18 @@ class LiveBot:
             log.exception("message %s from %s in %s could not be handled", msg.id, msg.sender_id, msg.group_id)
         finally:
             self.handled += 1
+            self._analysis_needed.set()  # here, on the loop: the worker never touches asyncio objects
         self.sender.wake()
 
     def _take(self, msg: GroupMessage) -> None:
+        role = commands.message_role(msg, self.config, bot_id=self.platform.self_id or None, bot_name=self.platform.self_name)
         with self.store.sessions.begin() as session:
-            ((pk, created),) = queries.store_messages(session, [msg])
+            ((pk, created),) = queries.store_messages(session, [msg], [role])
         if not created:
             log.info("message %s arrived again; stored once", msg.id)
             return
+        if role != queries.COMMAND:
+            return  # chat waits for the analysis loop; the bot's own words are only kept
         invocation = commands.registry.parse(
             msg,
             prefixes=self.config.bot.command_prefixes,
@@ -133,12 +179,14 @@ class LiveBot:
         )
         if invocation is not None:
             log.info("command /%s from %s in %s", invocation.name, msg.sender_id, msg.group_id)
-            self.pipeline.process_pending()  # a command sees every message before it analysed
+            with self.store.sessions() as session:
+                needed = commands.messages_needed(invocation, msg, session)
+            if needed:  # what the command acts on is judged first; the rest of a backlog waits
+                self.pipeline.process_messages(needed)
             commands.handle(
                 invocation, msg, pk, sessions=self.store.sessions, config=self.config, outbox=self.outbox,
                 bot_id=self.platform.self_id, now=self.clock(),
             )
-        self._analysis_needed.set()
 
     async def on_room(self, room: RoomInfo) -> None:
         def keep() -> None:
@@ -156,18 +204,38 @@ class LiveBot:
             await self._analysis_needed.wait()
             self._analysis_needed.clear()
             try:
-                report = await self._in_worker(self.pipeline.process_pending)
+                await self.analyse_pending()
             except Exception:  # noqa: BLE001 - the messages stay pending; the next message retries
                 log.exception("analysis failed; pending messages are retried on the next wake")
                 await asyncio.sleep(1.0)
-                continue
-            if report.analysed or report.actions:
+
+    async def analyse_pending(self) -> None:
+        """Analyse what is pending, oldest first, one batch per turn on the worker: a command that
+        arrives meanwhile waits for one batch, not for the whole backlog. A message that fails is
+        left for the next wake (as are those another process has claimed)."""
+        skip: set[int] = set()  # touched only by the worker, one call at a time
+        while (report := await self._in_worker(self._analyse_batch, skip)) is not None:
+            if report.analysed or report.actions or report.failed:
                 log.info("analysed %d, actions %d, failed %d", report.analysed, len(report.actions), report.failed)
             if report.actions:
                 self.sender.wake()
 
+    def _analyse_batch(self, skip: set[int]) -> IngestReport | None:
+        """The next batch of pending messages not in ``skip``; None when there is none. Those that
+        stay pending are added to ``skip``."""
+        limits = self.config.analysis
+        with self.store.sessions() as session:
+            pks = queries.pending_pks(session, limits.batch_size, limits.max_attempts, exclude=skip)
+        if not pks:
+            return None
+        report = self.pipeline.process_messages(pks)
+        with self.store.sessions() as session:
+            skip.update(queries.still_pending(session, pks))
+        return report
+
     async def run(self) -> None:
         """Run until cancelled: platform, analysis, outbox and digest schedule."""
+        self._loop = asyncio.get_running_loop()
         self._analysis_needed.set()  # whatever was stored but not analysed before a stop
         self.digests.start()
         tasks = [

@@ -7,6 +7,7 @@ Adapters (Wechaty, JSONL replay, MemoTrace CSV import) convert whatever they rec
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
@@ -87,6 +88,14 @@ class NotConnected(PlatformError):
     """The platform is not reachable right now; the operation was not attempted."""
 
 
+class OutcomeUnknown(PlatformError):
+    """The request left, but no answer came back (deadline passed, connection reset mid-call).
+
+    The operation may or may not have happened; the outbox decides what that means per operation
+    (a group message is never resent: see ``bot.outbox``).
+    """
+
+
 class Platform(Protocol):
     """What the bot does on the chat platform. The Wechaty adapter implements it; tests record it.
 
@@ -95,6 +104,10 @@ class Platform(Protocol):
 
     @property
     def connected(self) -> bool: ...
+
+    def on_connected(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the event loop) each time the platform (re)connects and can act."""
+        ...
 
     async def send_text(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> None: ...
 

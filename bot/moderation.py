@@ -1,7 +1,9 @@
 """Moderation policy: from stored verdicts and a member's standing to one action. No I/O.
 
 ``decide`` is a pure function so every branch is testable and every action carries the reasons
-that produced it; the pipeline records the action and the live bot carries it out.
+that produced it; the pipeline records the action and the live bot carries it out. The reasons
+this module writes are worded by ``bot.catalogue`` (Chinese: they reach admins in reports and
+``/spam`` replies); the ad verdict's own reasons follow them as the analyzers wrote them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+import bot.catalogue as catalogue
 from bot.config import Moderation, PolicyMode
 from nlp.verdict import Verdict
 
@@ -58,34 +61,24 @@ def decide(verdicts: dict[str, Verdict], standing: Standing, policy: Moderation)
     """
     ad = verdicts.get("ad")
     if ad is None or ad.label != "ad":
-        return Action(ActionKind.NONE, ("not an ad",), ad)
+        return Action(ActionKind.NONE, (catalogue.reason_not_an_ad(),), ad)
     if ad.score < policy.ad_threshold:
-        return Action(
-            ActionKind.NONE, (f"ad score {ad.score:.2f} below threshold {policy.ad_threshold:.2f}",), ad
-        )
-    why = (f"ad score {ad.score:.2f} ≥ {policy.ad_threshold:.2f}", *ad.reasons)
+        return Action(ActionKind.NONE, (catalogue.reason_below_threshold(ad.score, policy.ad_threshold),), ad)
+    why = (catalogue.reason_ad_score(ad.score, policy.ad_threshold), *ad.reasons)
     if policy.mode is PolicyMode.OFF:
-        return Action(ActionKind.NONE, ("moderation off for this group", *why), ad)
+        return Action(ActionKind.NONE, (catalogue.reason_moderation_off(), *why), ad)
     if standing.whitelisted:
-        return Action(ActionKind.LOG, ("sender is whitelisted: no action", *why), ad)
+        return Action(ActionKind.LOG, (catalogue.reason_whitelisted(), *why), ad)
     if standing.is_admin:
-        return Action(ActionKind.LOG, ("sender is an admin: no action", *why), ad)
+        return Action(ActionKind.LOG, (catalogue.reason_sender_is_admin(), *why), ad)
     second = verdicts.get("ad_rules")
     if policy.corroborate and second is not None and second.label != "ad":
-        return Action(
-            ActionKind.LOG,
-            ("the rule baseline does not call it an ad: logged, not acted on", *why, *second.reasons[:1]),
-            ad,
-        )
+        return Action(ActionKind.LOG, (catalogue.reason_not_corroborated(), *why, *second.reasons[:1]), ad)
     strike = standing.strikes + 1
     if policy.mode is PolicyMode.LOG:
-        return Action(ActionKind.LOG, (f"strike {strike} (log-only policy)", *why), ad, strike)
-    if policy.mode is PolicyMode.KICK and strike >= policy.kick_after_strikes:
-        return Action(
-            ActionKind.KICK,
-            (f"strike {strike} of {policy.kick_after_strikes} within {policy.strike_window_hours} h", *why),
-            ad,
-            strike,
-        )
-    limit = f" of {policy.kick_after_strikes}" if policy.mode is PolicyMode.KICK else ""
-    return Action(ActionKind.WARN, (f"strike {strike}{limit}", *why), ad, strike)
+        return Action(ActionKind.LOG, (catalogue.reason_strike_logged(strike), *why), ad, strike)
+    if policy.mode is PolicyMode.KICK:
+        counted = catalogue.reason_strike(strike, policy.kick_after_strikes, policy.strike_window_hours)
+        kind = ActionKind.KICK if strike >= policy.kick_after_strikes else ActionKind.WARN
+        return Action(kind, (counted, *why), ad, strike)
+    return Action(ActionKind.WARN, (catalogue.reason_strike(strike), *why), ad, strike)

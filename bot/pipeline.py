@@ -2,18 +2,27 @@
 
 1. **Store first.** A message is written to the store before anything looks at it, so a crash
    later loses nothing; a duplicate (same source and id) is stored once and otherwise ignored.
-2. **Analyse in batches.** Pending messages are analysed together; every analyzer returns one
-   ``Verdict`` per message. An analyzer that crashes on a batch is retried message by message, so
-   one bad message is isolated: it is marked for retry (up to ``analysis.max_attempts``) and the
-   rest of the batch goes on.
-3. **Moderate.** Each newly analysed message is judged by ``bot.moderation.decide`` from its stored
-   verdicts and the sender's standing; the decision is recorded with its reasons and handed back
-   to the caller, who carries it out (the live bot) or only reports it (replay, dry run).
+2. **Claim, then analyse in batches.** A pipeline analyses only messages it has claimed
+   (``queries.claim_pending``: a worker id and a lease), so two processes on one database — an
+   ``import`` beside a live ``run`` — analyse each message once, and a dead process's claims lapse.
+   Every analyzer returns one ``Verdict`` per message. An analyzer that crashes on a batch is
+   retried message by message, so one bad message is isolated: it is marked for retry (up to
+   ``analysis.max_attempts``, then parked as failed until the daily retry or ``qunzhi db requeue``)
+   and the rest of the batch goes on.
+3. **Moderate, in the same transaction.** Each newly analysed message is judged by
+   ``bot.moderation.decide`` from its verdicts and the sender's standing; verdicts, profile
+   updates, the decision and what it queues (``on_action``) commit together, so a crash never
+   leaves a message analysed but unjudged. A message an admin already judged (``/spam``,
+   ``/notspam``) is not judged again. Decisions are handed back to the caller, who carries them
+   out (the live bot) or only reports them (replay, dry run).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,6 +39,31 @@ from nlp.item import Item
 from nlp.verdict import Entity, Verdict
 
 log = logging.getLogger(__name__)
+
+# How long a claimed batch stays ours: longer than any batch takes, short enough that a killed
+# process's messages come back soon (a batch that fails is released at once).
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+def default_worker_id() -> str:
+    """``host:pid:random``: unique per pipeline, readable in the ``claimed_by`` column."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def is_dead_here(worker_id: str) -> bool:
+    """Whether ``worker_id`` (``host:pid:random``) names a process on this host that has exited.
+    Unknown formats, other hosts and live (or unknowable) processes are not dead."""
+    host, _, rest = worker_id.partition(":")
+    pid, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's process: alive
+        return False
+    return False
 
 
 class Analyzer(Protocol):
@@ -119,16 +153,25 @@ class Pipeline:
         on_action: Callable[[Session, PlannedAction], None] | None = None,
         extractors: Sequence[Extractor] = (),
         on_analysed: Callable[[Session, Sequence[AnalysedItem]], None] | None = None,
+        worker_id: str | None = None,
+        claim_lease: timedelta = CLAIM_LEASE,
+        role_of: Callable[[GroupMessage], str] | None = None,
     ) -> None:
         """``on_action`` is called for each recorded action inside the transaction that records it
         (the live bot queues the warning, kick and report there, so they commit together).
         ``extractors`` find entities, stored with the verdicts; ``on_analysed`` sees every newly
         analysed message in the transaction that stores its verdicts (member profiles are kept
-        up to date there, incrementally)."""
+        up to date there, incrementally). ``worker_id`` names this pipeline's claims on messages
+        (default: host, process id and a random part); a claim lapses after ``claim_lease``.
+        ``role_of`` says what a stored message is (``bot.commands.message_role``): only chat is analysed."""
+        self.worker_id = worker_id or default_worker_id()
+        self._claim_lease = claim_lease
+        self._checked_dead_claims = False
         self._sessions = sessions
         self._on_action = on_action
         self._extractors = list(extractors)
         self._on_analysed = on_analysed
+        self._role_of = role_of
         self._analyzers = [as_multi(a) for a in analyzers]
         self._config = config
         self._dry_run = dry_run
@@ -144,45 +187,78 @@ class Pipeline:
     # -- 1. store ---------------------------------------------------------------------------
 
     def store(self, messages: Iterable[GroupMessage]) -> IngestReport:
+        """Store the messages, each with its role (``role_of``: chat, a command, the bot's own; all
+        chat without one). Only chat is left pending for analysis."""
+        return self._store(list(messages))[0]
+
+    def _store(self, msgs: list[GroupMessage]) -> tuple[IngestReport, list[int]]:
+        """``store``, and the pks of the messages (new or stored before) in time order."""
         report = IngestReport()
+        roles = [self._role_of(m) for m in msgs] if self._role_of is not None else None
         with self._sessions.begin() as session:
-            for _, created in queries.store_messages(session, list(messages)):
-                if created:
-                    report.stored += 1
-                else:
-                    report.duplicates += 1
-        return report
+            stored = queries.store_messages(session, msgs, roles)
+        for _, created in stored:
+            if created:
+                report.stored += 1
+            else:
+                report.duplicates += 1
+        in_time = sorted(zip(msgs, stored), key=lambda ms: (ms[0].sent_at, ms[1][0]))
+        return report, [pk for _, (pk, _) in in_time]
 
     def ingest(self, messages: Iterable[GroupMessage]) -> IngestReport:
-        """Store every message, then analyse and moderate whatever is pending."""
-        report = self.store(messages)
-        report.merge(self.process_pending())
+        """Store every message, then analyse and moderate those of them still pending (those a
+        crash left behind included). Other messages pending in the store are not touched: an
+        ``import`` beside the live bot judges its own messages, the live bot the live ones."""
+        report, pks = self._store(list(messages))
+        report.merge(self.process_messages(pks))
         return report
 
-    # -- 2. analyse -------------------------------------------------------------------------
+    # -- 2. analyse, 3. moderate ------------------------------------------------------------
 
     def process_pending(self) -> IngestReport:
+        """Claim, analyse and moderate pending messages, a batch at a time, until none is left to
+        claim (messages another process has claimed are its to do). A message that fails is retried
+        on a later call, not in this one."""
         report = IngestReport()
-        batch_size = self._config.analysis.batch_size
-        max_attempts = self._config.analysis.max_attempts
-        seen: set[int] = set()
+        retry_later: set[int] = set()
         while True:
-            with self._sessions() as session:
-                batch = [
-                    (pk, m)
-                    for pk, m in queries.pending_messages(session, batch_size, max_attempts)
-                    if pk not in seen
-                ]
+            batch = self._claim(exclude=retry_later)
             if not batch:
                 return report
-            seen.update(pk for pk, _ in batch)
-            report.merge(self._process_batch(batch))
+            part, left = self._process_batch(batch)
+            retry_later |= left
+            report.merge(part)
+
+    def process_messages(self, pks: Sequence[int]) -> IngestReport:
+        """Analyse and moderate exactly these messages if they are still pending: claimed like any
+        batch, so one already done, parked, or being analysed by another process is skipped.
+        (A command analyses only what it needs instead of the whole backlog.)"""
+        report = IngestReport()
+        wanted = list(dict.fromkeys(pks))
+        size = self._config.analysis.batch_size
+        for start in range(0, len(wanted), size):
+            batch = self._claim(pks=wanted[start : start + size])
+            if batch:
+                report.merge(self._process_batch(batch)[0])
+        return report
+
+    def _claim(self, *, pks: Sequence[int] | None = None, exclude: set[int] | None = None) -> list[tuple[int, GroupMessage]]:
+        self._release_dead_claims()
+        with self._sessions.begin() as session:  # the claim is the transaction's first statement
+            return queries.claim_pending(
+                session, self.worker_id, self._config.analysis.batch_size, self._claim_lease,
+                max_attempts=self._config.analysis.max_attempts, pks=pks, exclude=exclude or (),
+            )
 
     def _item(self, msg: GroupMessage) -> Item:
         topic = self._config.topic_for(msg.group_id, fallback=msg.group_topic)
         return Item(text=msg.text, topic=topic, kind=str(msg.kind), sent_at=msg.sent_at)
 
-    def _process_batch(self, batch: list[tuple[int, GroupMessage]]) -> IngestReport:
+    def _process_batch(self, batch: list[tuple[int, GroupMessage]]) -> tuple[IngestReport, set[int]]:
+        """Analyse a claimed batch, then in ONE transaction save the verdicts (of messages still
+        ours), update profiles, decide and record the moderation and queue what it does: a crash
+        anywhere leaves the batch pending, never analysed but unjudged. Returns the report and the
+        messages not finished (failed, or claimed away) that this run should not retry."""
         report = IngestReport()
         items = [self._item(m) for _, m in batch]
         per_message: list[list[Verdict]] = [[] for _ in batch]
@@ -190,29 +266,53 @@ class Pipeline:
         for analyzer in self._analyzers:
             for i, verdicts in enumerate(self._run_isolated(analyzer, items, errors)):
                 per_message[i].extend(verdicts)
+        good = [i for i in range(len(batch)) if i not in errors]
+        entities = dict(zip(good, self._extract([items[i] for i in good])))
         max_attempts = self._config.analysis.max_attempts
-        analysed: list[tuple[int, GroupMessage, dict[str, Verdict]]] = []
-        with self._sessions.begin() as session:
-            for i, (pk, msg) in enumerate(batch):
-                if i in errors:
-                    queries.mark_analysis_failed(session, pk, errors[i], max_attempts)
-                    report.failed += 1
-                    continue
-                analysed.append((pk, msg, {v.analyzer: v for v in per_message[i]}))
-            good = [i for i in range(len(batch)) if i not in errors]
-            entities = self._extract([items[i] for i in good])
-            queries.save_analyses(session, [(batch[i][0], per_message[i], found) for i, found in zip(good, entities)])
-            if self._on_analysed is not None:
-                self._on_analysed(
-                    session,
-                    [
-                        AnalysedItem(batch[i][0], batch[i][1], {v.analyzer: v for v in per_message[i]}, tuple(found))
-                        for i, found in zip(good, entities)
-                    ],
+        try:
+            with self._sessions.begin() as session:
+                for i in errors:
+                    if queries.mark_analysis_failed(session, batch[i][0], errors[i], max_attempts, worker_id=self.worker_id):
+                        report.failed += 1
+                saved = queries.save_analyses(
+                    session, [(batch[i][0], per_message[i], entities[i]) for i in good], worker_id=self.worker_id
                 )
-            report.analysed += len(good)
-        report.actions.extend(self._moderate(analysed))
-        return report
+                analysed = [
+                    AnalysedItem(batch[i][0], batch[i][1], {v.analyzer: v for v in per_message[i]}, tuple(entities[i]))
+                    for i in good
+                    if batch[i][0] in saved
+                ]
+                if len(analysed) < len(good):
+                    log.warning("%d messages were claimed by another process meanwhile; left to it", len(good) - len(analysed))
+                if self._on_analysed is not None and analysed:
+                    self._on_analysed(session, analysed)
+                report.analysed += len(analysed)
+                report.actions.extend(self._moderate(session, analysed))
+        except BaseException:
+            self._release([pk for pk, _ in batch])
+            raise
+        return report, {pk for pk, _ in batch} - saved
+
+    def _release_dead_claims(self) -> None:
+        """Once per pipeline: claims of processes on this host that have exited (killed mid-batch)
+        are released now rather than when their lease lapses, so a restart redoes their batch at once.
+        Safe even if a process is misjudged dead: verdicts are saved only under a claim still held."""
+        if self._checked_dead_claims:
+            return
+        self._checked_dead_claims = True
+        with self._sessions.begin() as session:
+            for holder in queries.claim_holders(session):
+                if is_dead_here(holder):
+                    n = queries.release_claims(session, holder)
+                    log.info("released %d claims of %s, which has exited", n, holder)
+
+    def _release(self, pks: list[int]) -> None:
+        """After a failed batch, let the claims go at once instead of when they lapse."""
+        try:
+            with self._sessions.begin() as session:
+                queries.release_claims(session, self.worker_id, pks)
+        except Exception:  # noqa: BLE001 - the claims lapse by themselves
+            log.warning("could not release the claims of a failed batch; they lapse in %s", self._claim_lease)
 
     def _extract(self, items: list[Item]) -> list[list[Entity]]:
         """Every extractor's entities per item; an extractor that fails loses only its entities."""
@@ -265,17 +365,16 @@ class Pipeline:
                 errors[i] = f"{'/'.join(analyzer.names)}: {type(e).__name__}: {e}"
         return out
 
-    # -- 3. moderate ------------------------------------------------------------------------
-
-    def _moderate(self, analysed: list[tuple[int, GroupMessage, dict[str, Verdict]]]) -> list[PlannedAction]:
+    def _moderate(self, session: Session, analysed: Sequence[AnalysedItem]) -> list[PlannedAction]:
+        """Judge each just-analysed message in the transaction that saves its verdicts; what the
+        decisions do is queued there too (``on_action``)."""
         planned: list[PlannedAction] = []
-        with self._sessions.begin() as session:
-            for pk, msg, verdicts in analysed:
-                found = moderate_one(session, self._config, pk, msg, verdicts, dry_run=self._dry_run)
-                if found is not None:
-                    if self._on_action is not None:
-                        self._on_action(session, found)
-                    planned.append(found)
+        for item in analysed:
+            found = moderate_one(session, self._config, item.pk, item.message, item.verdicts, dry_run=self._dry_run)
+            if found is not None:
+                if self._on_action is not None:
+                    self._on_action(session, found)
+                planned.append(found)
         return planned
 
 
@@ -300,6 +399,8 @@ def moderate_one(
     policy = policy or config.moderation_for(msg.group_id)
     if not is_actionable_ad(verdicts, policy):
         return None  # decide() would say "no action"; skip the standing lookups
+    if by_contact is None and queries.has_correction(session, pk, "ad"):
+        return None  # an admin's /spam or /notspam already decided; the automatic verdict came later
     room = queries.group(session, msg.group_id)
     dry_run = dry_run or effective_dry_run(policy, room)
     window_start = msg.sent_at - timedelta(hours=policy.strike_window_hours)

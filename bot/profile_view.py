@@ -2,7 +2,8 @@
 
 Everything here is computed from a stored :class:`~bot.profiles.Tally` (and the member's strikes),
 never from messages, so it still works after the retention purge. "—" marks what the data does not
-support: a demographic hint below its measured threshold, a topic nobody talked about.
+support: a demographic hint below its measured threshold, a topic nobody talked about. The
+wording (labels, reasons, the card itself) is in ``bot.catalogue``; this module computes the facts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from bot import catalogue
 from bot.config import Config
 from bot.profiles import Tally, combined, is_opted_out, profile_rows
 from bot.store import queries
@@ -26,8 +28,7 @@ log = logging.getLogger(__name__)
 
 LEAD_WEIGHTS = {"mention": 1.0, "question": 2.0, "request": 3.0, "cue": 1.0}
 LEAD_SCALE = 8.0  # points at which the score reaches 63
-DEMO_LABELS = {"male": "男", "female": "女"}
-TASK_NAMES = {"gender": "性别", "age": "年龄"}
+TASK_NAMES = catalogue.DEMOGRAPHIC_TASKS  # the demographic tasks shown, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,33 +56,35 @@ def lead(t: Tally) -> Lead:
         per.setdefault(kind, Counter())[what] += n
     points = sum(LEAD_WEIGHTS.get(kind, 0.0) * sum(c.values()) for kind, c in per.items())
     reasons = []
-    for kind, fmt in (("request", "询价/求购「{}」{} 次"), ("question", "问过「{}」{} 次"), ("mention", "提到「{}」{} 次")):
+    for kind in ("request", "question", "mention"):
         for what, n in per.get(kind, Counter()).most_common(3):
-            reasons.append(fmt.format(what, n))
+            reasons.append(catalogue.lead_reason(kind, what, n))
     if cues := per.get("cue"):
-        reasons.append("询价用语：" + "、".join(w for w, _ in cues.most_common(4)))
+        reasons.append(catalogue.lead_cues(w for w, _ in cues.most_common(4)))
     return Lead(round(100 * (1 - math.exp(-points / LEAD_SCALE))), tuple(reasons))
 
 
 def risk(t: Tally, strikes: int, burst_hours: int) -> Risk:
     mean = t.ad_score_sum / t.ad_scored if t.ad_scored else 0.0
-    reasons = [f"广告 {t.ads} 条", f"违规 {strikes} 次", f"广告分均值 {mean:.2f}、最高 {t.ad_score_max:.2f}",
-               f"入群 {burst_hours} 小时内 {t.burst_messages} 条（广告 {t.burst_ads}）"]
+    reasons = catalogue.risk_reasons(
+        ads=t.ads, strikes=strikes, mean=mean, top=t.ad_score_max, burst_hours=burst_hours,
+        burst_messages=t.burst_messages, burst_ads=t.burst_ads,
+    )
     if strikes >= 1 or t.ads >= 2 or t.burst_ads >= 1:
-        return Risk("高", tuple(reasons))
+        return Risk(catalogue.RISK_HIGH, reasons)
     if t.ads == 1 or mean >= 0.3 or t.burst_messages >= 20:
-        return Risk("中", tuple(reasons))
-    return Risk("低", tuple(reasons))
+        return Risk(catalogue.RISK_MEDIUM, reasons)
+    return Risk(catalogue.RISK_LOW, reasons)
 
 
 def hints(t: Tally, model: DemographicModel | None) -> dict[str, str]:
     """Each demographic task as shown: the label with its confidence, or "—" below the threshold."""
-    out = {task: "—" for task in TASK_NAMES}
+    out = {task: catalogue.PLACEHOLDER for task in TASK_NAMES}
     if model is None or t.demo_model != model.version:
         return out
     for task, h in model.hints(t.demo_ngrams, t.demo_sums).items():
         if h.shown:
-            out[task] = f"{DEMO_LABELS.get(h.label, h.label)}（{h.confidence:.2f}）"
+            out[task] = catalogue.demographic_hint(h.label, h.confidence)
     return out
 
 
@@ -91,12 +94,25 @@ def occupations(t: Tally, k: int = 2) -> str:
         job, _, cue = key.partition(":")
         by_job.setdefault(job, Counter())[cue] += n
     ranked = sorted(by_job.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))[:k]
-    return "、".join(f"{job}（自述“{c.most_common(1)[0][0]}”×{sum(c.values())}）" for job, c in ranked) or "—"
+    shown = (catalogue.occupation(job, c.most_common(1)[0][0], sum(c.values())) for job, c in ranked)
+    return "、".join(shown) or catalogue.PLACEHOLDER
 
 
-def _top(counts: Counter[str], k: int, fmt: str = "{} {}") -> str:
-    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-    return "、".join(fmt.format(w, n) for w, n in items) or "—"
+def _ranked(counts: Counter[str], k: int) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+def _top(counts: Counter[str], k: int) -> str:
+    return "、".join(f"{w} {n}" for w, n in _ranked(counts, k)) or catalogue.PLACEHOLDER
+
+
+def _mentioned(entities: Counter[str], k: int) -> str:
+    """The entities a member named most (keys ``TYPE:text``), with their kind in words."""
+    shown = []
+    for key, n in _ranked(entities, k):
+        kind, _, text = key.partition(":")
+        shown.append(catalogue.entity_mention(kind, text, n))
+    return "、".join(shown) or catalogue.PLACEHOLDER
 
 
 def render(
@@ -110,24 +126,33 @@ def render(
     burst_hours: int,
     model: DemographicModel | None,
 ) -> str:
-    """The profile in a few short lines with Chinese labels."""
-    per_day = t.messages / t.active_days if t.active_days else 0.0
+    """The profile in a few short lines (worded by ``catalogue.profile_card``)."""
     busiest = [h for h in sorted(range(24), key=lambda h: (-t.hours[h], h))[:3] if t.hours[h]]
-    entities = Counter({k.replace(":", " ", 1): n for k, n in t.entities.items()})
-    sites = f"（{_top(t.domains, 2)}）" if t.domains else ""
-    r, ld, hs = risk(t, strikes, burst_hours), lead(t), hints(t, model)
-    lines = [
-        f"{name}（{member_id}）· {where}",
-        f"活跃：{t.first_seen.astimezone(tz):%Y-%m-%d} 至 {t.last_seen.astimezone(tz):%Y-%m-%d}，共 {t.messages} 条，"
-        f"活跃 {t.active_days} 天，日均 {per_day:.1f} 条；常在 " + ("、".join(f"{h}点" for h in busiest) or "—"),
-        f"话题：{_top(t.keywords, 5)}",
-        f"提到：{_top(entities, 3)}",
-        f"角色：提问 {t.questions}，回答他人 {t.answers}，分享链接 {t.links}{sites}，有用 {t.useful}",
-        f"广告风险：{r.level} — " + "，".join(r.reasons),
-        "画像线索：" + "，".join(f"{TASK_NAMES[k]} {v}" for k, v in hs.items()) + f"；职业 {occupations(t)}",
-        f"线索分：{ld.score}" + (" — " + "；".join(ld.reasons[:4]) if ld.reasons else "（无产品关键词相关发言）"),
-    ]
-    return "\n".join(lines)
+    r, ld = risk(t, strikes, burst_hours), lead(t)
+    return catalogue.profile_card(
+        name=name,
+        member_id=member_id,
+        where=where,
+        first_day=f"{t.first_seen.astimezone(tz):%Y-%m-%d}",
+        last_day=f"{t.last_seen.astimezone(tz):%Y-%m-%d}",
+        messages=t.messages,
+        active_days=t.active_days,
+        per_day=t.messages / t.active_days if t.active_days else 0.0,
+        busy_hours=busiest,
+        topics=_top(t.keywords, 5),
+        mentions=_mentioned(t.entities, 3),
+        questions=t.questions,
+        answers=t.answers,
+        links=t.links,
+        sites=_top(t.domains, 2) if t.domains else "",
+        useful=t.useful,
+        risk=r.level,
+        risk_why=r.reasons,
+        hints=hints(t, model),
+        occupations=occupations(t),
+        lead_score=ld.score,
+        lead_why=ld.reasons[:4],
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -148,7 +173,7 @@ def describe(session: Session, config: Config, member_id: str, group_id: str | N
     """The profile text of ``member_id`` in one group (or across every group when None); None
     when there is no profile. An opted-out member's profile is never shown (there is none)."""
     if is_opted_out(session, member_id):
-        return f"{member_id} 已选择退出画像（/optout）：不做分析，也不展示。"
+        return catalogue.profile_opted_out(member_id)
     rows = profile_rows(session, member_id, group_id)
     total = combined(rows)
     if total is None:
@@ -160,7 +185,7 @@ def describe(session: Session, config: Config, member_id: str, group_id: str | N
         total,
         member_id=member_id,
         name=(latest.display_name if latest and latest.display_name else member_id),
-        where="本群" if group_id is not None else f"{len(rows)} 个群",
+        where=catalogue.profile_where(None if group_id is not None else len(rows)),
         strikes=strikes,
         tz=config.digest_timezone(),
         burst_hours=config.profiles.burst_hours,

@@ -9,8 +9,10 @@ of their rows, and a profile built message by message equals one built from the 
 once (bounded maps keep their top entries; the tail below the cut may differ).
 
 Not profiled: system messages, and members who sent ``/optout`` (in any group); their rows are
-deleted by :func:`forget` and never written again until ``/optin``. Commands count as activity but
-say nothing about topics or the member.
+deleted by :func:`forget` and never written again until ``/optin``. Commands and the bot's own
+messages are not profiled at all: they are stored with their role and never analysed, so they never
+reach the hook (``queries.store_messages``). A command stored before roles were kept still counts as
+activity but says nothing about topics or the member.
 
 A message answers someone when it is not itself a question or an ad, and it replies to a question
 by someone else, quotes someone who asked within ``profiles.answer_window_minutes``, or
@@ -332,7 +334,8 @@ def _profile_rows_of(session: Session, keys: Iterable[tuple[str, str]]) -> dict[
     """The stored profile rows of these (group, member) keys, locked on PostgreSQL."""
     p = PROFILES.c
     where = or_(*(and_(p.group_id == g, p.member_id == m) for g, m in keys))
-    return {(r.group_id, r.member_id): r for r in session.execute(_lock(select(PROFILES).where(where), session))}
+    q = select(PROFILES).where(where).order_by(p.group_id, p.member_id)
+    return {(r.group_id, r.member_id): r for r in session.execute(_lock(q, session))}
 
 
 def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) -> None:
@@ -345,6 +348,7 @@ def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) 
     """
     if not tallies:
         return
+    tallies = dict(sorted(tallies.items()))  # rows locked and created in key order: no deadlock between processes
     p = PROFILES.c
     existing = _profile_rows_of(session, tallies)
     now = utcnow()

@@ -10,7 +10,8 @@ Kept on purpose: admin corrections (labelled training data an admin chose to kee
 digests (masked summaries).
 
 The live bot runs it daily at ``privacy.purge_time`` (local) through :func:`purge_daily`;
-``qunzhi db purge`` runs it once.
+``qunzhi db purge`` runs it once. The same daily run retries analyses parked as failed
+(:func:`requeue_once`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
+from bot.store import queries
 from bot.store.models import EntityRow, Message, Outgoing, utcnow
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,11 @@ def purge(session: Session, before: datetime, *, now: datetime | None = None) ->
     o = OUTGOING.c
     session.execute(
         update(OUTGOING)
-        .where(o.created_at < before, (o.sent_at.is_not(None)) | (o.failed_at.is_not(None)), o.text != "")
+        .where(
+            o.created_at < before,
+            o.sent_at.is_not(None) | o.failed_at.is_not(None) | o.uncertain_at.is_not(None),
+            o.text != "",
+        )
         .values(text="")
     )
     return PurgeReport(before, messages, entities)
@@ -92,6 +98,16 @@ def next_run(config: Config, now: datetime) -> datetime:
     return at.astimezone(timezone.utc)
 
 
+def requeue_once(sessions: sessionmaker[Session], config: Config, now: datetime) -> int:
+    """The daily retry of analyses parked as failed (``queries.requeue_due``: after 1, 2, 4 ... days,
+    a bounded number of times); return how many messages went back to the queue."""
+    with sessions.begin() as session:
+        n = queries.requeue_due(session, now)
+    if n:
+        log.info("requeued %d messages whose analysis had failed", n)
+    return n
+
+
 async def purge_daily(
     sessions: sessionmaker[Session],
     config: Config,
@@ -100,17 +116,18 @@ async def purge_daily(
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """Run :func:`purge_once` every day at ``privacy.purge_time`` until cancelled (on the bot's
-    worker thread, beside the pipeline). A failed purge is logged and tried again the next day."""
-    if config.privacy.retention_days <= 0:
-        return
+    """Every day at ``privacy.purge_time`` until cancelled, on the bot's worker thread: run
+    :func:`purge_once` (when retention is on) and :func:`requeue_once`. A failed job is logged and
+    tried again the next day."""
+    jobs = [requeue_once] if config.privacy.retention_days <= 0 else [purge_once, requeue_once]
     while True:
         wait = (next_run(config, clock()) - clock()).total_seconds()
         await sleep(max(wait, 1.0))
-        try:
-            await in_worker(purge_once, sessions, config, clock())
-        except Exception:  # noqa: BLE001 - the bot goes on; text is purged on the next day's run
-            log.exception("retention purge failed; retrying tomorrow")
+        for job in jobs:
+            try:
+                await in_worker(job, sessions, config, clock())
+            except Exception:  # noqa: BLE001 - the bot goes on; the job runs again tomorrow
+                log.exception("daily %s failed; retrying tomorrow", job.__name__)
 
 
-__all__ = ["PurgeReport", "cutoff", "next_run", "purge", "purge_daily", "purge_once"]
+__all__ = ["PurgeReport", "cutoff", "next_run", "purge", "purge_daily", "purge_once", "requeue_once"]

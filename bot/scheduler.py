@@ -9,10 +9,15 @@
   therefore deliver once; a crash before the commit delivers on the next try.
 - **Catch-up.** At start every group's latest due digest that was not delivered is made and sent,
   so a bot that was down at 21:00 still sends today's digest when it comes back.
-- **Job store.** Jobs live in the project database (APScheduler's ``SQLAlchemyJobStore``, table
-  ``apscheduler_jobs``), replaced from the config at each start.
+- **Jobs** live in memory, made from the config at each start. The digests table, not a job store,
+  remembers what was delivered, and catch-up covers a run missed while the bot was down; so the
+  timer never reads or writes the database on the event loop.
 - **Delivery** per group: into the group, privately to ``digest_recipients``, or stored only. A
   day without a single message is kept and marked, but not sent: nobody needs "nothing happened".
+- **Where it runs.** The APScheduler timer fires on the event loop; the digest itself (store reads,
+  the models, the writes) is blocking work and runs through ``run_blocking`` — the live bot passes
+  its one worker (see ``bot.live``), so a digest never builds beside the pipeline. ``on_queued`` is
+  called on that worker thread and must be thread-safe. Standalone (tests) a plain thread does.
 """
 
 from __future__ import annotations
@@ -20,12 +25,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config, DigestDelivery, Group
@@ -36,8 +40,9 @@ from bot.store import queries
 log = logging.getLogger(__name__)
 
 EARLY_MORNING = time(6, 0)  # a digest scheduled before this covers the previous day
-JOB_TABLE = "apscheduler_jobs"
 JOB_PREFIX = "digest:"
+
+RunBlocking = Callable[..., Awaitable[Any]]  # ``await run_blocking(fn, *args)`` runs ``fn(*args)`` off the loop
 
 
 def _now() -> datetime:
@@ -62,16 +67,16 @@ class DigestScheduler:
         config: Config,
         outbox: Outbox,
         *,
-        engine: Engine | None = None,
         clock: Callable[[], datetime] = _now,
         on_queued: Callable[[], None] = lambda: None,
+        run_blocking: RunBlocking = asyncio.to_thread,
     ) -> None:
         self._sessions = sessions
         self._config = config
         self._outbox = outbox
-        self._engine = engine
         self._clock = clock
         self._on_queued = on_queued
+        self.run_blocking = run_blocking
         self._scheduler = None  # type: ignore[var-annotated]
 
     # -- when ---------------------------------------------------------------------------------
@@ -156,28 +161,17 @@ class DigestScheduler:
     # -- APScheduler --------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Register one cron job per configured group in the database job store and start."""
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        """Schedule one cron job per configured group (in memory) and start; needs a running loop."""
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
         from apscheduler.triggers.cron import CronTrigger
 
         tz = self._config.digest_timezone()
-        store = (
-            SQLAlchemyJobStore(engine=self._engine, tablename=JOB_TABLE)
-            if self._engine is not None
-            else None
-        )
         scheduler = AsyncIOScheduler(
-            jobstores={"default": store} if store is not None else None,
             timezone=tz,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600},
         )
         DigestScheduler.active = self
         scheduler.start(paused=True)
-        wanted = {JOB_PREFIX + g.id for g in self._config.groups}
-        for job in scheduler.get_jobs():
-            if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
-                job.remove()
         for g in self._config.groups:
             t = self._time_of(g)
             scheduler.add_job(
@@ -212,12 +206,12 @@ def stored_parts(text: str) -> list[str]:
 
 
 async def run_scheduled_digest(group_id: str) -> None:
-    """The stored job's target (referenced by name in the job store, so it must stay here)."""
+    """The jobs' target: the active scheduler's due digest, on its ``run_blocking``."""
     scheduler = DigestScheduler.active
     if scheduler is None:
         log.error("digest job for %s fired with no running DigestScheduler", group_id)
         return
     try:
-        await asyncio.to_thread(scheduler.run_due, group_id)
+        await scheduler.run_blocking(scheduler.run_due, group_id)
     except Exception:  # noqa: BLE001 - a failed digest must not kill the scheduler; next start catches up
         log.exception("digest: the scheduled digest of %s failed; it will be caught up at the next start", group_id)

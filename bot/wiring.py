@@ -95,12 +95,15 @@ def sync_groups(config: Config, store: Store) -> None:
 
 
 def build_pipeline(config: Config, store: Store, *, dry_run: bool = False) -> Pipeline:
+    """The pipeline of replays and imports: commands and the bot's own messages (``bot.self_id``)
+    in them are stored as such, never analysed nor counted as chat."""
+    from bot.commands import message_role
     from bot.profiles import build_profile_hook
 
     sync_groups(config, store)
     pipeline = Pipeline(
         store.sessions, build_analyzers(config), config, dry_run=dry_run, extractors=build_extractors(config),
-        on_analysed=build_profile_hook(config),
+        on_analysed=build_profile_hook(config), role_of=functools.partial(message_role, config=config),
     )
     freeze_startup_objects()
     return pipeline

@@ -11,6 +11,7 @@ Both keep character offsets into the original text (``end`` exclusive).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +20,8 @@ from zoneinfo import ZoneInfo
 from nlp.item import Item
 from nlp.patterns import extract_patterns
 from nlp.verdict import Entity
+
+log = logging.getLogger(__name__)
 
 
 class PatternExtractor:
@@ -67,10 +70,18 @@ class EntityExtractor:
         self.ner = ner
 
     def extract(self, items: Sequence[Item]) -> list[list[Entity]]:
+        """A failing NER pass costs only the model's entities: the exact ones are kept."""
         exact = self.patterns.extract(items)
         if self.ner is None:
             return exact
-        return [merge(x, learned) for x, learned in zip(exact, self.ner.extract(items))]
+        try:
+            learned = self.ner.extract(items)
+            if len(learned) != len(items):
+                raise RuntimeError(f"NER returned {len(learned)} results for {len(items)} items")
+        except Exception:  # noqa: BLE001 - the pattern entities stand on their own
+            log.exception("NER failed on a batch of %d; keeping the pattern entities only", len(items))
+            return exact
+        return [merge(x, found) for x, found in zip(exact, learned)]
 
 
 def overlaps(a: Entity, b: Entity) -> bool:

@@ -25,8 +25,19 @@ writes a cache under ./.wechaty                   ``CACHE_DIR`` under the bot's 
 No TLS: the client has none. Run the puppet service on loopback with TLS disabled, or terminate
 TLS in front of it (see the README).
 
-Operations raise ``NotConnected`` while the connection is down (the outbox then waits without
-spending a retry) and ``PlatformError`` for anything else, each with the reason.
+Operations (called by the outbox sender) go to the puppet directly, one call each: a send is
+``message_send_text`` and nothing else, so a send that returned is delivered whether or not the
+puppet gave a message id (``messageSendText(): Promise<void | string>``; ``Room.say()`` would
+return None then, and load the message afterwards — a second call whose failure would make a
+delivered text look failed). Each operation marks the moment its request leaves, and a failure
+says which side of that moment it happened on:
+
+- before (not logged in, connection refused): ``NotConnected`` — nothing reached the platform;
+- after, with an error answer from the service: ``PlatformError`` (retried by the outbox);
+- after, with no answer (``operation_timeout`` passed, the stream reset mid-call):
+  ``OutcomeUnknown`` — it may have happened; the outbox never resends such a text into a group.
+
+``on_connected`` callbacks run on every login, so the outbox goes at once after a reconnect.
 """
 
 from __future__ import annotations
@@ -35,12 +46,13 @@ import asyncio
 import logging
 import os
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.message import GroupMessage, MessageKind, NotConnected, PlatformError, RoomInfo
+from bot.message import GroupMessage, MessageKind, NotConnected, OutcomeUnknown, PlatformError, RoomInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -144,6 +156,7 @@ class WechatyPlatform:
         cache_dir: Path | str = "var/wechaty",
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
+        operation_timeout: float = OPERATION_TIMEOUT_SECONDS,
     ) -> None:
         self.host, self.port = split_endpoint(endpoint)
         self.endpoint = f"{self.host}:{self.port}"
@@ -151,6 +164,8 @@ class WechatyPlatform:
         self.cache_dir = Path(cache_dir)
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.operation_timeout = operation_timeout  # a platform operation's deadline, in seconds
+        self._on_connected: list[Callable[[], None]] = []
         self._client: Any = None
         self._logged_in = False
         self._self_id = ""
@@ -163,6 +178,10 @@ class WechatyPlatform:
     @property
     def connected(self) -> bool:
         return self._client is not None and self._logged_in
+
+    def on_connected(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on every login (the first and each reconnect), once operations work."""
+        self._on_connected.append(callback)
 
     @property
     def self_id(self) -> str:
@@ -240,6 +259,11 @@ class WechatyPlatform:
                 platform._room_seen.clear()
                 platform.sessions += 1
                 log.info("wechaty: logged in as %s (%s) at %s", platform._self_name, platform._self_id, platform.endpoint)
+                for callback in platform._on_connected:
+                    try:
+                        callback()
+                    except Exception:  # noqa: BLE001 - a listener's bug must not break the login
+                        log.exception("wechaty: a login listener failed")
 
             async def on_logout(self, contact: Any) -> None:
                 platform._logged_in = False
@@ -291,8 +315,8 @@ class WechatyPlatform:
     # -- conversion at the edge -------------------------------------------------------------
 
     async def _convert(self, msg: Any, on_room: RoomHandler) -> GroupMessage | None:
-        if msg.is_self():
-            return None
+        if msg.is_self() and not self._self_id:
+            return None  # the bot's own words are stored (role 'bot', never chat) once it knows its id
         room = msg.room()
         if room is None:
             return None  # private messages are not group messages
@@ -369,42 +393,74 @@ class WechatyPlatform:
 
     # -- operations (called by the outbox sender) -------------------------------------------
 
-    async def _call(self, what: str, op: Callable[[Any], Awaitable[T]]) -> T:
+    async def _call(self, what: str, op: Callable[[Any, _Request], Awaitable[T]]) -> T:
+        """Run one operation within the deadline and say what a failure means (see the module docstring).
+
+        ``op`` calls ``request.leaves()`` right before the one call that changes something on the
+        platform; what comes before it only reads.
+        """
         client = self._client
         if client is None or not self._logged_in:
             raise NotConnected(f"{what}: not connected to {self.endpoint}")
+        request = _Request()
         try:
-            return await asyncio.wait_for(op(client), OPERATION_TIMEOUT_SECONDS)
-        except TimeoutError:  # before OSError: TimeoutError is one
-            raise PlatformError(f"{what}: no answer from {self.endpoint} in {OPERATION_TIMEOUT_SECONDS:.0f} s") from None
+            async with asyncio.timeout(self.operation_timeout):  # (3.11's wait_for can lose a cancel)
+                return await op(client, request)
         except PlatformError:
             raise
-        except (ConnectionError, OSError) as e:
-            raise NotConnected(f"{what}: {type(e).__name__}: {e}") from None
-        except Exception as e:  # noqa: BLE001 - named for the outbox's log and retry
-            if not self.connected:
-                raise NotConnected(f"{what}: connection lost ({type(e).__name__}: {e})") from None
-            raise PlatformError(f"{what}: {type(e).__name__}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - classified: not sent, refused, or unknown
+            raise self._failure(what, e, left=request.left) from None
+
+    def _failure(self, what: str, error: Exception, *, left: bool) -> PlatformError:
+        named = f"{type(error).__name__}: {error}"
+        if isinstance(error, TimeoutError):  # before OSError: TimeoutError is one
+            waited = f"no answer from {self.endpoint} in {self.operation_timeout:g} s"
+            if left:
+                return OutcomeUnknown(f"{what}: sent, but {waited}")
+            return PlatformError(f"{what}: {waited} (nothing sent)")
+        if isinstance(error, (ConnectionRefusedError, socket.gaierror)):
+            return NotConnected(f"{what}: {named}")  # no connection, so the request never left
+        if left:
+            if _answered(error):
+                return PlatformError(f"{what}: {named}")
+            return OutcomeUnknown(f"{what}: sent, then {named}")
+        if isinstance(error, (ConnectionError, OSError)) or not self.connected:
+            return NotConnected(f"{what}: connection lost ({named})")
+        return PlatformError(f"{what}: {named}")
 
     async def send_text(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> None:
-        async def op(client: Any) -> None:
-            sent = await client.Room.load(group_id).say(text, mention_ids=list(mentions) or None)
-            if sent is None:
-                raise PlatformError(f"the puppet service sent nothing to {group_id}")
+        async def op(client: Any, request: _Request) -> None:
+            said = text
+            if mentions:  # what Room.say() puts in front: "@name" for each, U+2005 between them
+                from wechaty.config import AT_SEPARATOR
+
+                names = []
+                for contact_id in mentions:
+                    contact = client.Contact.load(contact_id)
+                    await contact.ready()
+                    names.append("@" + (contact.name or contact_id))
+                said = AT_SEPARATOR.join(names) + " " + text
+            request.leaves()
+            sent = await client.puppet.message_send_text(
+                conversation_id=group_id, message=said, mention_ids=list(mentions) or None
+            )
+            log.debug("wechaty: said in %s (message id %s)", group_id, sent or "none given")
 
         await self._call(f"say in {group_id}", op)
 
     async def send_private(self, contact_id: str, text: str) -> None:
-        async def op(client: Any) -> None:
-            await client.Contact.load(contact_id).say(text)
+        async def op(client: Any, request: _Request) -> None:
+            request.leaves()
+            sent = await client.puppet.message_send_text(conversation_id=contact_id, message=text)
+            log.debug("wechaty: told %s (message id %s)", contact_id, sent or "none given")
 
         await self._call(f"tell {contact_id}", op)
 
     async def kick(self, group_id: str, member_id: str) -> None:
-        async def op(client: Any) -> None:
-            room = client.Room.load(group_id)
+        async def op(client: Any, request: _Request) -> None:
+            request.leaves()
             try:
-                await room.delete(client.Contact.load(member_id))
+                await client.puppet.room_delete(group_id, member_id)
             except Exception as e:  # noqa: BLE001 - "is not a member" means the job is done
                 if "not a member" in str(e):
                     log.info("wechaty: %s had already left %s", member_id, group_id)
@@ -414,11 +470,31 @@ class WechatyPlatform:
         await self._call(f"remove {member_id} from {group_id}", op)
 
     async def add_member(self, group_id: str, member_id: str) -> None:
-        async def op(client: Any) -> None:
-            room = client.Room.load(group_id)
-            await room.add(client.Contact.load(member_id))
+        async def op(client: Any, request: _Request) -> None:
+            request.leaves()
+            await client.puppet.room_add(group_id, member_id)
 
         await self._call(f"add {member_id} to {group_id}", op)
+
+
+class _Request:
+    """Marks the moment an operation's request leaves: a failure after it leaves the outcome open."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = False
+
+    def leaves(self) -> None:
+        self.left = True
+
+
+def _answered(error: Exception) -> bool:
+    """The service answered the call with an error status (so it did not time out on its side)."""
+    from grpclib.const import Status
+    from grpclib.exceptions import GRPCError
+
+    return isinstance(error, GRPCError) and error.status is not Status.DEADLINE_EXCEEDED
 
 
 def _is_unauthenticated(error: BaseException) -> bool:

@@ -1,5 +1,7 @@
 """Rendering: the digest as WeChat text parts (templates/digest.txt.j2) and as one standalone HTML
 page (templates/digest.html.j2). Same data, two templates; both mask every ``{{ }}`` output.
+The wording is the templates'; an analyzer's stored reason is shown through ``|reason``
+(``bot.catalogue.reason_text``), in Chinese.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from bot import catalogue
 from bot.digest.charts import activity_png, data_uri, topics_png
 from bot.digest.data import DigestData
 from bot.privacy import mask
@@ -52,6 +55,7 @@ def _env(templates_dir: Path, autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=False,
     )
     env.filters["cut"] = _cut
+    env.filters["reason"] = catalogue.reason_text  # an analyzer's reason as people read it
     return env
 
 

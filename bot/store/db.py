@@ -8,19 +8,22 @@ migrations shipped inside this package, so it works from an installed or editabl
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+MIGRATION_WAIT_S = 30.0  # how long a process waits for another one's migration of the same database
+MIGRATION_LOCK_KEY = 0x71756E7A  # "qunz": the PostgreSQL advisory lock held while migrating
 
 
 class StoreError(Exception):
@@ -117,12 +120,57 @@ def upgrade(url: str | URL | Engine, revision: str = "head") -> None:
     """``alembic upgrade head`` (or to ``revision``) on the database at ``url``."""
     engine = url if isinstance(url, Engine) else make_engine(url)
     try:
-        command.upgrade(alembic_config(engine), revision)
+        with engine.connect() as conn:
+            # Two processes may start on one new database at once (an import beside the live bot):
+            # the migration runs under a lock, so the second waits, then finds it at head.
+            _lock_for_migration(conn)
+            try:
+                cfg = alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                conn.commit()
+            finally:
+                conn.rollback()
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+                    conn.commit()
     except DBAPIError as e:
+        # the lock wait ran out (a long migration): the database may still reach head meanwhile
+        if revision == "head" and _migrated_meanwhile(engine):
+            return
         raise StoreError(f"{describe_url(engine)}: migration failed: {_reason(e)}") from None
     finally:
         if engine is not url:
             engine.dispose()
+
+
+def _lock_for_migration(conn: Connection) -> None:
+    """Open the migration's transaction holding the database's migration lock: SQLite's write lock
+    (``BEGIN IMMEDIATE``, which also makes its DDL one transaction), a PostgreSQL advisory lock.
+
+    On SQLite foreign keys are off while migrating (``upgrade`` turns them on again): a batch
+    migration rebuilds a table by copying it and dropping the old one, and with foreign keys on,
+    that drop deletes every row referring to it (``ON DELETE CASCADE``: the messages' verdicts)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA foreign_keys = OFF")  # outside a transaction, or SQLite ignores it
+        conn.commit()
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+
+def _migrated_meanwhile(engine: Engine, wait_s: float = MIGRATION_WAIT_S) -> bool:
+    """Whether the database reaches head within ``wait_s`` (another process's migration finishing)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if current_revision(engine) == head_revision():
+                return True
+        except StoreError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
 
 
 def check_schema(engine: Engine) -> None:

@@ -27,6 +27,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 ANALYSIS_STATUSES = ("pending", "done", "failed")
+# What a stored message is: a member's chat, a command to the bot, or the bot's own words. Only chat
+# is analysed and counted (digest, /stats, profiles); the rest is kept for the record (issue 15).
+MESSAGE_ROLES = ("chat", "command", "bot")
 ACTIONS = ("log", "warn", "kick", "undo", "strike")
 OUTGOING_OPS = ("text", "private", "kick", "add")
 
@@ -122,6 +125,7 @@ class Message(Base):
             "analysis_status IN (" + ", ".join(f"'{s}'" for s in ANALYSIS_STATUSES) + ")",
             name="analysis_status",
         ),
+        CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in MESSAGE_ROLES) + ")", name="role"),
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -138,10 +142,19 @@ class Message(Base):
     reply_to: Mapped[str | None]
     quote: Mapped[str] = mapped_column(default="")  # "name：text" of a quoted message without an id
     group_topic: Mapped[str] = mapped_column(default="")
+    role: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")  # one of MESSAGE_ROLES
     stored_at: Mapped[datetime] = mapped_column(default=utcnow)
     analysis_status: Mapped[str] = mapped_column(String(16), default="pending")
     analysis_attempts: Mapped[int] = mapped_column(Integer, default=0)
     analysis_error: Mapped[str | None]
+    # Who is analysing it (``queries.claim_pending``): a worker id and when its claim lapses, so two
+    # processes on one database never analyse the same message and a dead one's claims come back.
+    claimed_by: Mapped[str | None]
+    claim_expires_at: Mapped[datetime | None]
+    # When it was parked as 'failed', and how often the daily retry has put it back since
+    # (``queries.requeue_due``): failed messages are retried with a growing gap, a bounded number of times.
+    analysis_failed_at: Mapped[datetime | None]
+    analysis_requeues: Mapped[int] = mapped_column(Integer, default=0)
     purged_at: Mapped[datetime | None]  # when the retention purge blanked text and quote (bot.retention)
 
     verdicts: Mapped[list[VerdictRow]] = relationship(
@@ -239,7 +252,11 @@ class Outgoing(Base):
 
     Rows are written in the same transaction as the decision that causes them (a moderation
     action, a digest marked sent), so a crash or a dropped puppet connection delays them, never
-    loses them. ``sent_at`` marks success; ``failed_at`` marks giving up after the retries.
+    loses them. ``sent_at`` marks success; ``failed_at`` marks giving up after the retries;
+    ``uncertain_at`` marks a group operation whose outcome is unknown (the request left, no answer
+    came back): maybe delivered, never resent (``bot.outbox`` states the rule). A row with
+    ``after_pk`` waits until that row is sent (the admins' "done" note after a kick), and is given
+    up if that row ends any other way.
     """
 
     __tablename__ = "outgoing"
@@ -261,6 +278,8 @@ class Outgoing(Base):
     last_error: Mapped[str | None]
     sent_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    uncertain_at: Mapped[datetime | None]  # maybe delivered: the outcome is unknown, never resent
+    after_pk: Mapped[int | None] = mapped_column(Integer)  # held until this outgoing row is sent
 
 
 class MemberProfile(Base):

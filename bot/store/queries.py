@@ -13,12 +13,12 @@ message (same ``source``, ``source_id``) and a second digest for the same group 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, case, delete, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,6 +27,7 @@ from bot.records import AnalysedMessage
 from bot.store.db import StoreError
 from bot.store.models import (
     ACTIONS,
+    MESSAGE_ROLES,
     OUTGOING_OPS,
     Correction,
     Digest,
@@ -36,6 +37,7 @@ from bot.store.models import (
     Message,
     ModerationAction,
     Outgoing,
+    UTCDateTime,
     VerdictRow,
     utcnow,
 )
@@ -55,7 +57,13 @@ OUTGOING: Table = Outgoing.__table__  # type: ignore[assignment]
 # strike an admin gave by hand. A "log" row counts only when recorded with strike=True (a log-only
 # policy keeping score); "undo" rows never count.
 STRIKE_ACTIONS = ("warn", "kick", "strike")
+# Message roles (models.MESSAGE_ROLES): a member's chat, a command to the bot, the bot's own words.
+# What the digest, /stats and profiles count reads role 'chat' only.
+CHAT, COMMAND, BOT = MESSAGE_ROLES
 MAX_ERROR_CHARS = 4000
+# The daily retry of failed analyses (``requeue_due``): after 1, 2, 4 ... days, at most this often.
+REQUEUE_FIRST_GAP = timedelta(days=1)
+REQUEUE_MAX = 5
 
 
 # --- records ---------------------------------------------------------------------------------------
@@ -87,6 +95,8 @@ class OutgoingRecord:
     last_error: str | None
     sent_at: datetime | None
     failed_at: datetime | None
+    uncertain_at: datetime | None = None  # maybe delivered: the outcome is unknown, never resent
+    after_pk: int | None = None  # held until this row is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,14 +318,21 @@ def store_message(session: Session, msg: GroupMessage) -> tuple[int, bool]:
     return store_messages(session, [msg])[0]
 
 
-def store_messages(session: Session, msgs: Sequence[GroupMessage]) -> list[tuple[int, bool]]:
+def store_messages(
+    session: Session, msgs: Sequence[GroupMessage], roles: Sequence[str] | None = None
+) -> list[tuple[int, bool]]:
     """Store each message once; return ``(message pk, created)`` per message, in order.
 
     A message already stored under the same ``(source, id)`` returns its pk with ``created=False``
     and changes nothing. New ones also create their group if needed, refresh the group's name
     from ``group_topic``, and create or update each sender's member row (count, first/last seen,
     display name as of the latest message) — once per group and per sender for the whole batch.
+
+    ``roles`` gives each message's role (``models.MESSAGE_ROLES``; default all 'chat'). Only chat
+    is queued for analysis and counted in the member's ``message_count``; a command still updates
+    its sender's row (seen, name), the bot's own messages touch no member row.
     """
+    role_of = _roles(msgs, roles)
     for group_id in dict.fromkeys(m.group_id for m in msgs):
         ensure_group(session, group_id, next((m.group_topic for m in msgs if m.group_id == group_id), ""))
     now = utcnow()
@@ -334,12 +351,13 @@ def store_messages(session: Session, msgs: Sequence[GroupMessage]) -> list[tuple
             reply_to=msg.reply_to,
             quote=msg.quote,
             group_topic=msg.group_topic,
+            role=role,
             stored_at=now,
-            analysis_status="pending",
+            analysis_status="pending" if role == CHAT else "done",  # commands and the bot's words are not analysed
             analysis_attempts=0,
             analysis_error=None,
         )
-        for msg in msgs
+        for msg, role in zip(msgs, role_of)
     ]
     # INSERT .. ON CONFLICT DO NOTHING, executemany: SQLAlchemy sends it as a few multi-row
     # statements ("insertmanyvalues") compiled once and cached, where ``.values(rows)`` would
@@ -373,11 +391,16 @@ def store_messages(session: Session, msgs: Sequence[GroupMessage]) -> list[tuple
     for group_id, topic in latest_topic.items():
         session.execute(update(GROUPS).where(GROUPS.c.id == group_id, GROUPS.c.name != topic).values(name=topic))
 
+    role_by_key: dict[tuple[str, str], str] = {}
+    for msg, role in zip(msgs, role_of):
+        role_by_key.setdefault((msg.source, msg.id), role)
     senders: dict[tuple[str, str], list[GroupMessage]] = {}
     for msg in created:
-        senders.setdefault((msg.group_id, msg.sender_id), []).append(msg)
+        if role_by_key[(msg.source, msg.id)] != BOT:
+            senders.setdefault((msg.group_id, msg.sender_id), []).append(msg)
     m = MEMBERS.c
-    for (group_id, sender_id), theirs in senders.items():
+    # in key order: two processes storing at once lock the member rows in the same order (no deadlock)
+    for (group_id, sender_id), theirs in sorted(senders.items()):
         first = min(x.sent_at for x in theirs)
         last = max(theirs, key=lambda x: x.sent_at)
         ins = _insert(session, MEMBERS).values(
@@ -386,7 +409,7 @@ def store_messages(session: Session, msgs: Sequence[GroupMessage]) -> list[tuple
             display_name=last.sender_name,
             first_seen=first,
             last_seen=last.sent_at,
-            message_count=len(theirs),
+            message_count=sum(1 for x in theirs if role_by_key[(x.source, x.id)] == CHAT),
             whitelisted=False,
             opted_out=False,
         )
@@ -408,6 +431,18 @@ def store_messages(session: Session, msgs: Sequence[GroupMessage]) -> list[tuple
     return out
 
 
+def _roles(msgs: Sequence[GroupMessage], roles: Sequence[str] | None) -> list[str]:
+    if roles is None:
+        return [CHAT] * len(msgs)
+    out = list(roles)
+    if len(out) != len(msgs):
+        raise ValueError(f"roles: one per message, got {len(out)} for {len(msgs)} messages")
+    for role in out:
+        if role not in MESSAGE_ROLES:
+            raise ValueError(f"role: must be one of {', '.join(MESSAGE_ROLES)}, got {role!r}")
+    return out
+
+
 def find_message(session: Session, source: str, source_id: str) -> int | None:
     """The pk of the message stored under ``(source, source_id)``, e.g. the one a reply quotes."""
     q = select(MESSAGES.c.pk).where(MESSAGES.c.source == source, MESSAGES.c.source_id == source_id)
@@ -425,6 +460,86 @@ def pending_messages(session: Session, limit: int, max_attempts: int) -> list[tu
     return [(r.pk, _to_message(r)) for r in session.execute(q)]
 
 
+def _claimable(now: datetime, worker_id: str, max_attempts: int) -> list[ColumnElement[bool]]:
+    c = MESSAGES.c
+    return [
+        c.analysis_status == "pending",
+        c.analysis_attempts < max_attempts,
+        or_(c.claimed_by.is_(None), c.claimed_by == worker_id, c.claim_expires_at <= now),
+    ]
+
+
+def claim_pending(
+    session: Session,
+    worker_id: str,
+    limit: int,
+    lease: timedelta,
+    *,
+    max_attempts: int = 3,
+    pks: Collection[int] | None = None,
+    exclude: Collection[int] = (),
+    now: datetime | None = None,
+) -> list[tuple[int, GroupMessage]]:
+    """Claim up to ``limit`` pending messages for ``worker_id`` until ``now + lease``; return them,
+    oldest first. Only a worker's claimed messages are analysed by it (``save_analyses`` with
+    ``worker_id``), so two processes on one database analyse each message once.
+
+    A message is claimable while pending, under ``max_attempts`` tries, and unclaimed, claimed by
+    this worker, or claimed by one whose lease has lapsed (a dead process's claims come back).
+    ``pks`` restricts the claim to those messages (a command's target), ``exclude`` leaves some out
+    (those that failed earlier in the same run).
+
+    On PostgreSQL ``SELECT .. FOR UPDATE SKIP LOCKED`` then the ``UPDATE`` in the same transaction:
+    rows another transaction is claiming are skipped, not waited for, and rows it has just claimed
+    are re-checked and dropped. (Not one ``UPDATE .. WHERE pk IN (SELECT .. LIMIT n FOR UPDATE)``:
+    PostgreSQL may rescan that subquery, skipping the rows already updated, and claim far more
+    than ``n``.) On SQLite one ``UPDATE .. WHERE pk IN (SELECT ..) RETURNING``, which takes the
+    write lock before it reads, so the claim is written under the lock that reads the rows; make it
+    the first statement of its transaction.
+    """
+    if limit <= 0 or (pks is not None and not pks):
+        return []
+    now = _aware(now, "now") if now is not None else utcnow()
+    c = MESSAGES.c
+    chosen = select(c.pk).where(*_claimable(now, worker_id, max_attempts))
+    if pks is not None:
+        chosen = chosen.where(c.pk.in_(list(pks)))
+    if exclude:
+        chosen = chosen.where(c.pk.not_in(list(exclude)))
+    chosen = chosen.order_by(c.sent_at, c.pk).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        locked = session.execute(chosen.with_for_update(skip_locked=True)).scalars().all()
+        if not locked:
+            return []
+        which: ColumnElement[bool] = c.pk.in_(locked)
+    else:
+        which = c.pk.in_(chosen.scalar_subquery())
+    rows = session.execute(
+        update(MESSAGES)
+        .where(which, *_claimable(now, worker_id, max_attempts))
+        .values(claimed_by=worker_id, claim_expires_at=now + lease)
+        .returning(*MESSAGES.c)
+    ).all()
+    rows.sort(key=lambda r: (r.sent_at, r.pk))
+    return [(r.pk, _to_message(r)) for r in rows]
+
+
+def claim_holders(session: Session) -> list[str]:
+    """The workers holding claims on pending messages (lapsed or not)."""
+    c = MESSAGES.c
+    q = select(c.claimed_by).where(c.analysis_status == "pending", c.claimed_by.is_not(None)).distinct()
+    return sorted(session.execute(q).scalars())
+
+
+def release_claims(session: Session, worker_id: str, pks: Collection[int] | None = None) -> int:
+    """Give up ``worker_id``'s claims (all, or on ``pks``) so others may analyse them now; return how many."""
+    c = MESSAGES.c
+    q = update(MESSAGES).where(c.claimed_by == worker_id)
+    if pks is not None:
+        q = q.where(c.pk.in_(list(pks)))
+    return session.execute(q.values(claimed_by=None, claim_expires_at=None)).rowcount
+
+
 def save_analysis(
     session: Session, message_pk: int, verdicts: Sequence[Verdict], entities: Sequence[Entity] = ()
 ) -> None:
@@ -433,32 +548,44 @@ def save_analysis(
 
 
 def save_analyses(
-    session: Session, results: Sequence[tuple[int, Sequence[Verdict], Sequence[Entity]]]
-) -> None:
+    session: Session,
+    results: Sequence[tuple[int, Sequence[Verdict], Sequence[Entity]]],
+    *,
+    worker_id: str | None = None,
+) -> set[int]:
     """For each ``(message pk, verdicts, entities)``: replace the message's verdicts and entities
-    and mark it analysed ('done'), in a handful of statements for the whole batch.
+    and mark it analysed ('done'), in a handful of statements for the whole batch; return the pks saved.
 
-    At most one verdict per analyzer; the error of any earlier failed attempt is cleared.
+    With ``worker_id``, only messages still pending and claimed by that worker are saved (a claim
+    that lapsed and was taken by another process is theirs now); the others are left alone and
+    missing from the result. Without it every message is saved, and a missing one is an error.
+    At most one verdict per analyzer; the error of any earlier failed attempt and the claim are cleared.
     """
     if not results:
-        return
+        return set()
     for pk, verdicts, _ in results:
         names = [v.analyzer for v in verdicts]
         if len(set(names)) != len(names):
             raise ValueError(f"one verdict per analyzer, got {names} for message {pk}")
+    c = MESSAGES.c
     pks = [pk for pk, _, _ in results]
     # Touch the message rows first: they must exist, and concurrent saves serialise on them.
+    touch = update(MESSAGES).where(c.pk.in_(pks))
+    if worker_id is not None:
+        touch = touch.where(c.claimed_by == worker_id, c.analysis_status == "pending")
     done = set(
         session.execute(
-            update(MESSAGES)
-            .where(MESSAGES.c.pk.in_(pks))
-            .values(analysis_status="done", analysis_error=None)
-            .returning(MESSAGES.c.pk)
+            touch.values(analysis_status="done", analysis_error=None, claimed_by=None, claim_expires_at=None)
+            .returning(c.pk)
         ).scalars()
     )
     missing = [pk for pk in pks if pk not in done]
-    if missing:
+    if missing and worker_id is None:
         raise StoreError(f"no message with pk {missing[0]}")
+    results = [r for r in results if r[0] in done]
+    pks = [pk for pk, _, _ in results]
+    if not pks:
+        return done
     session.execute(delete(VERDICTS).where(VERDICTS.c.message_pk.in_(pks)))
     session.execute(delete(ENTITIES).where(ENTITIES.c.message_pk.in_(pks)))
     now = utcnow()
@@ -493,36 +620,92 @@ def save_analyses(
     ]
     if entity_rows:
         session.execute(insert(ENTITIES), entity_rows)
+    return done
 
 
-def mark_analysis_failed(session: Session, message_pk: int, error: str, max_attempts: int) -> str:
-    """Count a failed analysis attempt and keep its error; return the new status.
+def mark_analysis_failed(
+    session: Session,
+    message_pk: int,
+    error: str,
+    max_attempts: int,
+    *,
+    worker_id: str | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Count a failed analysis attempt, keep its error and release the claim; return the new status.
 
     The message stays 'pending' (to be retried) while attempts < ``max_attempts``, then is parked
-    as 'failed'.
+    as 'failed' (stamped ``analysis_failed_at`` for the daily retry). With ``worker_id``, a message
+    no longer claimed by that worker is left alone and None returned.
     """
     c = MESSAGES.c
+    parked = c.analysis_attempts + 1 >= max_attempts
+    q = update(MESSAGES).where(c.pk == message_pk)
+    if worker_id is not None:
+        q = q.where(c.claimed_by == worker_id, c.analysis_status == "pending")
     row = session.execute(
-        update(MESSAGES)
-        .where(c.pk == message_pk)
-        .values(
+        q.values(
             analysis_attempts=c.analysis_attempts + 1,
             analysis_error=error[:MAX_ERROR_CHARS],
-            analysis_status=case((c.analysis_attempts + 1 >= max_attempts, "failed"), else_="pending"),
+            analysis_status=case((parked, "failed"), else_="pending"),
+            analysis_failed_at=case((parked, literal(now or utcnow(), UTCDateTime())), else_=None),
+            claimed_by=None,
+            claim_expires_at=None,
         )
         .returning(c.analysis_status)
     ).first()
     if row is None:
+        if worker_id is not None:
+            return None
         raise StoreError(f"no message with pk {message_pk}")
     return str(row.analysis_status)
 
 
 def requeue_failed(session: Session, group_id: str | None = None) -> int:
-    """Put messages parked as 'failed' back in the queue with their attempts reset; return how many."""
+    """Put messages parked as 'failed' back in the queue with their attempts (and the daily retry's
+    count) reset; return how many. ``qunzhi db requeue`` runs it, e.g. after a model is fixed."""
     q = update(MESSAGES).where(MESSAGES.c.analysis_status == "failed")
     if group_id is not None:
         q = q.where(MESSAGES.c.group_id == group_id)
-    return session.execute(q.values(analysis_status="pending", analysis_attempts=0)).rowcount
+    return session.execute(
+        q.values(
+            analysis_status="pending", analysis_attempts=0, analysis_requeues=0, analysis_failed_at=None,
+            claimed_by=None, claim_expires_at=None,
+        )
+    ).rowcount
+
+
+def requeue_due(session: Session, now: datetime, *, max_requeues: int = REQUEUE_MAX, first_gap: timedelta = REQUEUE_FIRST_GAP) -> int:
+    """The daily retry: put back failed messages whose gap has passed; return how many.
+
+    A message parked for the ``n``-th time (``analysis_requeues == n - 1``) comes back once
+    ``first_gap * 2 ** (n - 1)`` has passed since it was parked (1, 2, 4 ... days), at most
+    ``max_requeues`` times; after that only ``qunzhi db requeue`` brings it back.
+    """
+    _aware(now, "now")
+    c = MESSAGES.c
+    total = 0
+    for n in range(max_requeues):
+        total += session.execute(
+            update(MESSAGES)
+            .where(
+                c.analysis_status == "failed",
+                c.analysis_requeues == n,
+                or_(c.analysis_failed_at.is_(None), c.analysis_failed_at <= now - first_gap * 2**n),
+            )
+            .values(
+                analysis_status="pending", analysis_attempts=0, analysis_requeues=n + 1, analysis_failed_at=None,
+                claimed_by=None, claim_expires_at=None,
+            )
+        ).rowcount
+    return total
+
+
+def has_correction(session: Session, message_pk: int, analyzer: str = "ad") -> bool:
+    """Whether an admin has judged this message (``/spam``, ``/notspam``) for ``analyzer``."""
+    c = CORRECTIONS.c
+    q = select(c.pk).where(c.message_pk == message_pk, c.analyzer == analyzer).limit(1)
+    return session.execute(q).first() is not None
 
 
 def _analysed(
@@ -551,16 +734,29 @@ def _analysed(
     ]
 
 
-def analysed_messages(session: Session, group_id: str, start_utc: datetime, end_utc: datetime) -> list[AnalysedMessage]:
+def analysed_messages(
+    session: Session, group_id: str, start_utc: datetime, end_utc: datetime, *, role: str | None = CHAT
+) -> list[AnalysedMessage]:
     """A group's messages sent in ``[start_utc, end_utc)``, in time order, with what the analyzers said.
 
     Messages not analysed yet (or parked as failed) are included with no verdicts, so counts are
-    complete; check ``AnalysedMessage.verdicts`` before relying on a label.
+    complete; check ``AnalysedMessage.verdicts`` before relying on a label. Only the members' chat
+    by default (what the digest and ``/stats`` count); ``role=None`` for commands and the bot's own
+    messages too.
     """
     _aware(start_utc, "start_utc")
     _aware(end_utc, "end_utc")
     c = MESSAGES.c
-    return _analysed(session, [c.group_id == group_id, c.sent_at >= start_utc, c.sent_at < end_utc])
+    return _analysed(session, [c.group_id == group_id, c.sent_at >= start_utc, c.sent_at < end_utc, *_role_is(role)])
+
+
+def _role_is(role: str | None) -> list[ColumnElement[bool]]:
+    """The filter for one message role (None: no filter)."""
+    if role is None:
+        return []
+    if role not in MESSAGE_ROLES:
+        raise ValueError(f"role: must be one of {', '.join(MESSAGE_ROLES)} or None, got {role!r}")
+    return [MESSAGES.c.role == role]
 
 
 def analysed_message(session: Session, message_pk: int) -> AnalysedMessage | None:
@@ -569,11 +765,18 @@ def analysed_message(session: Session, message_pk: int) -> AnalysedMessage | Non
 
 
 def member_messages(
-    session: Session, group_id: str, member_id: str, since: datetime | None = None, limit: int | None = None
+    session: Session,
+    group_id: str,
+    member_id: str,
+    since: datetime | None = None,
+    limit: int | None = None,
+    *,
+    role: str | None = CHAT,
 ) -> list[AnalysedMessage]:
-    """One member's messages in a group (for a profile), in time order; ``limit`` keeps the newest."""
+    """One member's messages in a group (for a profile), in time order; ``limit`` keeps the newest.
+    Chat only by default, as :func:`analysed_messages`."""
     c = MESSAGES.c
-    where = [c.group_id == group_id, c.sender_id == member_id]
+    where = [c.group_id == group_id, c.sender_id == member_id, *_role_is(role)]
     if since is not None:
         where.append(c.sent_at >= _aware(since, "since"))
     found = _analysed(session, where, limit=limit, newest_first=limit is not None)
@@ -583,12 +786,13 @@ def member_messages(
 def latest_message(
     session: Session, group_id: str, member_id: str, *, skip_prefixes: tuple[str, ...] = ()
 ) -> tuple[int, GroupMessage] | None:
-    """A member's newest stored message in a group (its pk too), skipping texts that start with
-    ``skip_prefixes`` (the bot's commands); None when there is none."""
+    """A member's newest stored chat message in a group (its pk too), never a command, skipping
+    texts that start with ``skip_prefixes`` too (commands stored before roles were kept); None when
+    there is none."""
     c = MESSAGES.c
     q = (
         select(MESSAGES)
-        .where(c.group_id == group_id, c.sender_id == member_id, c.kind != "system")
+        .where(c.group_id == group_id, c.sender_id == member_id, c.kind != "system", c.role == CHAT)
         .order_by(c.sent_at.desc(), c.pk.desc())
         .limit(50)
     )
@@ -596,6 +800,37 @@ def latest_message(
         if not (skip_prefixes and r.text.lstrip().startswith(skip_prefixes)):
             return r.pk, _to_message(r)
     return None
+
+
+def pending_pks(session: Session, limit: int, max_attempts: int, *, exclude: Collection[int] = ()) -> list[int]:
+    """The pks of up to ``limit`` messages still to analyse, oldest first, leaving out ``exclude``
+    (the live bot's next batch: it analyses a batch at a time so that commands come in between)."""
+    c = MESSAGES.c
+    q = select(c.pk).where(c.analysis_status == "pending", c.analysis_attempts < max_attempts)
+    if exclude:
+        q = q.where(c.pk.not_in(list(exclude)))
+    return list(session.execute(q.order_by(c.sent_at, c.pk).limit(limit)).scalars())
+
+
+def still_pending(session: Session, pks: Collection[int]) -> list[int]:
+    """Those of ``pks`` still waiting for analysis (failed for now, or claimed by another process)."""
+    if not pks:
+        return []
+    c = MESSAGES.c
+    return list(session.execute(select(c.pk).where(c.pk.in_(list(pks)), c.analysis_status == "pending")).scalars())
+
+
+def pending_member_messages(session: Session, group_id: str, member_id: str, *, limit: int = 200) -> list[int]:
+    """The pks of a member's messages in a group still waiting for analysis, oldest first (what a
+    command about that member needs analysed before it runs)."""
+    c = MESSAGES.c
+    q = (
+        select(c.pk)
+        .where(c.group_id == group_id, c.sender_id == member_id, c.analysis_status == "pending")
+        .order_by(c.sent_at, c.pk)
+        .limit(limit)
+    )
+    return list(session.execute(q).scalars())
 
 
 def find_quoted(session: Session, group_id: str, quote: str, *, scan: int = 500) -> tuple[int, GroupMessage] | None:
@@ -624,11 +859,17 @@ def message_by_pk(session: Session, message_pk: int) -> GroupMessage | None:
 
 
 def message_counts(
-    session: Session, group_id: str, start_utc: datetime | None = None, end_utc: datetime | None = None
+    session: Session,
+    group_id: str,
+    start_utc: datetime | None = None,
+    end_utc: datetime | None = None,
+    *,
+    role: str | None = CHAT,
 ) -> dict[str, int]:
-    """Messages per sender id in a group (optionally within ``[start_utc, end_utc)``), most first."""
+    """Messages per sender id in a group (optionally within ``[start_utc, end_utc)``), most first;
+    the members' chat only unless ``role`` says otherwise (None: every message)."""
     c = MESSAGES.c
-    q = select(c.sender_id, func.count()).where(c.group_id == group_id)
+    q = select(c.sender_id, func.count()).where(c.group_id == group_id, *_role_is(role))
     if start_utc is not None:
         q = q.where(c.sent_at >= _aware(start_utc, "start_utc"))
     if end_utc is not None:
@@ -896,7 +1137,7 @@ def unsent_digests(session: Session, group_id: str | None = None) -> list[Digest
 def _to_outgoing(r: Any) -> OutgoingRecord:
     return OutgoingRecord(
         r.pk, r.op, r.group_id, r.contact_id, r.text, tuple(r.mentions or ()), r.purpose, r.created_at,
-        r.not_before, r.attempts, r.last_error, r.sent_at, r.failed_at,
+        r.not_before, r.attempts, r.last_error, r.sent_at, r.failed_at, r.uncertain_at, r.after_pk,
     )
 
 
@@ -910,11 +1151,13 @@ def enqueue(
     mentions: Iterable[str] = (),
     purpose: str = "",
     at: datetime | None = None,
+    after: int | None = None,
 ) -> int:
     """Put one platform operation in the outbox (in the caller's transaction); return its pk.
 
     ``text`` needs ``group_id``; ``private`` needs ``contact_id`` and text; ``kick`` and ``add``
-    (put a member back in a group) need both ids.
+    (put a member back in a group) need both ids. ``after`` holds the row until that row is sent
+    (and gives it up when that row ends failed or maybe delivered).
     """
     if op not in OUTGOING_OPS:
         raise ValueError(f"op: must be one of {', '.join(OUTGOING_OPS)}, got {op!r}")
@@ -930,6 +1173,7 @@ def enqueue(
         .values(
             op=op, group_id=group_id, contact_id=contact_id, text=text, mentions=list(mentions), purpose=purpose,
             created_at=when, not_before=when, attempts=0, last_error=None, sent_at=None, failed_at=None,
+            uncertain_at=None, after_pk=after,
         )
         .returning(OUTGOING.c.pk)
     )
@@ -941,21 +1185,45 @@ def _target(r: Any) -> tuple[str, str]:
     return ("group", r.group_id) if r.op in ("text", "kick", "add") else ("contact", r.contact_id)
 
 
+def _open(c: Any) -> tuple[Any, ...]:
+    """Neither sent, nor given up, nor maybe delivered: still to be done."""
+    return (c.sent_at.is_(None), c.failed_at.is_(None), c.uncertain_at.is_(None))
+
+
+def _heads(session: Session) -> list[Any]:
+    """The first open row of each target, oldest first.
+
+    A row held behind another (``after_pk``) until that one is sent is not a head: it neither goes
+    out nor holds its target's later rows back.
+    """
+    c = OUTGOING.c
+    open_rows = session.execute(select(OUTGOING).where(*_open(c)).order_by(c.pk)).all()
+    holds = {r.after_pk for r in open_rows if r.after_pk is not None}
+    # the rows something waits for that are not sent yet (a row no longer there holds nothing)
+    waiting = (
+        set(session.execute(select(c.pk).where(c.pk.in_(holds), c.sent_at.is_(None))).scalars()) if holds else set()
+    )
+    heads: dict[tuple[str, str], Any] = {}
+    for r in open_rows:
+        if r.after_pk in waiting:
+            continue
+        heads.setdefault(_target(r), r)
+    return sorted(heads.values(), key=lambda r: r.pk)
+
+
 def due_outgoing(session: Session, now: datetime, limit: int = 50) -> list[OutgoingRecord]:
     """The next operation of each target that is due, oldest first.
 
     Only the head of each target's queue is offered, so a digest's parts or a warning and the kick
     after it keep their order even when one of them is being retried.
     """
-    c = OUTGOING.c
-    open_rows = session.execute(
-        select(OUTGOING).where(c.sent_at.is_(None), c.failed_at.is_(None)).order_by(c.pk)
-    ).all()
-    heads: dict[tuple[str, str], Any] = {}
-    for r in open_rows:
-        heads.setdefault(_target(r), r)
-    due = [r for r in heads.values() if r.not_before <= _aware(now, "now")]
-    return [_to_outgoing(r) for r in sorted(due, key=lambda r: r.pk)[:limit]]
+    at = _aware(now, "now")
+    return [_to_outgoing(r) for r in _heads(session) if r.not_before <= at][:limit]
+
+
+def outgoing_heads(session: Session) -> list[OutgoingRecord]:
+    """The head of every target's queue, due or not, oldest first (the sender times its wake-ups by them)."""
+    return [_to_outgoing(r) for r in _heads(session)]
 
 
 def mark_outgoing_sent(session: Session, pk: int, at: datetime | None = None) -> bool:
@@ -970,27 +1238,67 @@ def mark_outgoing_sent(session: Session, pk: int, at: datetime | None = None) ->
 
 def mark_outgoing_retry(
     session: Session, pk: int, error: str, not_before: datetime, *, give_up: bool = False, at: datetime | None = None
-) -> None:
-    """Count a failed attempt: try again at ``not_before``, or give up (``failed_at``, at ``at``) for good."""
+) -> list[int]:
+    """Count a failed attempt: try again at ``not_before``, or give up (``failed_at``, at ``at``) for good.
+
+    Giving up also gives up the rows held behind this one (``after_pk``); their pks are returned.
+    """
     c = OUTGOING.c
     values: dict[str, Any] = {"attempts": c.attempts + 1, "last_error": error[:MAX_ERROR_CHARS]}
+    when = _aware(at, "at") if at is not None else utcnow()
     if give_up:
-        values["failed_at"] = _aware(at, "at") if at is not None else utcnow()
+        values["failed_at"] = when
     else:
         values["not_before"] = _aware(not_before, "not_before")
     session.execute(update(OUTGOING).where(c.pk == pk).values(**values))
+    return _give_up_held(session, pk, when) if give_up else []
+
+
+def mark_outgoing_uncertain(session: Session, pk: int, error: str, at: datetime | None = None) -> list[int]:
+    """The request left and no answer came: maybe delivered, never resent. Terminal, like sent.
+
+    The rows held behind it are given up (what they would report may not have happened); their
+    pks are returned.
+    """
+    c = OUTGOING.c
+    when = _aware(at, "at") if at is not None else utcnow()
+    session.execute(
+        update(OUTGOING)
+        .where(c.pk == pk, *_open(c))
+        .values(uncertain_at=when, attempts=c.attempts + 1, last_error=error[:MAX_ERROR_CHARS])
+    )
+    return _give_up_held(session, pk, when)
+
+
+def _give_up_held(session: Session, pk: int, at: datetime) -> list[int]:
+    """Give up every open row held behind ``pk`` (and behind those, in turn)."""
+    c = OUTGOING.c
+    given_up: list[int] = []
+    behind = [pk]
+    while behind:
+        pks = list(session.execute(select(c.pk).where(c.after_pk.in_(behind), *_open(c))).scalars())
+        if pks:
+            session.execute(
+                update(OUTGOING)
+                .where(c.pk.in_(pks))
+                .values(failed_at=at, last_error=f"held behind outgoing #{pk}, which did not succeed")
+            )
+        given_up += pks
+        behind = pks
+    return given_up
 
 
 def outgoing(
     session: Session, *, group_id: str | None = None, pending_only: bool = False, purpose: str | None = None
 ) -> list[OutgoingRecord]:
-    """Outbox rows, oldest first: all, one group's, or only those not yet sent nor given up."""
+    """Outbox rows, oldest first: all, one group's, or only those still to be done (not sent, not
+    given up, not maybe delivered)."""
     c = OUTGOING.c
     q = select(OUTGOING)
     if group_id is not None:
         q = q.where(c.group_id == group_id)
     if pending_only:
-        q = q.where(c.sent_at.is_(None), c.failed_at.is_(None))
+        q = q.where(*_open(c))
     if purpose is not None:
         q = q.where(c.purpose == purpose)
     return [_to_outgoing(r) for r in session.execute(q.order_by(c.pk))]

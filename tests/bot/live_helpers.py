@@ -1,15 +1,25 @@
 """A platform double speaking bot.live's own protocol (not Wechaty's): it records what the bot
 does and lets a test feed messages. The Wechaty edge is tested against a real puppet server in
-tests/bot/adapters/test_wechaty.py."""
+tests/bot/adapters/test_wechaty.py.
+
+Also ``asyncio_debug``, the fixture the live tests run under: asyncio's debug mode, failing the
+test on a call from a wrong thread or a callback that stalls the loop. Import it into a test
+module and add ``pytestmark = pytest.mark.usefixtures("asyncio_debug")``."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from bot.commands import registry
 from bot.message import GroupMessage, MessageKind, NotConnected, RoomInfo
 from bot.live import MessageHandler, RoomHandler
+from tests.bot.wording import assert_no_english
 
 GROUP = "room1@chatroom"
 BOT = "wxid_bot"
@@ -27,6 +37,17 @@ class RecordingPlatform:
         self.connected = True
         self.fail_next = 0
         self.inbox: asyncio.Queue[GroupMessage] = asyncio.Queue()
+        self.received: list[GroupMessage] = []  # every message handed to the bot, in order
+        self._on_connected: list[Callable[[], None]] = []
+
+    def on_connected(self, callback: Callable[[], None]) -> None:
+        self._on_connected.append(callback)
+
+    def reconnect(self) -> None:
+        """Become connected again and say so, as a platform's login does."""
+        self.connected = True
+        for callback in self._on_connected:
+            callback()
 
     @property
     def self_id(self) -> str:
@@ -62,7 +83,9 @@ class RecordingPlatform:
     async def run(self, on_message: MessageHandler, on_room: RoomHandler) -> None:
         await on_room(RoomInfo(GROUP, "AI 交流群", OWNER, (ADMIN,)))
         while True:
-            await on_message(await self.inbox.get())
+            msg = await self.inbox.get()
+            self.received.append(msg)
+            await on_message(msg)
 
 
 _ids = itertools.count(1)
@@ -83,3 +106,66 @@ def message(
         sent_at=T0 + timedelta(minutes=minutes), kind=kind, text=text, group_topic="AI 交流群",
         mentions=mentions, mentions_bot=BOT in mentions, reply_to=reply_to,
     )
+
+
+# --- asyncio debug mode -------------------------------------------------------------------------------
+
+SLOW_CALLBACK_SECONDS = 1.0  # a callback holding the loop this long is a stall (a blocking call)
+THREAD_UNSAFE = "Non-thread-safe operation"  # what debug mode raises for call_soon from another thread
+
+
+class LoopWatch(logging.Handler):
+    """Collects what asyncio's debug mode reports: thread-unsafe calls (raised where they happen,
+    and logged wherever they were caught), callbacks slower than ``SLOW_CALLBACK_SECONDS``, and
+    exceptions nobody retrieved."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.problems: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" [{type(record.exc_info[1]).__name__}: {record.exc_info[1]}]"
+        slow = record.name == "asyncio" and text.startswith("Executing ")
+        if THREAD_UNSAFE in text or slow:
+            self.problems.append(text)
+
+
+@pytest.fixture
+async def asyncio_debug() -> AsyncIterator[LoopWatch]:
+    """Run the test's event loop in asyncio debug mode; fail the test if asyncio reports a call
+    from a wrong thread or a callback that stalled the loop."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = SLOW_CALLBACK_SECONDS
+    watch = LoopWatch()
+    root = logging.getLogger()
+    root.addHandler(watch)
+    try:
+        yield watch
+    finally:
+        root.removeHandler(watch)
+    assert not watch.problems, "asyncio debug mode reported:\n" + "\n".join(watch.problems)
+
+
+# --- everything the bot said is Chinese ----------------------------------------------------------------
+
+FIXTURE_IDS = (GROUP, BOT, OWNER, ADMIN, "wxid_cfgadmin", "wxid_super")
+
+
+def fixture_words(received: list[GroupMessage], extra: tuple[str, ...] = ()) -> list[str]:
+    """What a test put in and the bot may quote back: ids, names, topics and message texts."""
+    out = [*FIXTURE_IDS, *extra]
+    for m in received:
+        out += [m.sender_id, m.sender_name, m.group_id, m.group_topic, m.text, *m.mentions]
+    return [w for w in out if w]
+
+
+def assert_said_only_chinese(platform: RecordingPlatform, stored: Sequence[GroupMessage] = ()) -> None:
+    """No English in anything the bot said in a room or privately, beyond command names after
+    "/" and what the test itself put in: the messages it received and those ``stored`` before it
+    started (tests/bot/wording.py)."""
+    said = [t for _, t, _ in platform.sent] + [t for _, t in platform.private]
+    words = fixture_words([*stored, *platform.received])
+    assert_no_english(said, words, never=[c.name for c in registry.commands])

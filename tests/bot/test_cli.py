@@ -130,7 +130,7 @@ def test_db_upgrade_is_idempotent_and_errors_are_one_line(tmp_path, capsys):
     assert "no converted encoder here" in err and "--freeze-embeddings keeps a trained model's embeddings" in err
 
 
-@pytest.mark.parametrize("argv", [[], ["demo"], ["replay"], ["import"], ["digest"], ["predict"], ["train"], ["eval"], ["extract"], ["run"], ["db"], ["db", "upgrade"]])
+@pytest.mark.parametrize("argv", [[], ["demo"], ["replay"], ["import"], ["digest"], ["predict"], ["train"], ["eval"], ["extract"], ["run"], ["db"], ["db", "upgrade"], ["db", "requeue"]])
 def test_every_subcommand_has_help(argv, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([*argv, "--help"])

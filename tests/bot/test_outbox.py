@@ -1,6 +1,8 @@
 """The persistent outbox on real SQLite and PostgreSQL, with a fake clock, fake sleep and seeded jitter.
 
-Nothing here really sleeps except the one test of ``OutboxSender.run`` (fractions of a second).
+Nothing here really sleeps except the tests of ``OutboxSender.run`` (fractions of a second). The
+delivery rule of bot/outbox.py is tested case by case; the same rule against the real puppet
+server is in tests/bot/adapters/test_wechaty.py.
 """
 
 from __future__ import annotations
@@ -8,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from bot.config import Send
 from bot.outbox import MAX_BACKOFF_SECONDS, Outbox, OutboxSender, RateLimiter, backoff_seconds
-from bot.message import NotConnected, PlatformError
+from bot.message import NotConnected, OutcomeUnknown, PlatformError
 from bot.store import queries
 from tests.bot.live_helpers import RecordingPlatform
 
@@ -342,7 +346,7 @@ def test_backoff_seconds_doubles_and_is_capped():
     assert backoff_seconds(3, base=1.0) == 4
 
 
-async def test_sender_applies_rate_limit_and_seeded_jitter(sessions):
+async def test_sender_applies_rate_limit_and_seeded_jitter_and_skips_a_limited_target(sessions):
     ft = FakeTime()
     with sessions.begin() as s:
         box = Outbox(clock=ft.clock)
@@ -350,23 +354,34 @@ async def test_sender_applies_rate_limit_and_seeded_jitter(sessions):
             box.say(s, GA, f"m{i}")
     platform = RecordingPlatform()
     send = Send(per_group_per_minute=2, global_per_minute=20, jitter_seconds=(0.8, 2.5))
-    sender = make_sender(sessions, platform, ft, send=send, per_group=2, overall=20)
-    assert await drain_all(sender) == 3
-    assert [t for _, t, _ in platform.sent] == ["m0", "m1", "m2"]
-    jitters = [s for s in ft.sleeps if s < 10]
-    waits = [s for s in ft.sleeps if s >= 10]
-    assert len(jitters) == 3 and all(0.8 <= j <= 2.5 for j in jitters)
+    limiter = RateLimiter(2, 20, clock=ft.monotonic, sleep=ft.sleep)
+    sender = OutboxSender(sessions, platform, send, clock=ft.clock, sleep=ft.sleep, rng=random.Random(7), limiter=limiter)
+    assert await drain_all(sender) == 2  # the third in group A is over the limit: skipped, nothing sleeps
+    assert [t for _, t, _ in platform.sent] == ["m0", "m1"]
+    jitters = list(ft.sleeps)
+    assert len(jitters) == 2 and all(0.8 <= j <= 2.5 for j in jitters)
     rng = random.Random(7)
-    assert jitters == [pytest.approx(rng.uniform(0.8, 2.5)) for _ in range(3)]
-    assert len(waits) == 1  # the third operation in one group waited for the minute window
+    assert jitters == [pytest.approx(rng.uniform(0.8, 2.5)) for _ in range(2)]
+
+    # another group is not held by group A's window
+    with sessions.begin() as s:
+        box.say(s, GB, "b0")
+    assert await drain_all(sender) == 1 and platform.sent[-1] == (GB, "b0", ())
+
+    wait = limiter.wait_time(GA)
+    assert wait > 50
+    ft.advance(wait)
+    assert await drain_all(sender) == 1
+    assert [t for g, t, _ in platform.sent if g == GA] == ["m0", "m1", "m2"]
     first, third = rows(sessions)[0].sent_at, rows(sessions)[2].sent_at
     assert third - first >= timedelta(seconds=60)
+    assert all(s < 10 for s in ft.sleeps)  # only jitter pauses: no rate-limit sleep anywhere
 
 
 # --- the running task ----------------------------------------------------------------------------------
 
 
-async def test_run_sends_promptly_after_wake_and_after_reconnect(sessions):
+async def test_run_sends_at_once_after_the_login_and_after_wake(sessions):
     ft = FakeTime()
     platform = RecordingPlatform()
     platform.connected = False
@@ -387,8 +402,7 @@ async def test_run_sends_promptly_after_wake_and_after_reconnect(sessions):
     try:
         await asyncio.sleep(0.05)
         assert platform.sent == [] and rows(sessions)[0].attempts == 0
-        platform.connected = True
-        sender.wake()
+        platform.reconnect()  # the login itself wakes the sender: no wake() call, no 2 s poll
         await until(lambda: len(platform.sent) == 1)
         assert platform.sent == [(GA, "queued while down", ())]
 
@@ -398,8 +412,281 @@ async def test_run_sends_promptly_after_wake_and_after_reconnect(sessions):
         sender.wake()
         await until(lambda: len(platform.sent) == 2 and len(platform.private) == 1)
         assert platform.sent[1] == (GB, "after wake", ())
-        assert rows(sessions, pending_only=True) == []
+        await until(lambda: rows(sessions, pending_only=True) == [])  # marked sent just after the call
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+# --- the delivery rule ----------------------------------------------------------------------------
+
+
+class UnsurePlatform(RecordingPlatform):
+    """The request leaves, no answer comes back (``OutcomeUnknown``) for the first ``unsure`` calls
+    of each kind in ``ops``; it did reach the platform (it is recorded), as it may in reality."""
+
+    def __init__(self, unsure: int, ops: tuple[str, ...] = ("text", "private", "kick")) -> None:
+        super().__init__()
+        self.unsure = {op: unsure for op in ops}
+
+    def _maybe(self, op: str) -> None:
+        if self.unsure.get(op, 0):
+            self.unsure[op] -= 1
+            raise OutcomeUnknown("sent, but no answer in 30 s")
+
+    async def send_text(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> None:
+        await super().send_text(group_id, text, mentions)
+        self._maybe("text")
+
+    async def send_private(self, contact_id: str, text: str) -> None:
+        await super().send_private(contact_id, text)
+        self._maybe("private")
+
+    async def kick(self, group_id: str, member_id: str) -> None:
+        await super().kick(group_id, member_id)
+        self._maybe("kick")
+
+
+async def test_a_call_that_returns_is_delivered_and_a_restart_resends_nothing(sessions):
+    ft = FakeTime()
+    box = Outbox(clock=ft.clock)
+    with sessions.begin() as s:
+        box.say(s, GA, "请勿发广告", mentions=("wxid_spam",), purpose="warn")
+        box.kick(s, GA, "wxid_spam")
+        box.tell(s, "wxid_admin", "报告")
+    platform = RecordingPlatform()  # its sends return None, like a puppet that gives no message id
+    assert await drain_all(make_sender(sessions, platform, ft, send=Send(jitter_seconds=(0, 0), max_retries=5))) == 3
+    assert all(r.sent_at is not None and r.attempts == 1 for r in rows(sessions))
+
+    again = RecordingPlatform()
+    ft.advance(3600)
+    assert await drain_all(make_sender(sessions, again, ft)) == 0  # a restart: a new sender, same store
+    assert (again.sent, again.kicks, again.private) == ([], [], [])
+
+
+async def test_an_unknown_outcome_in_a_group_is_maybe_delivered_never_resent_and_logged_once(sessions, caplog):
+    ft = FakeTime()
+    box = Outbox(clock=ft.clock)
+    with sessions.begin() as s:
+        (warning,) = box.say(s, GA, "请勿发广告", mentions=("wxid_spam",), purpose="warn")
+        (after,) = box.say(s, GA, "下一条")
+    platform = UnsurePlatform(1, ops=("text",))
+    caplog.set_level(logging.INFO, logger="bot.outbox")
+    sender = make_sender(sessions, platform, ft, send=Send(jitter_seconds=(0, 0), max_retries=5))
+    assert await drain_all(sender) == 2  # the unsure warning, then the next row of the group
+    assert platform.sent == [(GA, "请勿发广告", ("wxid_spam",)), (GA, "下一条", ())]
+    r = row(sessions, warning)
+    assert r.uncertain_at == T0 and r.sent_at is None and r.failed_at is None and r.attempts == 1
+    assert r.last_error == "OutcomeUnknown: sent, but no answer in 30 s"
+    assert row(sessions, after).sent_at is not None
+    assert rows(sessions, pending_only=True) == []
+    warnings = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "maybe delivered" in warnings[0] and f"text {warning}" in warnings[0]
+
+    ft.advance(3600)
+    assert await drain_all(sender) == 0
+    assert await drain_all(make_sender(sessions, RecordingPlatform(), ft)) == 0  # nor after a restart
+    assert len(platform.sent) == 2
+
+
+async def test_an_unknown_outcome_of_a_private_message_or_a_kick_is_retried(sessions):
+    ft = FakeTime()
+    box = Outbox(clock=ft.clock)
+    with sessions.begin() as s:
+        (report,) = box.tell(s, "wxid_admin", "报告")
+        kick = box.kick(s, GA, "wxid_spam")
+    platform = UnsurePlatform(1, ops=("private", "kick"))
+    sender = make_sender(sessions, platform, ft, send=Send(jitter_seconds=(0, 0), max_retries=5))
+    assert await sender.drain_once() == 2
+    for pk in (report, kick):
+        r = row(sessions, pk)
+        assert (r.attempts, r.sent_at, r.uncertain_at, r.not_before) == (1, None, None, T0 + timedelta(seconds=2))
+    ft.advance(2)
+    assert await drain_all(sender) == 2
+    assert row(sessions, report).sent_at is not None and row(sessions, kick).sent_at is not None
+    # a second copy to one admin; the kick twice is harmless (the member gone is "not a member")
+    assert platform.private == [("wxid_admin", "报告")] * 2 and platform.kicks == [(GA, "wxid_spam")] * 2
+
+
+async def test_a_follow_up_waits_for_its_kick_without_holding_its_contact(sessions):
+    ft = FakeTime()
+    box = Outbox(clock=ft.clock)
+    with sessions.begin() as s:
+        (warning,) = box.say(s, GA, "第 2 次，将被移出", purpose="kick")
+        kick = box.kick(s, GA, "wxid_spam")
+        box.tell(s, "wxid_admin", "处理：待移出")
+        (done,) = box.tell(s, "wxid_admin", "处理：已移出", after=kick)
+        box.tell(s, "wxid_admin", "另一份报告")
+    platform = RecordingPlatform()
+    sender = make_sender(sessions, platform, ft, send=Send(jitter_seconds=(0, 0), max_retries=5))
+
+    platform.fail_next = 1  # the warning fails once: the kick waits behind it, the follow-up behind the kick
+    await drain_all(sender)
+    assert platform.private == [("wxid_admin", "处理：待移出"), ("wxid_admin", "另一份报告")]
+    assert platform.kicks == [] and row(sessions, done).sent_at is None
+
+    ft.advance(2)
+    await drain_all(sender)
+    assert platform.kicks == [(GA, "wxid_spam")]
+    assert platform.private[-1] == ("wxid_admin", "处理：已移出")
+    assert row(sessions, done).sent_at >= row(sessions, kick).sent_at
+    assert row(sessions, warning).sent_at is not None and rows(sessions, pending_only=True) == []
+
+
+class KickRefusingPlatform(RecordingPlatform):
+    async def kick(self, group_id: str, member_id: str) -> None:
+        raise PlatformError("the bot is not an admin of this room", retry=False)
+
+
+async def test_a_follow_up_is_given_up_when_its_kick_fails(sessions, caplog):
+    ft = FakeTime()
+    box = Outbox(clock=ft.clock)
+    with sessions.begin() as s:
+        kick = box.kick(s, GA, "wxid_spam")
+        (done,) = box.tell(s, "wxid_admin", "处理：已移出", after=kick)
+    platform = KickRefusingPlatform()
+    caplog.set_level(logging.INFO, logger="bot.outbox")
+    await drain_all(make_sender(sessions, platform, ft))
+    assert platform.private == []
+    r = row(sessions, done)
+    assert r.failed_at is not None and r.sent_at is None and f"#{kick}" in r.last_error
+    (error,) = [rec.getMessage() for rec in caplog.records if rec.levelno == logging.ERROR]
+    assert f"gave up the rows held behind it: {done}" in error
+    ft.advance(3600)
+    assert await drain_all(make_sender(sessions, RecordingPlatform(), ft)) == 0
+
+
+async def test_a_held_row_behind_a_maybe_delivered_one_is_given_up(sessions):
+    ft = FakeTime()
+    box = Outbox(clock=ft.clock)
+    with sessions.begin() as s:
+        (text,) = box.say(s, GA, "群里的话")
+        (note,) = box.tell(s, "wxid_admin", "已在群里说了", after=text)
+    await drain_all(make_sender(sessions, UnsurePlatform(1, ops=("text",)), ft))
+    assert row(sessions, text).uncertain_at is not None and row(sessions, note).failed_at is not None
+
+
+# --- no head-of-line stall, wake-ups and the event loop -------------------------------------------
+
+
+class StuckPlatform(RecordingPlatform):
+    """Group A's sends hang until ``release`` is set (a slow puppet call); the rest answer at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.started: list[str] = []
+
+    async def send_text(self, group_id: str, text: str, mentions: tuple[str, ...] = ()) -> None:
+        self.started.append(text)
+        if group_id == GA:
+            await self.release.wait()
+        await super().send_text(group_id, text, mentions)
+
+
+async def _until(cond, timeout: float = 3.0) -> None:  # noqa: ANN001
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        assert loop.time() < end, "the sender did not act in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_slow_operation_holds_only_its_own_room(sessions):
+    ft = FakeTime()
+    box = Outbox(clock=ft.clock)
+    with sessions.begin() as s:
+        box.say(s, GA, "A1")
+        box.say(s, GA, "A2")
+        box.say(s, GB, "B1")
+        box.tell(s, "wxid_admin", "C1")
+        box.say(s, GB, "B2")
+    platform = StuckPlatform()
+    sender = OutboxSender(sessions, platform, Send(jitter_seconds=(0, 0)), clock=ft.clock, rng=random.Random(7))
+    task = asyncio.create_task(sender.run())
+    try:
+        await _until(lambda: len(platform.sent) == 2 and len(platform.private) == 1)
+        assert platform.sent == [(GB, "B1", ()), (GB, "B2", ())] and platform.private == [("wxid_admin", "C1")]
+        assert platform.started.count("A1") == 1 and "A2" not in platform.started  # A2 keeps its place
+        platform.release.set()
+        await _until(lambda: len(platform.sent) == 4)
+        assert [t for g, t, _ in platform.sent if g == GA] == ["A1", "A2"]
+        await _until(lambda: rows(sessions, pending_only=True) == [])
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_stopping_mid_send_leaves_a_group_message_maybe_delivered(sessions):
+    ft = FakeTime()
+    with sessions.begin() as s:
+        (pk,) = Outbox(clock=ft.clock).say(s, GA, "A1")
+    platform = StuckPlatform()
+    sender = OutboxSender(sessions, platform, Send(jitter_seconds=(0, 0)), clock=ft.clock)
+    task = asyncio.create_task(sender.run())
+    await _until(lambda: platform.started == ["A1"])
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert row(sessions, pk).uncertain_at is not None  # a restart does not send it again
+    assert await drain_all(make_sender(sessions, RecordingPlatform(), ft)) == 0
+
+
+class SlowSessions:
+    """A session factory whose every session takes ``delay`` seconds to open (a busy database),
+    and which notes the threads it is used on."""
+
+    def __init__(self, sessions, delay: float) -> None:  # noqa: ANN001
+        self._sessions = sessions
+        self.delay = delay
+        self.threads: set[int] = set()
+
+    def _slow(self) -> None:
+        self.threads.add(threading.get_ident())
+        time.sleep(self.delay)
+
+    def __call__(self):  # noqa: ANN204
+        self._slow()
+        return self._sessions()
+
+    def begin(self):  # noqa: ANN201
+        self._slow()
+        return self._sessions.begin()
+
+
+async def test_under_debug_mode_a_slow_database_never_stalls_the_loop_and_wake_works_from_a_thread(sessions, caplog):
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)  # asyncio then raises on thread-unsafe calls and logs slow callbacks
+    loop.slow_callback_duration = 0.1
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    ft = FakeTime()
+    slow = SlowSessions(sessions, 0.3)
+    platform = RecordingPlatform()
+    sender = OutboxSender(slow, platform, Send(jitter_seconds=(0, 0)), clock=ft.clock, poll_seconds=30.0)  # type: ignore[arg-type]
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    task = asyncio.create_task(sender.run())
+    try:
+        await asyncio.sleep(0.5)  # the first (slow) look at the empty queue
+        with sessions.begin() as s:
+            Outbox(clock=ft.clock).say(s, GA, "from another thread")
+        threading.Thread(target=sender.wake).start()  # e.g. the digest scheduler's thread
+        await _until(lambda: platform.sent == [(GA, "from another thread", ())])
+        await _until(lambda: rows(sessions)[0].sent_at is not None)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        tick.cancel()
+        loop.set_debug(False)
+    assert threading.get_ident() not in slow.threads and len(slow.threads) == 1
+    assert max(gaps) < 0.2, f"the loop stalled for {max(gaps):.2f} s"
+    assert not [r for r in caplog.records if "took" in r.getMessage() or "thread" in r.getMessage()]

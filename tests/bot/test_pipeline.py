@@ -122,15 +122,38 @@ def test_ads_are_warned_then_kicked_by_policy_and_whitelist_is_respected(session
     report = pipe.ingest([msg(1, ad, "wxid_spam"), msg(2, "今天天气不错", "wxid_ok"), msg(3, ad + "!", "wxid_spam")])
     kinds = [(p.message.sender_id, p.action.kind) for p in report.actions]
     assert kinds == [("wxid_spam", ActionKind.WARN), ("wxid_spam", ActionKind.KICK)]
-    assert any("strike 2 of 2" in r for r in report.actions[1].action.reasons)
+    assert "第 2 次违规（72 小时内已满 2 次）" in report.actions[1].action.reasons
     with sessions.begin() as s:
         queries.set_whitelisted(s, GROUP, "wxid_vip")
     later = pipe.ingest([msg(4, ad + "!!", "wxid_vip")])
     assert [p.action.kind for p in later.actions] == [ActionKind.LOG]
-    assert "whitelisted" in later.actions[0].action.reasons[0]
+    assert "白名单" in later.actions[0].action.reasons[0]
 
 
 @pytest.mark.parametrize("kind", [MessageKind.SYSTEM])
 def test_system_messages_are_stored_but_never_moderated(sessions, kind):
     report = Pipeline(sessions, [AdRules()], config()).ingest([msg(1, "加V：wx_abc123 兼职日结", kind=kind)])
     assert report.stored == 1 and report.actions == []
+
+
+class BrokenNer:
+    """Stands in for ``nlp.extract.NerExtractor`` when its model fails on a batch."""
+
+    name = "ner"
+
+    def extract(self, items):
+        raise RuntimeError("NER model out of memory")
+
+
+def test_a_failing_ner_pass_keeps_the_exact_entities(sessions):
+    from zoneinfo import ZoneInfo
+
+    from nlp.extract import EntityExtractor, PatternExtractor
+
+    extractor = EntityExtractor(PatternExtractor(ZoneInfo("Asia/Shanghai")), BrokenNer())  # as bot.wiring builds it
+    text = "明天下午3点开会，电话 13812345678，资料 https://example.com/a"
+    report = Pipeline(sessions, [AdRules()], config(), extractors=[extractor]).ingest([msg(1, text)])
+    assert report.analysed == 1
+    with sessions() as s:
+        (am,) = queries.analysed_messages(s, GROUP, T0, T0 + timedelta(days=1))
+    assert {"PHONE", "URL", "TIME"} <= {e.type for e in am.entities}

@@ -3,6 +3,7 @@ checked against a hand count from the fixture; incremental equals from scratch; 
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from datetime import timedelta
 
@@ -200,8 +201,8 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
         id="optout-1", source="replay", group_id=GROUP, sender_id="wxid_chat", sender_name="闲聊",
         sent_at=first[-1].message.sent_at + timedelta(seconds=1), kind="text", text="/optout",
     )
-    with sessions.begin() as s:
-        ((pk, _),) = queries.store_messages(s, [optout])
+    with sessions.begin() as s:  # stored as the live bot stores it: a command, not chat
+        ((pk, _),) = queries.store_messages(s, [optout], [commands.message_role(optout, config)])
     inv = commands.registry.parse(optout, prefixes=("/",), bot_id="bot", bot_name="群智")
     reply = commands.handle(inv, optout, pk, sessions=sessions, config=config, outbox=Outbox(), bot_id="bot")
     assert "已为你退出画像" in reply
@@ -213,7 +214,7 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
     with sessions() as s:
         assert profile_rows(s, "wxid_chat") == []  # never profiled again...
         stored = queries.message_counts(s, GROUP)["wxid_chat"]
-        assert stored == sum(1 for r in ROWS if r.message.sender_id == "wxid_chat") + 1  # ...but still stored
+        assert stored == sum(1 for r in ROWS if r.message.sender_id == "wxid_chat")  # ...but still stored (not the /optout: no chat)
         assert queries.analysis_counts(s, GROUP)["pending"] == 0  # ...and analysed (moderated)
         assert profile_rows(s, "wxid_asker")  # others are untouched
     elsewhere = optout.__class__(
@@ -229,7 +230,7 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
         sent_at=ROWS[-1].message.sent_at + timedelta(minutes=1), kind="text", text="/optin",
     )
     with sessions.begin() as s:
-        ((pk, _),) = queries.store_messages(s, [optin])
+        ((pk, _),) = queries.store_messages(s, [optin], [commands.message_role(optin, config)])
     reply = commands.handle(
         commands.registry.parse(optin, prefixes=("/",), bot_id="bot", bot_name="群智"), optin, pk,
         sessions=sessions, config=config, outbox=Outbox(), bot_id="bot",
@@ -243,7 +244,35 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
     with sessions() as s:
         (_, t), = profile_rows(s, "wxid_chat")
         assert not queries.member(s, GROUP, "wxid_chat").opted_out
-    assert t.messages == 2  # the /optin command and the message after it; nothing from before
+    assert t.messages == 1  # the message after /optin (a command is no activity); nothing from before
+
+
+def test_commands_and_the_bot_s_words_are_no_activity(sessions) -> None:  # noqa: ANN001
+    config = make_config()
+    config = config.model_copy(update={"bot": config.bot.model_copy(update={"self_id": "wxid_qunzhi"})})
+    base = ROWS[0].message
+    said = [
+        ("wxid_kim", "大模型微调用 LoRA 还是全参？"),
+        ("wxid_kim", "/stats"),
+        ("wxid_kim", "@群智 help"),
+        ("wxid_qunzhi", "今天（2026-11-01）：2 条消息，1 人发言"),
+        ("wxid_kim", "LoRA 省显存，效果也够用"),
+    ]
+    msgs = [
+        base.__class__(
+            id=f"roles-{i}", source="replay", group_id=GROUP, sender_id=who, sender_name=who, kind="text", text=text,
+            sent_at=base.sent_at + timedelta(minutes=i), mentions=("wxid_qunzhi",) if "@群智" in text else (),
+        )
+        for i, (who, text) in enumerate(said)
+    ]
+    role_of = functools.partial(commands.message_role, config=config)
+    Pipeline(sessions, build_rule_analyzers(), config, on_analysed=ProfileUpdater(config), role_of=role_of).ingest(msgs)
+    with sessions() as s:
+        ((_, kim),) = profile_rows(s, "wxid_kim")
+        assert profile_rows(s, "wxid_qunzhi") == []
+        assert queries.member(s, GROUP, "wxid_kim").message_count == 2
+    assert kim.messages == 2 and sum(kim.hours) == 2 and sum(kim.days.values()) == 2
+    assert not {"stats", "help"} & set(kim.keywords)
 
 
 def test_profile_command_is_for_admins_and_shows_the_profile(replayed) -> None:  # noqa: ANN001

@@ -127,20 +127,30 @@ async def test_purge_daily_runs_at_the_purge_time_each_day() -> None:
             raise asyncio.CancelledError
 
     async def in_worker(fn, sessions, cfg, now):  # noqa: ANN001
-        ran.append(now)
+        ran.append((fn.__name__, now))
         if len(ran) == 1:
-            raise RuntimeError("database away")  # logged; tomorrow it runs again
+            raise RuntimeError("database away")  # logged; the retry still runs, tomorrow the purge again
 
     with pytest.raises(asyncio.CancelledError):
         await purge_daily(None, config, in_worker, lambda: clock[0], sleep=sleep)  # type: ignore[arg-type]
-    assert ran == [datetime(2026, 3, 11, 4, 30, tzinfo=TZ), datetime(2026, 3, 12, 4, 30, tzinfo=TZ)]
+    day1, day2 = datetime(2026, 3, 11, 4, 30, tzinfo=TZ), datetime(2026, 3, 12, 4, 30, tzinfo=TZ)
+    assert ran == [("purge_once", day1), ("requeue_once", day1), ("purge_once", day2), ("requeue_once", day2)]
     assert slept[0] == (16 * 60 + 30) * 60
 
 
-async def test_purge_daily_does_nothing_when_retention_is_off() -> None:
+async def test_with_retention_off_the_daily_run_only_retries_failed_analyses() -> None:
     config = Config.model_validate({"privacy": {"retention_days": 0}})
+    clock = [datetime(2026, 3, 10, 12, 0, tzinfo=TZ)]
+    ran: list[str] = []
 
-    async def never(*_):  # noqa: ANN002, ANN202
-        raise AssertionError("should not run")
+    async def sleep(seconds: float) -> None:
+        clock[0] += timedelta(seconds=seconds)
+        if len(ran) == 2:
+            raise asyncio.CancelledError
 
-    await purge_daily(None, config, never, lambda: datetime.now(timezone.utc), sleep=never)  # type: ignore[arg-type]
+    async def in_worker(fn, sessions, cfg, now):  # noqa: ANN001
+        ran.append(fn.__name__)
+
+    with pytest.raises(asyncio.CancelledError):
+        await purge_daily(None, config, in_worker, lambda: clock[0], sleep=sleep)  # type: ignore[arg-type]
+    assert ran == ["requeue_once", "requeue_once"]

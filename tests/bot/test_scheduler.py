@@ -1,7 +1,8 @@
 """The daily digest scheduler on real SQLite and PostgreSQL, with a fake clock.
 
 The exactly-once rule is tested with two schedulers (each with its own engine) on one database,
-sequentially and from two threads at once; the digests table decides, not the scheduler.
+sequentially and from two threads at once; the digests table decides, not the scheduler. The
+async tests run under asyncio debug mode (``tests.bot.live_helpers.asyncio_debug``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -22,11 +24,14 @@ from bot.config import Config
 from bot.message import GroupMessage, MessageKind
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline
-from bot.scheduler import JOB_TABLE, DigestScheduler, run_scheduled_digest, stored_parts
+from bot.scheduler import DigestScheduler, run_scheduled_digest, stored_parts
 from bot.store import queries
 from bot.store.db import open_store
 from bot.store.models import Outgoing
 from bot.wiring import build_rule_analyzers
+from tests.bot.live_helpers import asyncio_debug  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.usefixtures("asyncio_debug")  # the async tests here run under asyncio debug mode
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
@@ -85,10 +90,8 @@ def ingest(sessions, cfg: Config, *gids: str) -> None:
         assert report.stored == len(CHAT) and report.failed == 0
 
 
-def make(sessions, cfg: Config, clock, engine=None) -> DigestScheduler:
-    return DigestScheduler(
-        sessions, cfg, Outbox(cfg.digest.max_part_chars, clock=clock), engine=engine, clock=clock
-    )
+def make(sessions, cfg: Config, clock, **kw) -> DigestScheduler:
+    return DigestScheduler(sessions, cfg, Outbox(cfg.digest.max_part_chars, clock=clock), clock=clock, **kw)
 
 
 def digest_rows(sessions, gid: str | None = None) -> list[queries.OutgoingRecord]:
@@ -197,7 +200,7 @@ def test_two_schedulers_on_one_database_deliver_once(store, other_store):
     cfg = config(group(G1), max_part_chars=300)
     ingest(sessions_a, cfg, G1)
     clock = Clock(AT_2100)
-    a, b = make(sessions_a, cfg, clock, engine_a), make(sessions_b, cfg, clock, engine_b)
+    a, b = make(sessions_a, cfg, clock), make(sessions_b, cfg, clock)
 
     assert a.run_due(G1) is True
     assert b.run_due(G1) is False
@@ -215,7 +218,7 @@ def test_two_schedulers_on_one_database_deliver_once(store, other_store):
     clock.now = AT_2100 + timedelta(hours=1)
     restarted_engine, restarted_sessions = open_store(engine_a.url)
     try:
-        c = make(restarted_sessions, cfg, clock, restarted_engine)
+        c = make(restarted_sessions, cfg, clock)
         assert c.run_due(G1) is False
         assert c.catch_up() == []
     finally:
@@ -228,7 +231,7 @@ def test_two_schedulers_racing_from_two_threads_deliver_once(store, other_store)
     cfg = config(group(G1), group(G2))
     ingest(sessions_a, cfg, G1, G2)
     clock = Clock(AT_2100)
-    schedulers = [make(sessions_a, cfg, clock, engine_a), make(sessions_b, cfg, clock, engine_b)]
+    schedulers = [make(sessions_a, cfg, clock), make(sessions_b, cfg, clock)]
 
     for gid in (G1, G2):
         barrier = threading.Barrier(2)
@@ -263,7 +266,7 @@ def test_catch_up_delivers_yesterdays_missed_digest_once(store, other_store):
     cfg = config(group(G1), group(G2))
     ingest(sessions_a, cfg, G1)  # G2 was silent all day
     clock = Clock(datetime(2026, 11, 26, 8, 0, tzinfo=SH))  # the bot was down at 21:00 yesterday
-    sched = make(sessions_a, cfg, clock, engine_a)
+    sched = make(sessions_a, cfg, clock)
 
     caught = sched.catch_up()
     assert G1 in {d.group_id for d in caught}
@@ -281,7 +284,7 @@ def test_catch_up_delivers_yesterdays_missed_digest_once(store, other_store):
     sent = all_outgoing_count(sessions_a)
     assert sched.catch_up() == []
     clock.now += timedelta(hours=2)
-    assert make(sessions_b, cfg, clock, engine_b).catch_up() == []  # nor after a restart
+    assert make(sessions_b, cfg, clock).catch_up() == []  # nor after a restart
     assert all_outgoing_count(sessions_a) == sent
     assert digest_count(sessions_a) == 2
     assert digest_of(sessions_a, G1, date(2026, 11, 26)) is None  # today's is not due before 21:00
@@ -295,7 +298,7 @@ def test_a_digest_saved_but_not_marked_is_delivered_from_the_stored_text_once(st
     with sessions.begin() as s:  # the crash came after the save, before the commit that marks it sent
         assert queries.save_digest(s, G1, DAY, kept, "<p>kept</p>") is True
     clock = Clock(datetime(2026, 11, 26, 7, 0, tzinfo=SH))
-    sched = make(sessions, cfg, clock, engine)
+    sched = make(sessions, cfg, clock)
 
     assert [d.group_id for d in sched.catch_up()] == [G1]
     rows = digest_rows(sessions)
@@ -329,7 +332,7 @@ def test_delivery_to_the_group_to_admins_or_nowhere(store):
     queued: list[int] = []
     clock = Clock(AT_2100)
     sched = DigestScheduler(
-        sessions, cfg, Outbox(300, clock=clock), engine=engine, clock=clock, on_queued=lambda: queued.append(1)
+        sessions, cfg, Outbox(300, clock=clock), clock=clock, on_queued=lambda: queued.append(1)
     )
     assert [sched.run(g, DAY) for g in (G1, G2, G3)] == [True, True, True]
     with sessions() as s:
@@ -355,7 +358,7 @@ def test_delivery_to_the_group_to_admins_or_nowhere(store):
 
 def test_an_unconfigured_group_is_skipped(store, caplog):
     engine, sessions = store
-    sched = make(sessions, config(group(G1)), Clock(AT_2100), engine)
+    sched = make(sessions, config(group(G1)), Clock(AT_2100))
     caplog.set_level(logging.WARNING, logger="bot.scheduler")
     assert sched.run(G2, DAY) is False and sched.run_due(G2) is False
     assert digest_count(sessions) == 0 and digest_rows(sessions) == []
@@ -375,29 +378,34 @@ async def _until(cond, timeout: float = 10.0) -> None:
 
 async def stop(sched: DigestScheduler) -> None:
     """Shut down and let the loop finish it: AsyncIOScheduler defers its shutdown to the event loop,
-    and until then it still processes (and, when it shuts down, cancels) jobs of the shared store."""
+    and until then it may still process (and, when it shuts down, cancel) its jobs."""
     aps = sched._scheduler
     sched.shutdown()
     if aps is not None:
         await _until(lambda: aps.state == STATE_STOPPED)
 
 
-def _stored_job_ids(engine) -> list[str]:
-    with engine.connect() as conn:
-        return sorted(conn.execute(text(f"SELECT id FROM {JOB_TABLE}")).scalars())
-
-
-async def test_start_keeps_one_job_per_group_in_the_database_and_a_job_delivers(store):
+async def test_start_schedules_one_job_per_group_and_a_job_delivers_on_the_given_worker(store):
     engine, sessions = store
     cfg = config(group(G1), group(G2, digest_time="07:30"))
     ingest(sessions, cfg, G1)
     clock = Clock(AT_2100)
-    first = make(sessions, cfg, clock, engine)
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-worker")
+    ran_on: list[str] = []
+    queued_on: list[str] = []
+
+    async def on_worker(fn, *args):  # noqa: ANN001, ANN002, ANN202 - the shape of LiveBot._in_worker
+        def run():  # noqa: ANN202
+            ran_on.append(threading.current_thread().name)
+            return fn(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(worker, run)
+
+    first = make(sessions, cfg, clock)
     second = None
     try:
         first.start()
         assert DigestScheduler.active is first
-        assert JOB_TABLE in inspect(engine).get_table_names()
         jobs = dict(first.jobs())
         assert set(jobs) == {f"digest:{G1}", f"digest:{G2}"}
         now = datetime.now(SH)
@@ -405,18 +413,20 @@ async def test_start_keeps_one_job_per_group_in_the_database_and_a_job_delivers(
             nxt = jobs[job_id].astimezone(SH)
             assert (nxt.hour, nxt.minute, nxt.second) == (*hhmm, 0)
             assert now < nxt <= now + timedelta(days=1)
-        assert _stored_job_ids(engine) == [f"digest:{G1}", f"digest:{G2}"]
+        assert "apscheduler_jobs" not in inspect(engine).get_table_names()  # the timer never touches the database
         await stop(first)
         assert DigestScheduler.active is None
 
-        # Restart with G2 gone from the config: its stored job goes too.
+        # Restart with G2 gone from the config: its job goes too.
         cfg2 = config(group(G1))
-        second = make(sessions, cfg2, clock, engine)
+        second = make(
+            sessions, cfg2, clock, run_blocking=on_worker,
+            on_queued=lambda: queued_on.append(threading.current_thread().name),
+        )
         second.start()
         assert [j for j, _ in second.jobs()] == [f"digest:{G1}"]
-        assert _stored_job_ids(engine) == [f"digest:{G1}"]
 
-        # Fire the stored job now: it calls run_scheduled_digest, which queues today's digest.
+        # Fire the job now: it calls run_scheduled_digest, which queues today's digest on the worker.
         assert digest_rows(sessions) == []
         second._scheduler.modify_job(f"digest:{G1}", next_run_time=datetime.now(SH))
         await _until(lambda: digest_of(sessions, G1) is not None and digest_of(sessions, G1).sent_at is not None)
@@ -424,6 +434,9 @@ async def test_start_keeps_one_job_per_group_in_the_database_and_a_job_delivers(
         stored = digest_of(sessions, G1)
         assert [r.text for r in digest_rows(sessions)] == stored_parts(stored.text)
         assert stored.sent_at == AT_2100
+        # built on the worker it was given, not on a thread of its own; the wake-up came from there too
+        assert len(ran_on) == 1 and ran_on[0].startswith("test-worker")
+        assert queued_on == ran_on
         # The job was rescheduled for the next 21:00, not removed.
         (nxt,) = [t for _, t in second.jobs()]
         assert nxt is not None and nxt.astimezone(SH).time().replace(second=0) == datetime(2000, 1, 1, 21, 0).time()
@@ -431,6 +444,7 @@ async def test_start_keeps_one_job_per_group_in_the_database_and_a_job_delivers(
         await stop(first)
         if second is not None:
             await stop(second)
+        worker.shutdown(wait=True)
     assert DigestScheduler.active is None
 
 
@@ -441,7 +455,7 @@ async def test_a_job_firing_without_a_scheduler_or_failing_is_logged(store, capl
     await run_scheduled_digest(G1)
     assert any(r.levelno == logging.ERROR and "no running DigestScheduler" in r.getMessage() for r in caplog.records)
 
-    sched = make(sessions, config(group(G1)), Clock(AT_2100), engine)
+    sched = make(sessions, config(group(G1)), Clock(AT_2100))
 
     def boom(group_id: str) -> bool:
         raise RuntimeError("database gone")

@@ -8,7 +8,16 @@
  *   serving a `PuppetMock` (wechaty-puppet-mock 0.31.8) loaded with a fixed,
  *   deterministic fixture (see FIXTURE below).  python-wechaty 0.10.7 talks to it.
  * - HTTP (127.0.0.1 only, JSON): a control API for the tests: make members
- *   speak, read what the bot sent / whom it kicked, stop/start the gRPC server.
+ *   speak, read what the bot sent / whom it kicked, stop/start the gRPC server,
+ *   make sends return message ids, delay the reply of the next sends.
+ *
+ * The server never changes what the mock returns where a real puppet may
+ * legally return the same: sends go through the mock's own messageSendText /
+ * messageSendFile and return what it returns (no message id, which
+ * `messageSendText(): Promise<void | string>` allows).  `--return-ids` (or
+ * POST /control {"return_ids": true}) returns the id of the message the mock
+ * created instead -- also legal: real puppets return ids.  Every override is
+ * listed, with its reason, in README.md.
  *
  * When ready it prints exactly one line to stdout:
  *   READY {"grpc": 18788, "http": 18789}
@@ -45,6 +54,7 @@ function parseArgs (argv) {
     httpPort: 18789,
     token: process.env.WECHATY_PUPPET_SERVICE_TOKEN || '',
     echo: true, // also deliver the bot's own sent messages back as `message` events
+    returnIds: false, // sends answer with the sent message's id (default: no id, like the mock)
     logLevel: process.env.WECHATY_LOG || 'warn',
   }
   for (let i = 0; i < argv.length; i++) {
@@ -58,10 +68,11 @@ function parseArgs (argv) {
       case '--http-port': opts.httpPort = parseInt(next(), 10); break
       case '--token': opts.token = next(); break
       case '--no-echo': opts.echo = false; break
+      case '--return-ids': opts.returnIds = true; break
       case '--log-level': opts.logLevel = next(); break
       case '-h':
       case '--help':
-        console.error('usage: node server.js --grpc-port N --http-port N --token TOKEN [--no-echo] [--log-level warn|info|verbose|silly]')
+        console.error('usage: node server.js --grpc-port N --http-port N --token TOKEN [--no-echo] [--return-ids] [--log-level warn|info|verbose|silly]')
         process.exit(0)
         break
       default:
@@ -130,6 +141,14 @@ const nextMessageId = () => `msg-${BOOT_ID}-${++msgCounter}`
 const sentLog = [] // every message the BOT sent
 const kickLog = [] // every member the BOT removed from a room
 const attachments = new Map() // messageId -> { url payload | FileBox } for non-text messages
+
+/* Send controls (POST /control): ids on sends, and a delayed reply to the next sends. */
+const control = {
+  returnIds: OPTS.returnIds,
+  sendDelayMs: 0, // the reply of a send comes this late (the message is delivered at once)
+  sendDelayCount: 0, // ... for this many sends
+}
+const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
 
 /* ------------------------------------------------------------------------ */
 /* PuppetMock subclass: the parts of mock 0.31.8 that are stubs / broken      */
@@ -272,30 +291,79 @@ class TestPuppet extends PuppetMock {
 
   /* ---- messages --------------------------------------------------------- */
 
-  // mock: sends via ContactMock.say(): drops mention ids and returns no id
-  // (python `room.say()` then returns None).  Record + return a real id.
+  /*
+   * Text and files: the mock's own send (it stores the message and emits it
+   * as a `message` event, i.e. the echo real puppets send), wrapped to record
+   * it for GET /sent.  The result is the mock's: no id (python `room.say()`
+   * then returns None) -- unless ids are switched on, then the id of the
+   * message the mock just created.  The mock drops the mention ids: /sent
+   * records the ones the client asked for.
+   */
   async messageSendText (conversationId, text, mentionIdList) {
-    return this.recordSent(conversationId, MessageType.Text, text, { mentions: mentionIdList || [] })
+    return this.sendThrough(
+      () => super.messageSendText(conversationId, text, mentionIdList),
+      conversationId, MessageType.Text, text, { mentions: mentionIdList || [] },
+    )
   }
 
   async messageSendFile (conversationId, file) {
     const type = /^image\//.test(file.mimeType || '') || /\.(png|jpe?g|gif|webp)$/i.test(file.name || '')
       ? MessageType.Image
       : MessageType.Attachment
-    return this.recordSent(conversationId, type, '', { file })
+    return this.sendThrough(() => super.messageSendFile(conversationId, file), conversationId, type, '', { file })
   }
 
-  // mock: the following are no-ops returning no id
+  // mock: the following are no-ops (nothing is sent at all) -> send them
+  // (store + echo), record them; the id only when ids are switched on.
   async messageSendUrl (conversationId, urlLinkPayload) {
-    return this.recordSent(conversationId, MessageType.Url, urlLinkPayload.url || '', { url: urlLinkPayload })
+    const id = await this.recordSent(conversationId, MessageType.Url, urlLinkPayload.url || '', { url: urlLinkPayload })
+    return control.returnIds ? id : undefined
   }
 
   async messageSendContact (conversationId, contactId) {
-    return this.recordSent(conversationId, MessageType.Contact, contactId, { contactId })
+    const id = await this.recordSent(conversationId, MessageType.Contact, contactId, { contactId })
+    return control.returnIds ? id : undefined
   }
 
   async messageSendMiniProgram (conversationId, miniProgramPayload) {
-    return this.recordSent(conversationId, MessageType.MiniProgram, miniProgramPayload.title || '', { miniProgram: miniProgramPayload })
+    const id = await this.recordSent(conversationId, MessageType.MiniProgram, miniProgramPayload.title || '', { miniProgram: miniProgramPayload })
+    return control.returnIds ? id : undefined
+  }
+
+  // The mock's send emits its `message` event synchronously inside the call:
+  // catch the id it created there (and hold the echo back under --no-echo).
+  emit (eventName, ...args) {
+    if (eventName === 'message' && this.sending) {
+      this.sending.id = args[0] && args[0].messageId
+      if (!OPTS.echo) return true
+    }
+    return super.emit(eventName, ...args)
+  }
+
+  async sendThrough (send, conversationId, type, text, extra) {
+    const isRoom = /@chatroom$/.test(conversationId) || this.mocker.cacheRoomPayload.has(conversationId)
+    if (isRoom) this.mockRoom(conversationId)
+    else this.mockContact(conversationId)
+    const sending = { id: undefined }
+    this.sending = sending
+    let result
+    try {
+      result = await send()
+    } finally {
+      this.sending = null
+    }
+    this.logSent(sending.id || null, conversationId, isRoom, type, text, extra)
+    await this.delayReply()
+    return control.returnIds ? sending.id : result
+  }
+
+  // POST /control {"send_delay_ms", "send_delay_count"}: the message is
+  // delivered (and logged) at once, the answer to the client comes late.
+  async delayReply () {
+    if (control.sendDelayCount > 0 && control.sendDelayMs > 0) {
+      control.sendDelayCount--
+      await sleep(control.sendDelayMs)
+    }
   }
 
   async messageUrl (messageId) {
@@ -317,49 +385,48 @@ class TestPuppet extends PuppetMock {
   }
 
   /**
-   * Store a message in the mock (so `messagePayload` works: python
-   * `room.say()` loads the returned id), log it and, if echo is on, deliver
-   * it back as a `message` event the way real WeChat puppets report
-   * messages sent by the logged-in account.
+   * Send what the mock does not send at all (url, contact, mini program):
+   * store the message in the mock (so `messagePayload` works), log it and,
+   * if echo is on, deliver it back as a `message` event the way real WeChat
+   * puppets report messages sent by the logged-in account.  Returns its id.
    */
-  recordSent (conversationId, type, text, extra) {
+  async recordSent (conversationId, type, text, extra) {
     const selfId = this.selfId()
     const isRoom = /@chatroom$/.test(conversationId) || this.mocker.cacheRoomPayload.has(conversationId)
     if (isRoom) this.mockRoom(conversationId)
     else this.mockContact(conversationId)
 
     const id = nextMessageId()
-    const at = Date.now()
-    const mentions = (extra && extra.mentions) || []
     const payload = {
       id,
-      timestamp: at,
+      timestamp: Date.now(),
       type,
       text,
       fromId: selfId,
-      ...(isRoom
-        ? { roomId: conversationId, mentionIdList: mentions }
-        : { toId: conversationId }),
+      ...(isRoom ? { roomId: conversationId, mentionIdList: [] } : { toId: conversationId }),
     }
     if (extra && (extra.url || extra.file)) attachments.set(id, extra)
     this.mocker.MessageMock.create(payload)
+    this.logSent(id, conversationId, isRoom, type, text, extra)
+    if (OPTS.echo) this.emit('message', { messageId: id })
+    await this.delayReply()
+    return id
+  }
 
+  logSent (id, conversationId, isRoom, type, text, extra) {
     const entry = {
       id,
       room: isRoom ? conversationId : null,
       to: isRoom ? null : conversationId,
       text,
-      mentions,
+      mentions: (extra && extra.mentions) || [],
       type: MessageType[type].toLowerCase(),
-      at,
+      at: Date.now(),
     }
     if (extra && extra.file) entry.file = extra.file.name
     if (extra && extra.url) entry.url = extra.url
     if (extra && extra.contactId) entry.contact = extra.contactId
     sentLog.push(entry)
-
-    if (OPTS.echo) this.emit('message', { messageId: id })
-    return id
   }
 }
 
@@ -566,6 +633,25 @@ function say (body) {
   return { id, text }
 }
 
+function controlJson () {
+  return {
+    return_ids: control.returnIds,
+    send_delay_ms: control.sendDelayMs,
+    send_delay_count: control.sendDelayCount,
+  }
+}
+
+function setControl (body) {
+  if ('return_ids' in body) control.returnIds = !!body.return_ids
+  for (const [key, field] of [['send_delay_ms', 'sendDelayMs'], ['send_delay_count', 'sendDelayCount']]) {
+    if (!(key in body)) continue
+    const value = body[key]
+    if (!Number.isInteger(value) || value < 0) throw new HttpError(400, `${key} must be a non-negative integer`)
+    control[field] = value
+  }
+  return controlJson()
+}
+
 function readBody (req) {
   return new Promise((resolve, reject) => {
     const chunks = []
@@ -590,6 +676,8 @@ async function route (method, path, req) {
       sentLog.length = 0
       kickLog.length = 0
       return { ok: true }
+    case 'GET /control': return controlJson()
+    case 'POST /control': return setControl(await readBody(req))
     case 'POST /grpc/stop': return { ok: true, changed: await grpcStop(), grpc_running: !!puppetServer }
     case 'POST /grpc/start': return { ok: true, changed: await grpcStart(), grpc_running: !!puppetServer }
     default:

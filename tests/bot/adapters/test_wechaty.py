@@ -61,8 +61,9 @@ def _need_server() -> None:
 class PuppetServer:
     """The Node puppet server as a child process, and its HTTP control API."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, *options: str) -> None:
         self.token = token
+        self.options = options  # e.g. "--return-ids"
         self.grpc = _free_port()
         self.http = _free_port()
         self.proc: subprocess.Popen[str] | None = None
@@ -74,7 +75,7 @@ class PuppetServer:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             ["node", str(SERVER_DIR / "server.js"), "--grpc-port", str(self.grpc), "--http-port", str(self.http),
-             "--token", self.token],
+             "--token", self.token, *self.options],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         assert self.proc.stdout is not None
@@ -172,11 +173,13 @@ class Running:
         return await self.until(find, f"the bot to say {needle!r}", timeout)
 
 
-async def _start(server: PuppetServer, config: Config, *, token: str | None = None) -> Running:
+async def _start(
+    server: PuppetServer, config: Config, *, token: str | None = None, operation_timeout: float = 30.0
+) -> Running:
     store = open_store(config)
     platform = WechatyPlatform(
         server.endpoint, token or server.token, cache_dir=Path(config.database.url.removeprefix("sqlite:///")).parent / "wechaty",
-        backoff_initial=0.2, backoff_max=1.0,
+        backoff_initial=0.2, backoff_max=1.0, operation_timeout=operation_timeout,
     )
     bot = LiveBot(config, store, platform, analyzers=build_rule_analyzers())
     task = asyncio.create_task(bot.run())
@@ -217,13 +220,15 @@ async def test_room_messages_become_group_messages(live: Running) -> None:
     with live.bot.store.sessions() as s:
         room = queries.group(s, ROOM)
     assert (room.owner_id, room.admin_ids) == ("wxid_owner", ("wxid_admin",))
-    # the bot's own messages (echoed back by the puppet) are never ingested
+    # the bot's own messages (echoed back by the puppet) are never counted as the members' chat
     await live.server.say("wxid_admin", "/stats")
     await live.bot_said("今天（")
     await asyncio.sleep(0.5)
     with live.bot.store.sessions() as s:
         senders = {am.message.sender_id for am in queries.analysed_messages(s, ROOM, *_whole_range())}
+        kept = queries.message_counts(s, ROOM, role="bot")
     assert "wxid_bot" not in senders
+    assert kept.get("wxid_bot", 0) >= 1  # ...but stored, as the bot's own (issue 15)
 
 
 def _whole_range():  # noqa: ANN202
@@ -253,7 +258,7 @@ async def test_ad_warns_then_kicks_on_the_second_strike(live: Running) -> None:
     assert warning["room"] == ROOM and warning["mentions"] == ["wxid_spammer"]
     assert "wxid_spammer" in await live.server.members()
     await live.server.say("wxid_spammer", AD2)
-    await live.bot_said("已被移出本群")
+    await live.bot_said("第 2 次")
 
     async def kicked():  # noqa: ANN202
         return "wxid_spammer" not in await live.server.members()
@@ -266,7 +271,7 @@ async def test_ad_warns_then_kicks_on_the_second_strike(live: Running) -> None:
 
     async def leave_stored():  # noqa: ANN202
         with live.bot.store.sessions() as s:
-            msgs = queries.analysed_messages(s, ROOM, *_whole_range())
+            msgs = queries.analysed_messages(s, ROOM, *_whole_range(), role=None)  # the bot removed: its event
         return next((am.message for am in msgs if am.message.kind == "system"), None)
 
     leave = await live.until(leave_stored, "the room-leave event to be stored")
@@ -533,3 +538,149 @@ async def test_links_images_stickers_and_files_keep_their_kind(live: Running) ->
     assert kinds == {"link", "image", "sticker", "file"}
     link = next(m for m in msgs if m.kind == "link")
     assert "RAG 评测综述" in link.text and "https://arxiv.org/abs/2405.07437" in link.text
+
+
+# --- delivery: each thing said once (the puppet as it is, ids or not) -----------------------------
+
+
+async def _stop(running: Running) -> None:
+    running.task.cancel()
+    await asyncio.gather(running.task, return_exceptions=True)
+    running.bot.store.close()
+
+
+def _paced(tmp_path: Path) -> Config:
+    """The test config with a real (short) random pause before each operation."""
+    config = make_config(tmp_path)
+    send = Config.model_validate(
+        {"send": {"jitter_seconds": [0.2, 0.6], "per_group_per_minute": 1000, "global_per_minute": 1000}}
+    ).send
+    return config.model_copy(update={"send": send})
+
+
+@pytest.mark.parametrize("options", [(), ("--return-ids",)], ids=["sends-return-no-id", "sends-return-ids"])
+async def test_each_warning_kick_and_report_happens_once_and_a_restart_resends_nothing(
+    options: tuple[str, ...], tmp_path: Path
+) -> None:
+    _need_server()
+    server = PuppetServer(f"qunzhi-test-{uuid.uuid4().hex}", *options)
+    server.start()
+    config = _paced(tmp_path)
+    live = await _start(server, config)
+    try:
+        assert (await server.aapi("GET", "/control"))["return_ids"] is bool(options)
+        await server.say("wxid_spammer", AD)
+        await live.bot_said("第 1 次提醒")
+        await server.say("wxid_spammer", AD2)
+        said_at = time.monotonic()
+
+        async def kicked():  # noqa: ANN202
+            return await server.aapi("GET", "/kicks")
+
+        await live.until(kicked, "the kick", timeout=15)
+        assert time.monotonic() - said_at < 10, "the kick came minutes, not seconds, after the second strike"
+
+        async def all_sent():  # noqa: ANN202
+            with live.bot.store.sessions() as s:
+                out = queries.outgoing(s)
+            return out if len(out) >= 6 and all(o.sent_at is not None for o in out) else None
+
+        # the warning; the removal notice and the kick; to the owner: two reports and the follow-up
+        out = await live.until(all_sent, "every outbox row to end sent", timeout=15)
+        assert sorted(o.op for o in out) == ["kick", "private", "private", "private", "text", "text"]
+        await asyncio.sleep(3.0)  # longer than the first retry's backoff used to be: nothing comes twice
+        sent = await server.sent()
+        room = [m["text"] for m in sent if m["room"] == ROOM]
+        owner = [m["text"] for m in sent if m["to"] == "wxid_owner"]
+        assert len(room) == 2 and len(set(room)) == 2
+        assert sum("第 1 次提醒" in t for t in room) == 1 and sum("第 2 次" in t for t in room) == 1
+        assert len(owner) == 3 and len(set(owner)) == 3
+        assert "处理：待移出" in owner[1] and "处理：已移出" in owner[2]
+        kick_at = (await server.aapi("GET", "/kicks"))[0]["at"]
+        assert next(m for m in sent if "处理：已移出" in m["text"])["at"] >= kick_at
+        assert [(k["room"], k["member"]) for k in await server.aapi("GET", "/kicks")] == [(ROOM, "wxid_spammer")]
+        with live.bot.store.sessions() as s:
+            out = queries.outgoing(s)
+        assert len(out) == 6 and all(o.sent_at is not None and o.attempts == 1 for o in out)
+    finally:
+        await _stop(live)
+
+    again = await _start(server, config)  # a restart on the same database
+    try:
+        await asyncio.sleep(2.0)
+        assert await server.sent() == sent
+        assert len(await server.aapi("GET", "/kicks")) == 1
+    finally:
+        await _stop(again)
+        server.stop()
+
+
+async def test_a_send_answered_too_late_is_maybe_delivered_and_never_resent(
+    server: PuppetServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.outbox")
+    config = make_config(tmp_path)
+    live = await _start(server, config, operation_timeout=1.0)
+    try:
+        await server.aapi("POST", "/control", {"send_delay_ms": 3000, "send_delay_count": 1})
+        await server.say("wxid_spammer", AD)
+        await live.bot_said("第 1 次提醒")  # delivered at once; the answer comes after the bot's deadline
+
+        async def uncertain():  # noqa: ANN202
+            with live.bot.store.sessions() as s:
+                return next((o for o in queries.outgoing(s) if o.uncertain_at is not None), None)
+
+        row = await live.until(uncertain, "the warning to be recorded as maybe delivered", timeout=10)
+        assert row.purpose == "warn" and row.sent_at is None and row.failed_at is None
+        assert "OutcomeUnknown" in (row.last_error or "")
+        await asyncio.sleep(4.0)  # past the late answer and a retry's backoff
+        room = [m["text"] for m in await server.sent() if m["room"] == ROOM]
+        assert len(room) == 1 and "第 1 次提醒" in room[0]
+        with live.bot.store.sessions() as s:
+            assert queries.outgoing(s, pending_only=True) == []
+            assert [o.purpose for o in queries.outgoing(s) if o.sent_at is not None] == ["report"]
+        maybe = [r for r in caplog.records if "maybe delivered" in r.getMessage()]
+        assert len(maybe) == 1 and maybe[0].levelno == logging.WARNING
+        # the connection is fine after the late answer: the next thing goes out
+        await server.say("wxid_admin", "/policy")
+        await live.bot_said("广告处理")
+    finally:
+        await _stop(live)
+    again = await _start(server, config)
+    try:
+        await asyncio.sleep(2.0)
+        assert sum("第 1 次提醒" in m["text"] for m in await server.sent()) == 1
+    finally:
+        await _stop(again)
+
+
+async def test_a_connection_reset_mid_send_is_maybe_delivered_and_the_login_sends_the_rest(
+    server: PuppetServer, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path)
+    live = await _start(server, config)
+    try:
+        await server.aapi("POST", "/control", {"send_delay_ms": 10000, "send_delay_count": 1})
+        await server.say("wxid_spammer", AD)
+        await live.bot_said("第 1 次提醒")  # delivered; its answer is held back ...
+        await server.aapi("POST", "/grpc/stop")  # ... and the connection drops before it comes
+
+        async def uncertain():  # noqa: ANN202
+            with live.bot.store.sessions() as s:
+                return next((o for o in queries.outgoing(s) if o.uncertain_at is not None), None)
+
+        row = await live.until(uncertain, "the warning to be recorded as maybe delivered", timeout=10)
+        assert row.purpose == "warn"
+        await server.aapi("POST", "/grpc/start")
+
+        async def reconnected():  # noqa: ANN202
+            return live.platform.connected and live.platform.sessions >= 2
+
+        await live.until(reconnected, "the bot to reconnect")
+        await server.say("wxid_admin", "/policy")
+        await live.bot_said("广告处理")
+        with live.bot.store.sessions() as s:
+            assert queries.outgoing(s, pending_only=True) == []
+        assert sum("第 1 次提醒" in m["text"] for m in await server.sent()) == 1
+    finally:
+        await _stop(live)

@@ -1,0 +1,563 @@
+"""Everything the bot says to people, in Chinese, in one file: replies, warnings, reports, help.
+
+Wording is reviewed here and nowhere else. Handlers and the enforcement code call these functions
+(or read these constants) with facts — names, counts, limits — and never build user-facing text
+themselves. Nothing here does I/O. A test scans every string this module can produce for English.
+
+Sections: shared words, moderation (decision reasons, the analyzers' reasons for people, warnings,
+admin reports), commands (help, refusals, replies), profiles, outbox follow-ups, digest delivery
+notes. The daily digest's own wording lives in ``templates/`` (``digest.txt.j2`` sent to chat,
+``digest.html.j2`` the page), Chinese too; ``bot.digest`` adds only data-like labels ("(1/2)"
+part markers, day labels such as "明天" or "周六 11/28") and shows stored reasons through
+:func:`reason_text`.
+
+Rules for wording: Chinese throughout; ASCII only for command names after "/" (``/notspam``),
+for what is passed in (names, ids, quoted text, keywords) and for "QQ". Counts never pass their
+limit ("第 3 次违规（已超过上限：72 小时内 2 次）", never "3 of 2"). A report says what has
+happened, not what is planned: a removal still queued is 待移出. Stored reasons may be English
+diagnostics (the analyzers'); :func:`reason_text` is how people read them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+PLACEHOLDER = "—"  # what the data does not support (a profile line with nothing to show)
+
+# ================================================================================================
+# Shared words: permission levels, actions, labels
+# ================================================================================================
+
+LEVEL_NAMES: dict[str, str] = {"MEMBER": "成员", "ADMIN": "管理员", "OWNER": "群主", "SUPERADMIN": "超级管理员"}
+ACTION_NAMES: dict[str, str] = {"log": "记录", "warn": "警告", "kick": "移出", "undo": "撤销", "add": "重新邀请"}
+MODE_NAMES: dict[str, str] = {"off": "关闭", "log": "只记录", "warn": "警告", "kick": "警告，满次数后移出"}
+LABEL_NAMES: dict[str, str] = {
+    "ad": "广告", "normal": "正常", "useful": "有用", "useless": "无用", "question": "提问", "answer": "回答",
+    "announcement": "公告", "link_share": "分享链接", "job_post": "招聘", "request": "求助", "chitchat": "闲聊",
+    "other": "其他", "skipped": "未判定",
+}  # fmt: skip
+KIND_NAMES: dict[str, str] = {
+    "text": "文字", "image": "图片", "link": "链接", "file": "文件", "sticker": "表情", "voice": "语音",
+    "video": "视频", "quote": "引用", "system": "系统消息", "other": "其他消息",
+}  # fmt: skip
+ENTITY_NAMES: dict[str, str] = {
+    "PER": "人名", "LOC": "地点", "ORG": "机构", "URL": "链接", "EMAIL": "邮箱", "PHONE": "电话", "WECHAT": "微信号",
+    "QQ": "QQ号", "MONEY": "金额", "TIME": "时间", "DATE": "日期",
+}  # fmt: skip
+DEMOGRAPHIC_LABELS: dict[str, str] = {"male": "男", "female": "女"}
+DEMOGRAPHIC_TASKS: dict[str, str] = {"gender": "性别", "age": "年龄"}
+
+
+def level_name(level: str) -> str:
+    """A permission level (``bot.roles.Level`` member name, e.g. ``"ADMIN"``) in Chinese."""
+    return LEVEL_NAMES.get(level.upper(), "更高")
+
+
+def action_name(action: str) -> str:
+    """A recorded action kind (``"warn"``, ``"kick"``…) in Chinese."""
+    return ACTION_NAMES.get(action, "其他处理")
+
+
+def label_name(label: str) -> str:
+    return LABEL_NAMES.get(label, "其他")
+
+
+def _within(window_hours: int | None) -> str:
+    return f"{window_hours} 小时内" if window_hours else ""
+
+
+def strike_count(strike: int, limit: int | None = None, window_hours: int | None = None) -> str:
+    """"第 n 次违规", with the group's limit when it removes members. A count never reads as
+    "3 of 2": a member already past the limit (re-invited, say) is "已超过上限"."""
+    if limit is None:
+        return f"第 {strike} 次违规"
+    within = _within(window_hours)
+    if strike < limit:
+        return f"第 {strike} 次违规（{within}满 {limit} 次移出）"
+    if strike == limit:
+        return f"第 {strike} 次违规（{within}已满 {limit} 次）"
+    return f"第 {strike} 次违规（已超过上限：{within + ' ' if within else ''}{limit} 次）"
+
+
+# ================================================================================================
+# Moderation: decision reasons (bot/moderation.py), what analyzers found (nlp reasons, for people)
+# ================================================================================================
+
+
+def reason_not_an_ad() -> str:
+    return "不是广告"
+
+
+def reason_below_threshold(score: float, threshold: float) -> str:
+    return f"广告分 {score:.2f}，低于处理线 {threshold:.2f}"
+
+
+def reason_ad_score(score: float, threshold: float) -> str:
+    return f"广告分 {score:.2f}（处理线 {threshold:.2f}）"
+
+
+def reason_moderation_off() -> str:
+    return "本群未开启广告处理"
+
+
+def reason_whitelisted() -> str:
+    return "发送者在白名单中，不处理"
+
+
+def reason_sender_is_admin() -> str:
+    return "发送者是管理员，不处理"
+
+
+def reason_not_corroborated() -> str:
+    return "规则基线不认为是广告：只记录，不处理"
+
+
+def reason_strike(strike: int, limit: int | None = None, window_hours: int | None = None) -> str:
+    """A strike that is acted on (warning or removal); ``limit`` only where the group removes members."""
+    return strike_count(strike, limit, window_hours)
+
+
+def reason_strike_logged(strike: int) -> str:
+    """A strike under a log-only policy: counted, nothing said or done."""
+    return f"第 {strike} 次违规（本群只记录，不处理）"
+
+
+def _who(name: str, contact_id: str) -> str:
+    return contact_id if not name or name == contact_id else f"{name}（{contact_id}）"
+
+
+def reason_kicked_by(name: str, contact_id: str) -> str:
+    return f"管理员 {_who(name, contact_id)} 移出"
+
+
+def reason_warned_by(name: str, contact_id: str, reason: str) -> str:
+    return f"管理员 {_who(name, contact_id)} 警告：{reason}"
+
+
+def reason_marked_by(name: str, contact_id: str) -> str:
+    return f"管理员 {_who(name, contact_id)} 标为广告"
+
+
+# The analyzers' reasons (nlp/rules.py, nlp/classify.py, nlp/policy.py, nlp/normalize.py) are
+# English diagnostics, kept as they are in the store and in `qunzhi predict`. People read them
+# through reason_text(): every known shape in Chinese, an unknown one as a Chinese generic phrase.
+
+_SIGNALS: dict[str, str] = {  # nlp/rules.py signal labels, shown as "label" or "label <matched text>"
+    "contact WeChat": "微信号", "contact QQ号": "QQ号", "contact group": "群号", "contact phone (masked)": "电话号码（打码）",
+    "contact phone": "电话号码", "contact number": "疑似联系号码", "contact email": "邮箱", "contact bank account": "银行账号",
+    "contact word": "联系用语", "contact": "联系方式", "price": "标价", "promo discount": "折扣", "promo": "促销用语",
+    "sell": "买卖", "link (known site)": "知名网站链接", "link domain": "可疑域名或短链接", "link": "链接",
+    "format 【header】": "【标题】格式", "format !!!": "连续感叹号", "format very long": "超长文",
+}  # fmt: skip
+_POLICIES: dict[str, str] = {"gambling offer": "赌博推广", "summons scam": "冒充公检法诈骗"}
+_EVASIONS: dict[str, str] = {
+    "spaced": "拆开写", "symbols": "夹杂符号", "invisible": "隐形字符", "homoglyph": "形近字", "cn-digits": "中文数字",
+    "nfkc": "全角字符",
+}  # fmt: skip
+_FIXED: dict[str, str] = {
+    "system message: not analysed": "系统消息，未分析", "system message": "系统消息", "disabled in config": "已在配置中关闭",
+    "reply": "回复", "laughter": "笑声", "sticker": "表情", "no text": "没有文字", "empty": "空消息",
+    "link message": "链接消息", "very long": "很长", "specifics": "含具体信息", "off topic": "与群话题无关",
+    "no intent cue": "没有明显意图",
+}  # fmt: skip
+_WORDED: tuple[tuple[str, str], ...] = (  # "word <detail>" shapes of the useful and intent rules
+    ("question", "提问（{}）"), ("request", "求助（{}）"), ("announcement", "公告（{}）"), ("answer", "回答（{}）"),
+    ("laughter", "笑声"), ("phatic", "客套话"), ("greeting", "问候"), ("informative", "信息词「{}」"),
+    ("short", "很短（{} 字）"), ("long", "较长（{} 字）"), ("content words", "实词 {} 个"), ("job", "招聘（{}）"),
+    ("topic chars", "与群话题共有的字：{}"), ("topic", "群话题词：{}"),
+)  # fmt: skip
+_PROB = re.compile(r"^(rules|model) p\((\w+)\)=([0-9.]+)(?: for topic (.*) \(useful from ([0-9.]+)\))?$")
+_POLICY = re.compile(r"^policy (.+?): (.+?)(?: \(model p\(ad\)=([0-9.]+)\))?$")
+_EVASION = re.compile(r"^obfuscation (\S+) ?(.*?)(?: \((.*)\))?$")
+UNKNOWN_REASON = "其他判定依据"
+
+
+def _signal(reason: str) -> str | None:
+    if m := re.fullmatch(r"format long (\d+)", reason):
+        return f"长文（{m.group(1)} 字）"
+    for label in sorted(_SIGNALS, key=len, reverse=True):
+        if reason == label:
+            return _SIGNALS[label]
+        if reason.startswith(label + " "):
+            return f"{_SIGNALS[label]} {reason[len(label) + 1 :]}"
+    return None
+
+
+def reason_text(reason: str) -> str:
+    """One stored reason as people read it. Reasons written here (Chinese) pass unchanged; the
+    analyzers' English shapes are translated; any other English becomes a generic phrase."""
+    if not re.match(r"[A-Za-z]", reason):
+        return reason
+    if reason in _FIXED:
+        return _FIXED[reason]
+    if m := _PROB.match(reason):
+        who = "规则" if m.group(1) == "rules" else "模型"
+        text = f"{who}判定{label_name(m.group(2))}概率 {m.group(3)}"
+        if m.group(5):
+            topic = m.group(4) if m.group(4) not in ("", "(none)") else "无"
+            text += f"（话题：{topic}；{m.group(5)} 起算有用）"
+        return text
+    if m := _POLICY.match(reason):
+        text = f"专项规则「{_POLICIES.get(m.group(1), '其他')}」命中：{m.group(2)}"
+        return text + (f"（模型广告概率 {m.group(3)}）" if m.group(3) else "")
+    if reason.startswith("keyword "):
+        return f"关键词「{reason.removeprefix('keyword ')}」"
+    if m := _EVASION.match(reason):
+        how = " ".join(x for x in (_EVASIONS.get(m.group(1), "变形写法"), m.group(2)) if x)
+        return f"规避写法：{how}" + (f"（{reason_text(m.group(3))}）" if m.group(3) else "")
+    if m := re.fullmatch(r"(?:rules|ad) p=([0-9.]+)", reason):
+        return f"广告概率 {m.group(1)}"
+    if m := re.fullmatch(r"rules say (\w+)(?: \((.*)\))?", reason):
+        return f"规则判定为{label_name(m.group(1))}" + (f"（{reason_text(m.group(2))}）" if m.group(2) else "")
+    if m := re.fullmatch(r"next (\w+) ([0-9.]+)", reason):
+        return f"其次：{label_name(m.group(1))} {m.group(2)}"
+    if m := re.fullmatch(r"(\w+) (without text|shared)", reason):
+        kind = KIND_NAMES.get(m.group(1), "消息")
+        return f"{kind}，无文字" if m.group(2) == "without text" else f"分享了{kind}"
+    if m := re.fullmatch(r"undo of action (\d+)", reason):
+        return f"撤销处理 #{m.group(1)}"
+    if (found := _signal(reason)) is not None:
+        return found
+    for word, fmt in _WORDED:
+        if reason.startswith(word + " "):
+            return fmt.format(reason[len(word) + 1 :])
+    return UNKNOWN_REASON
+
+
+# ================================================================================================
+# Moderation: what the member reads in the group, and the admins' report
+# ================================================================================================
+
+
+def member_warning(strike: int, limit: int | None = None, window_hours: int | None = None) -> str:
+    """The warning in the group (the platform puts the @mention in front); ``limit`` only where
+    the group removes members."""
+    if limit is None:
+        return f"请勿在本群发布广告（第 {strike} 次提醒）。如有误判请联系管理员。"
+    left = limit - strike
+    then = f"{_within(window_hours)}再有 {left} 次将被移出" if left > 0 else "再有违规将被移出"
+    return f"请勿在本群发布广告（第 {strike} 次提醒，{then}）。如有误判请联系管理员。"
+
+
+def member_removal_notice(strike: int) -> str:
+    """Said in the group just before the member is removed."""
+    return f"多次发布广告（第 {strike} 次），将被移出本群。如有误判请联系管理员。"
+
+
+REPORT_ACTIONS: dict[str, str] = {"warn": "群内警告", "kick": "待移出", "log": "已记录"}
+
+
+def report_action(action: str, *, dry_run: bool = False) -> str:
+    """The 处理 line of a report: what is done or, for a removal, still to be done."""
+    if dry_run:
+        return f"演练（未执行）：本应{action_name(action)}"
+    return REPORT_ACTIONS.get(action, action_name(action))
+
+
+def admin_report(
+    *,
+    group_name: str,
+    member_name: str,
+    member_id: str,
+    action: str,
+    dry_run: bool,
+    quote: str,
+    reasons: Sequence[str],
+    record: int,
+) -> str:
+    """The admins' short private report: who, what, why, and how to undo. ``reasons`` are already
+    as people read them (see :func:`reason_text`)."""
+    return (
+        f"【群智·处理报告】{group_name}\n"
+        f"成员：{member_name}（{member_id}）\n"
+        f"处理：{report_action(action, dry_run=dry_run)}\n"
+        f"消息：{quote}\n"
+        f"原因：{'；'.join(reasons) or PLACEHOLDER}\n"
+        f"撤销：在群里发送 /notspam @{member_name}（记录 #{record}）"
+    )
+
+
+# ================================================================================================
+# Commands: help, refusals and replies (bot/commands.py)
+# ================================================================================================
+
+# Each command's usage line and one-line summary, by command name. Command names (/kick) are
+# ASCII by design; help shows each command's Chinese aliases beside it.
+COMMAND_HELP: dict[str, tuple[str, str]] = {
+    "help": ("/help", "列出你能用的命令"),
+    "kick": ("/kick @成员", "把成员移出本群"),
+    "warn": ("/warn @成员 [原因]", "警告成员（记一次违规）"),
+    "spam": ("/spam（引用消息）或 /spam @成员", "标为广告：记为训练数据并按群策略处理"),
+    "notspam": ("/notspam（引用消息）或 /notspam @成员", "撤销误判：恢复成员记录（被移出的重新邀请入群），记为训练数据"),
+    "whitelist": ("/whitelist @成员", "加入白名单：永不被自动处理"),
+    "unwhitelist": ("/unwhitelist @成员", "移出白名单"),
+    "digest": ("/digest [昨天|2026-11-24]", "现在发本群某天的摘要（默认今天到目前）"),
+    "stats": ("/stats", "本群今天的数字"),
+    "profile": ("/profile @成员", "成员画像：活跃、话题、角色、广告风险、线索分"),
+    "optout": ("/optout", "不再为你做画像，日报也不引用你的话"),
+    "optin": ("/optin", "恢复为你做画像（从现在起）"),
+    "policy": ("/policy", "本群的处理策略"),
+    "dryrun": ("/dryrun 开|关|默认", "演练模式：只记录不执行"),
+}
+
+
+def help_line(usage: str, summary: str, aliases: Sequence[str] = ()) -> str:
+    """One command in /help: usage — summary, then its aliases (punctuation-only ones left out)."""
+    shown = [f"/{a}" for a in aliases if any(c.isalnum() for c in a)]
+    return f"{usage} — {summary}" + (f"；也可用 {'、'.join(shown)}" if shown else "")
+
+
+def help_text(lines: Sequence[str], *, more_for_admins: bool) -> str:
+    head = "群智可用命令（以 / 开头，或 @群智 后跟命令）："
+    tail = ["其余命令需要管理员权限。"] if more_for_admins else []
+    return "\n".join([head, *lines, *tail])
+
+
+def no_permission(command: str, level: str) -> str:
+    return f"抱歉，/{command} 需要{level_name(level)}权限。"
+
+
+def not_on_the_bot() -> str:
+    return "不能对机器人自己执行此操作。"
+
+
+def protected_member(name: str, level: str) -> str:
+    return f"{name} 是{level_name(level)}，不能对其执行此操作。"
+
+
+def needs_target(command: str) -> str:
+    return f"请 @ 一位成员，例如：/{command} @张三"
+
+
+def kick_reply(name: str) -> str:
+    return f"好的，正在将 {name} 移出本群。"
+
+
+DEFAULT_WARN_REASON = "请遵守群规"
+
+
+def admin_warning(reason: str, strike: int, limit: int | None = None, window_hours: int | None = None) -> str:
+    """An admin's /warn as the member reads it in the group; ``limit`` only where the group removes
+    members. A count at or past the limit says so instead of "n of m"."""
+    if limit is None:
+        return f"管理员警告：{reason}（第 {strike} 次）"
+    within = _within(window_hours)
+    if strike < limit:
+        return f"管理员警告：{reason}（第 {strike} 次，{within}满 {limit} 次将被移出）"
+    return f"管理员警告：{reason}（第 {strike} 次，已达{' ' + within if within else ''} {limit} 次的上限，再有违规将被移出）"
+
+
+def warn_reply(name: str, strike: int) -> str:
+    return f"已警告 {name}（第 {strike} 次）。"
+
+
+def spam_needs_quote() -> str:
+    return "请引用那条消息发送 /spam，或 /spam @成员（处理其最近一条消息）。"
+
+
+def spam_recorded_only(name: str) -> str:
+    """/spam in a group whose moderation is off."""
+    return f"已记为广告（训练数据）。本群未开启自动处理，{name} 未被处理。"
+
+
+def spam_already_handled(name: str) -> str:
+    return f"已记为广告（训练数据）。{name} 之前的处理仍然有效。"
+
+
+SPAM_OUTCOMES: dict[str, str] = {"warn": "已警告", "kick": "将被移出", "log": "已记录"}
+
+
+def spam_done(name: str, action: str, *, dry_run: bool, reason: str) -> str:
+    """/spam's reply: what the group's policy made of it; ``reason`` as people read it."""
+    done = SPAM_OUTCOMES.get(action, action_name(action))
+    drill = "（演练模式，未执行）" if dry_run else ""
+    return f"已记为广告。{name}：{done}{drill}，{reason}。"
+
+
+def notspam_needs_quote() -> str:
+    return "请引用那条消息发送 /notspam，或 /notspam @成员。"
+
+
+def notspam_nothing_to_undo(name: str, *, recorded: bool) -> str:
+    return ("已记为非广告（训练数据）。" if recorded else "") + f"{name} 没有需要撤销的处理。"
+
+
+def notspam_done(name: str, undone: int, strikes_left: int, *, reinvited: bool) -> str:
+    tail = "，已重新邀请对方入群" if reinvited else ""
+    return f"已撤销对 {name} 的 {undone} 项处理并记为误判，当前违规 {strikes_left} 次{tail}。"
+
+
+def whitelist_done(names: Sequence[str], *, on: bool) -> str:
+    return ("已加入白名单：" if on else "已移出白名单：") + "、".join(names)
+
+
+def digest_bad_date(given: str) -> str:
+    return f"看不懂日期「{given}」：请写成 2026-11-24 这样的日期，或“今天”“昨天”“前天”。"
+
+
+def digest_future_day() -> str:
+    return "那一天还没到。"
+
+
+def stats_reply(
+    day: str, *, messages: int, speakers: int, useful: int, ads: int, actions: Mapping[str, int], pending: int
+) -> str:
+    """/stats: one day's numbers; ``actions`` counts recorded actions by kind (``"warn"``…)."""
+    order = [*ACTION_NAMES, *sorted(set(actions) - set(ACTION_NAMES))]
+    done = "，".join(f"{action_name(k)} {actions[k]}" for k in order if actions.get(k)) or "无"
+    return (
+        f"今天（{day}）：{messages} 条消息，{speakers} 人发言；"
+        f"有用 {useful} 条，广告 {ads} 条；处理：{done}；待分析 {pending} 条。"
+    )
+
+
+def optout_done() -> str:
+    return "好的，已为你退出画像（所有群）：你的画像已删除，今后不再分析，日报也不引用你的发言。消息仍会保存并照常审核。发 /optin 可恢复。"
+
+
+def optin_done() -> str:
+    return "好的，已恢复画像：从现在起的发言会计入你的画像。发 /optout 可随时退出。"
+
+
+def policy_reply(
+    *,
+    mode: str,
+    threshold: float,
+    kick_after: int,
+    window_hours: int,
+    corroborate: bool,
+    dry_run: bool,
+    set_in_group: bool,
+    report: bool,
+) -> str:
+    """/policy: the group's moderation settings. ``mode`` is a ``PolicyMode`` value."""
+    shown = f"警告，{window_hours} 小时内 {kick_after} 次移出" if mode == "kick" else MODE_NAMES.get(mode, "未知")
+    return (
+        f"广告处理：{shown}；判为广告的分数线 {threshold:.2f}；"
+        f"{'需要规则基线也判为广告才处理' if corroborate else '模型判定即处理'}；"
+        f"演练模式：{'开' if dry_run else '关'}{'（群内设置）' if set_in_group else '（配置）'}；"
+        f"向管理员报告：{'是' if report else '否'}。"
+    )
+
+
+def dryrun_usage() -> str:
+    return "用法：/dryrun 开|关|默认"
+
+
+def dryrun_done(on: bool) -> str:
+    return f"演练模式已{'开启：只记录，不警告不移出' if on else '关闭：按策略执行'}。"
+
+
+# ================================================================================================
+# Profiles: what /profile (and `qunzhi profile`) shows (bot/profile_view.py)
+# ================================================================================================
+
+RISK_HIGH, RISK_MEDIUM, RISK_LOW = "高", "中", "低"
+LEAD_KINDS: dict[str, str] = {"request": "询价/求购「{}」{} 次", "question": "问过「{}」{} 次", "mention": "提到「{}」{} 次"}
+
+
+def lead_reason(kind: str, what: str, count: int) -> str:
+    """One reason of a lead score: ``kind`` is ``request``, ``question`` or ``mention``."""
+    return LEAD_KINDS.get(kind, "提到「{}」{} 次").format(what, count)
+
+
+def lead_cues(words: Iterable[str]) -> str:
+    return "询价用语：" + "、".join(words)
+
+
+def risk_reasons(
+    *, ads: int, strikes: int, mean: float, top: float, burst_hours: int, burst_messages: int, burst_ads: int
+) -> tuple[str, ...]:
+    return (
+        f"广告 {ads} 条", f"违规 {strikes} 次", f"广告分均值 {mean:.2f}、最高 {top:.2f}",
+        f"入群 {burst_hours} 小时内 {burst_messages} 条（广告 {burst_ads}）",
+    )  # fmt: skip
+
+
+def demographic_hint(label: str, confidence: float) -> str:
+    return f"{DEMOGRAPHIC_LABELS.get(label, label)}（{confidence:.2f}）"
+
+
+def occupation(job: str, cue: str, count: int) -> str:
+    return f"{job}（自述“{cue}”×{count}）"
+
+
+def entity_mention(entity_type: str, text: str, count: int) -> str:
+    """A thing a member mentioned, by kind (``PER``, ``ORG``…), for the profile's 提到 line."""
+    return f"{ENTITY_NAMES.get(entity_type, '其他')} {text} {count}"
+
+
+def profile_where(groups: int | None) -> str:
+    """Where a profile was counted: this group (None) or across ``groups`` groups."""
+    return "本群" if groups is None else f"{groups} 个群"
+
+
+def profile_card(
+    *,
+    name: str,
+    member_id: str,
+    where: str,
+    first_day: str,
+    last_day: str,
+    messages: int,
+    active_days: int,
+    per_day: float,
+    busy_hours: Sequence[int],
+    topics: str,
+    mentions: str,
+    questions: int,
+    answers: int,
+    links: int,
+    sites: str,
+    useful: int,
+    risk: str,
+    risk_why: Sequence[str],
+    hints: Mapping[str, str],
+    occupations: str,
+    lead_score: int,
+    lead_why: Sequence[str],
+) -> str:
+    """The profile in a few short lines. Lists (topics, mentions, sites, occupations) come joined;
+    ``hints`` maps a demographic task (``gender``, ``age``) to what is shown."""
+    hours = "、".join(f"{h}点" for h in busy_hours) or PLACEHOLDER
+    lines = [
+        f"{name}（{member_id}）· {where}",
+        f"活跃：{first_day} 至 {last_day}，共 {messages} 条，活跃 {active_days} 天，日均 {per_day:.1f} 条；常在 {hours}",
+        f"话题：{topics}",
+        f"提到：{mentions}",
+        f"角色：提问 {questions}，回答他人 {answers}，分享链接 {links}{f'（{sites}）' if sites else ''}，有用 {useful}",
+        f"广告风险：{risk} — " + "，".join(risk_why),
+        "画像线索：" + "，".join(f"{DEMOGRAPHIC_TASKS.get(k, k)} {v}" for k, v in hints.items()) + f"；职业 {occupations}",
+        f"线索分：{lead_score}" + (" — " + "；".join(lead_why) if lead_why else "（无产品关键词相关发言）"),
+    ]
+    return "\n".join(lines)
+
+
+def profile_opted_out(member_id: str) -> str:
+    return f"{member_id} 已选择退出画像（/optout）：不做分析，也不展示。"
+
+
+def profile_missing(name: str) -> str:
+    return f"{name} 在本群还没有画像（没有发过言，或消息还在分析）。"
+
+
+# ================================================================================================
+# Outbox follow-ups (what is said once an operation is done)
+# ================================================================================================
+
+
+def kick_done(*, group_name: str, member_name: str, member_id: str, record: int) -> str:
+    """The admins' follow-up once a removal reported as 待移出 has really happened (sent only then)."""
+    return (
+        f"【群智·处理结果】{group_name}\n"
+        f"成员：{member_name}（{member_id}）\n"
+        f"处理：已移出\n"
+        f"撤销：在群里发送 /notspam @{member_name}（记录 #{record}）"
+    )
+
+
+# ================================================================================================
+# Digest delivery notes (the digest itself is worded in templates/)
+# ================================================================================================
+# None today: a digest is delivered as its rendered parts, with nothing said around them.
