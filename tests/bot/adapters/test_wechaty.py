@@ -26,17 +26,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.adapters.wechaty import WechatyAuthError, WechatyConfigError, WechatyPlatform, split_quote
+from bot.commands import registry
 from bot.config import Config
 from bot.live import LiveBot
 from bot.store import queries
+from bot.store.models import Message
 from bot.wiring import build_rule_analyzers, open_store
+from tests.bot.live_helpers import asyncio_debug  # noqa: F401 - a fixture
+from tests.bot.wording import assert_no_english
 
 SERVER_DIR = Path(__file__).resolve().parents[2] / "puppet_server"
 ROOM = "ai-room@chatroom"
 AD = "兼职刷单日赚500，加V：abc12345 详询"
 AD2 = "代理微商招募，日结工资，加微信 wx_8899001 了解"
+# the puppet server's fixture (tests/puppet_server/server.js): what the bot may quote back
+FIXTURE_WORDS = (
+    ROOM, "AI 交流群", "wxid_bot", "群智", "wxid_owner", "群主", "wxid_admin", "管理员", "wxid_alice", "Alice",
+    "wxid_bob", "Bob", "wxid_spammer", "推广小王",
+)
+
+# every async test here runs its loop in asyncio debug mode: a wrong-thread call or a stalled loop fails it
+pytestmark = pytest.mark.usefixtures("asyncio_debug")
 
 
 def _free_port() -> int:
@@ -192,13 +205,29 @@ async def _start(
     return running
 
 
+async def assert_bot_said_only_chinese(running: Running) -> None:
+    """No English in anything the bot sent (as the puppet server recorded it), beyond command names
+    after "/" and what the test put in: the fixture's names and ids, and every message members sent
+    (not the bot's own, which the puppet echoes back and the store keeps)."""
+    with running.bot.store.sessions() as session:
+        stored = session.execute(
+            select(Message.text, Message.sender_name, Message.quote).where(Message.role != queries.BOT)
+        ).all()
+    allowed = [*FIXTURE_WORDS, *(x for row in stored for x in row if x)]
+    said = [m["text"] for m in await running.server.sent()]
+    assert_no_english(said, allowed, never=[c.name for c in registry.commands])
+
+
 @pytest.fixture
 async def live(server: PuppetServer, tmp_path: Path) -> AsyncIterator[Running]:
     running = await _start(server, make_config(tmp_path))
     yield running
     running.task.cancel()
     await asyncio.gather(running.task, return_exceptions=True)
-    running.bot.store.close()
+    try:
+        await assert_bot_said_only_chinese(running)
+    finally:
+        running.bot.store.close()
 
 
 # --- the edge ------------------------------------------------------------------------------------
@@ -546,7 +575,10 @@ async def test_links_images_stickers_and_files_keep_their_kind(live: Running) ->
 async def _stop(running: Running) -> None:
     running.task.cancel()
     await asyncio.gather(running.task, return_exceptions=True)
-    running.bot.store.close()
+    try:
+        await assert_bot_said_only_chinese(running)
+    finally:
+        running.bot.store.close()
 
 
 def _paced(tmp_path: Path) -> Config:
