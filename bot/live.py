@@ -243,7 +243,13 @@ class LiveBot:
             asyncio.create_task(self.analyse_forever(), name="analysis"),
             asyncio.create_task(self.sender.run(), name="outbox"),
             asyncio.create_task(self._catch_up(), name="digest catch-up"),
-            asyncio.create_task(purge_daily(self.store.sessions, self.config, self._in_worker, self.clock), name="retention"),
+            asyncio.create_task(
+                purge_daily(
+                    self.store.sessions, self.config, self._in_worker, self.clock,
+                    on_requeued=self._analysis_needed.set,  # on the loop: purge_daily awaits there
+                ),
+                name="retention",
+            ),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)

@@ -115,19 +115,24 @@ async def purge_daily(
     clock: Callable[[], datetime],
     *,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_requeued: Callable[[], None] = lambda: None,
 ) -> None:
     """Every day at ``privacy.purge_time`` until cancelled, on the bot's worker thread: run
     :func:`purge_once` (when retention is on) and :func:`requeue_once`. A failed job is logged and
-    tried again the next day."""
+    tried again the next day. ``on_requeued`` is called (on the event loop) when messages went back
+    to the queue, so the analysis loop takes them at once instead of with the next message."""
     jobs = [requeue_once] if config.privacy.retention_days <= 0 else [purge_once, requeue_once]
     while True:
         wait = (next_run(config, clock()) - clock()).total_seconds()
         await sleep(max(wait, 1.0))
         for job in jobs:
             try:
-                await in_worker(job, sessions, config, clock())
+                done = await in_worker(job, sessions, config, clock())
             except Exception:  # noqa: BLE001 - the bot goes on; the job runs again tomorrow
                 log.exception("daily %s failed; retrying tomorrow", job.__name__)
+                continue
+            if job is requeue_once and done:
+                on_requeued()
 
 
 __all__ = ["PurgeReport", "cutoff", "next_run", "purge", "purge_daily", "purge_once", "requeue_once"]

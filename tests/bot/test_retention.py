@@ -154,3 +154,24 @@ async def test_with_retention_off_the_daily_run_only_retries_failed_analyses() -
     with pytest.raises(asyncio.CancelledError):
         await purge_daily(None, config, in_worker, lambda: clock[0], sleep=sleep)  # type: ignore[arg-type]
     assert ran == ["requeue_once", "requeue_once"]
+
+
+async def test_the_daily_retry_wakes_the_analysis_when_it_requeued_something() -> None:
+    config = Config.model_validate({"privacy": {"retention_days": 0}})
+    clock = [datetime(2026, 3, 10, 12, 0, tzinfo=TZ)]
+    requeued = iter([0, 3])  # day 1 nothing went back, day 2 three messages did
+    woken: list[datetime] = []
+
+    async def sleep(seconds: float) -> None:
+        clock[0] += timedelta(seconds=seconds)
+        if len(woken) == 1:
+            raise asyncio.CancelledError
+
+    async def in_worker(fn, sessions, cfg, now):  # noqa: ANN001
+        return next(requeued)
+
+    with pytest.raises(asyncio.CancelledError):
+        await purge_daily(
+            None, config, in_worker, lambda: clock[0], sleep=sleep, on_requeued=lambda: woken.append(clock[0])  # type: ignore[arg-type]
+        )
+    assert woken == [datetime(2026, 3, 12, 4, 30, tzinfo=TZ)]
