@@ -149,6 +149,11 @@ def message_role(msg: GroupMessage, config: Config, *, bot_id: str | None = None
     """What a message is, as stored (``queries.CHAT``, ``COMMAND`` or ``BOT``): the bot's own when
     its sender is the bot, a command when the live bot's parser takes it as one, else chat.
 
+    A command is still analysed and moderated like chat, whoever sends it (an ad behind "/help" or
+    behind a "/kick" the sender may not use is caught; an admin's is judged too and, admins never
+    being acted on, only logged), but it is never counted: not in the digest, ``/stats``, profiles
+    or usefulness counts. The bot's own words are not analysed at all.
+
     ``bot_id``/``bot_name``: the logged-in account (the live bot); by default the configured
     ``bot.self_id`` and ``bot.name`` (replays and imports, where no platform says who the bot is).
     """

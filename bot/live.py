@@ -22,8 +22,9 @@ on the loop's thread alone, and a worker that must wake something calls ``LiveBo
 wrong-thread call and reports a callback that holds the loop.
 
 - A message is stored first, with its role (``commands.message_role``): a member's chat, a
-  command, or the bot's own words (the platform echoes what the bot says). Only chat is analysed
-  and counted; a duplicate (same platform id) stops there.
+  command, or the bot's own words (the platform echoes what the bot says). Chat and commands are
+  analysed and moderated (an ad behind a command is still caught); only chat is counted; the bot's
+  own words are only kept. A duplicate (same platform id) stops there.
 - A command is answered at once: only what it acts on is analysed first (for ``/spam`` and
   ``/notspam`` the pending messages of the member they are about), not the backlog; its reply
   and effects go to the outbox in one transaction.
@@ -170,7 +171,7 @@ class LiveBot:
             log.info("message %s arrived again; stored once", msg.id)
             return
         if role != queries.COMMAND:
-            return  # chat waits for the analysis loop; the bot's own words are only kept
+            return  # chat waits for the analysis loop (so does a command, after its answer); the bot's own words are only kept
         invocation = commands.registry.parse(
             msg,
             prefixes=self.config.bot.command_prefixes,

@@ -2,6 +2,9 @@
 
 1. **Store first.** A message is written to the store before anything looks at it, so a crash
    later loses nothing; a duplicate (same source and id) is stored once and otherwise ignored.
+   Each has a role (``bot.commands.message_role``): chat and commands are analysed and moderated —
+   an ad behind a command is caught — the bot's own words are not; only chat is counted (the
+   ``on_analysed`` hooks see each item's role: profiles skip commands).
 2. **Claim, then analyse in batches.** A pipeline analyses only messages it has claimed
    (``queries.claim_pending``: a worker id and a lease), so two processes on one database — an
    ``import`` beside a live ``run`` — analyse each message once, and a dead process's claims lapse.
@@ -108,12 +111,14 @@ def as_multi(analyzer: Analyzer | MultiAnalyzer) -> MultiAnalyzer:
 
 @dataclass(frozen=True, slots=True)
 class AnalysedItem:
-    """A message just analysed, as ``on_analysed`` hooks see it."""
+    """A message just analysed, as ``on_analysed`` hooks see it. ``role``: what it is as stored
+    (``queries.CHAT`` or ``COMMAND``): a command is analysed and moderated, never counted or profiled."""
 
     pk: int
     message: GroupMessage
     verdicts: dict[str, Verdict]
     entities: tuple[Entity, ...]
+    role: str = queries.CHAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +168,9 @@ class Pipeline:
         analysed message in the transaction that stores its verdicts (member profiles are kept
         up to date there, incrementally). ``worker_id`` names this pipeline's claims on messages
         (default: host, process id and a random part); a claim lapses after ``claim_lease``.
-        ``role_of`` says what a stored message is (``bot.commands.message_role``): only chat is analysed."""
+        ``role_of`` says what a stored message is (``bot.commands.message_role``): chat and commands are
+        analysed and moderated (an ad behind a command is caught), the bot's own words are not; hooks
+        see each item's ``role`` and count chat only."""
         self.worker_id = worker_id or default_worker_id()
         self._claim_lease = claim_lease
         self._checked_dead_claims = False
@@ -188,7 +195,7 @@ class Pipeline:
 
     def store(self, messages: Iterable[GroupMessage]) -> IngestReport:
         """Store the messages, each with its role (``role_of``: chat, a command, the bot's own; all
-        chat without one). Only chat is left pending for analysis."""
+        chat without one). Chat and commands are left pending for analysis, the bot's words are not."""
         return self._store(list(messages))[0]
 
     def _store(self, msgs: list[GroupMessage]) -> tuple[IngestReport, list[int]]:
@@ -277,8 +284,11 @@ class Pipeline:
                 saved = queries.save_analyses(
                     session, [(batch[i][0], per_message[i], entities[i]) for i in good], worker_id=self.worker_id
                 )
+                role = queries.message_roles(session, saved)
                 analysed = [
-                    AnalysedItem(batch[i][0], batch[i][1], {v.analyzer: v for v in per_message[i]}, tuple(entities[i]))
+                    AnalysedItem(
+                        batch[i][0], batch[i][1], {v.analyzer: v for v in per_message[i]}, tuple(entities[i]), role[batch[i][0]]
+                    )
                     for i in good
                     if batch[i][0] in saved
                 ]

@@ -10,9 +10,10 @@ once (bounded maps keep their top entries; the tail below the cut may differ).
 
 Not profiled: system messages, and members who sent ``/optout`` (in any group); their rows are
 deleted by :func:`forget` and never written again until ``/optin``. Commands and the bot's own
-messages are not profiled at all: they are stored with their role and never analysed, so they never
-reach the hook (``queries.store_messages``). A command stored before roles were kept still counts as
-activity but says nothing about topics or the member.
+messages are not profiled at all: the bot's words are never analysed, and a command — analysed and
+moderated like chat, so that an ad behind "/help" is caught — reaches the hook with its role and is
+skipped there (nor is a command ever the question an answer answers). A command stored before roles
+were kept still counts as activity but says nothing about topics or the member.
 
 A message answers someone when it is not itself a question or an ad, and it replies to a question
 by someone else, quotes someone who asked within ``profiles.answer_window_minutes``, or
@@ -187,7 +188,7 @@ class ProfileUpdater:
             log.exception("profiles: a batch of %d messages could not be added; its verdicts are kept", len(items))
 
     def update(self, session: Session, items: Sequence[AnalysedItem]) -> None:
-        items = [i for i in items if i.message.kind is not MessageKind.SYSTEM]
+        items = [i for i in items if i.role == queries.CHAT and i.message.kind is not MessageKind.SYSTEM]
         if not items:
             return
         senders = {i.message.sender_id for i in items}
@@ -286,14 +287,14 @@ def answers(session: Session, items: Sequence[AnalysedItem], window: timedelta) 
     asked = session.execute(
         select(c.group_id, c.sender_id, c.sender_name, c.sent_at)
         .join(VERDICTS, and_(VERDICTS.c.message_pk == c.pk, VERDICTS.c.analyzer == "intent", VERDICTS.c.label == "question"))
-        .where(c.group_id.in_(groups), c.sent_at >= lo, c.sent_at <= hi)
+        .where(c.group_id.in_(groups), c.sent_at >= lo, c.sent_at <= hi, c.role == queries.CHAT)
     ).all()
     replied: dict[tuple[str, str], tuple[str, bool]] = {}
     reply_ids = {i.message.reply_to for i in candidates if i.message.reply_to}
     if reply_ids:
         rows = session.execute(
             select(c.source, c.source_id, c.sender_id, VERDICTS.c.label)
-            .outerjoin(VERDICTS, and_(VERDICTS.c.message_pk == c.pk, VERDICTS.c.analyzer == "intent"))
+            .outerjoin(VERDICTS, and_(VERDICTS.c.message_pk == c.pk, VERDICTS.c.analyzer == "intent", c.role == queries.CHAT))
             .where(c.source_id.in_(reply_ids))
         ).all()
         replied = {(r.source, r.source_id): (r.sender_id, r.label == "question") for r in rows}

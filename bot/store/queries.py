@@ -58,7 +58,8 @@ OUTGOING: Table = Outgoing.__table__  # type: ignore[assignment]
 # policy keeping score); "undo" rows never count.
 STRIKE_ACTIONS = ("warn", "kick", "strike")
 # Message roles (models.MESSAGE_ROLES): a member's chat, a command to the bot, the bot's own words.
-# What the digest, /stats and profiles count reads role 'chat' only.
+# Chat and commands are analysed and moderated (an ad behind a command is still judged); the bot's
+# words are not. What the digest, /stats and profiles count reads role 'chat' only.
 CHAT, COMMAND, BOT = MESSAGE_ROLES
 MAX_ERROR_CHARS = 4000
 # The daily retry of failed analyses (``requeue_due``): after 1, 2, 4 ... days, at most this often.
@@ -328,9 +329,12 @@ def store_messages(
     from ``group_topic``, and create or update each sender's member row (count, first/last seen,
     display name as of the latest message) — once per group and per sender for the whole batch.
 
-    ``roles`` gives each message's role (``models.MESSAGE_ROLES``; default all 'chat'). Only chat
-    is queued for analysis and counted in the member's ``message_count``; a command still updates
-    its sender's row (seen, name), the bot's own messages touch no member row.
+    ``roles`` gives each message's role (``models.MESSAGE_ROLES``; default all 'chat'). Chat and
+    commands are queued for analysis — a command is judged for ads like chat, so an ad behind
+    "/help" is still caught (an admin's too: admins are never acted on) — but only chat is counted,
+    here in the member's ``message_count`` and wherever messages or verdicts are counted (the
+    ``role`` filters below). A command still updates its sender's row (seen, name); the bot's own
+    messages are stored analysed ('done', no verdicts) and touch no member row.
     """
     role_of = _roles(msgs, roles)
     for group_id in dict.fromkeys(m.group_id for m in msgs):
@@ -353,7 +357,7 @@ def store_messages(
             group_topic=msg.group_topic,
             role=role,
             stored_at=now,
-            analysis_status="pending" if role == CHAT else "done",  # commands and the bot's words are not analysed
+            analysis_status="done" if role == BOT else "pending",  # the bot's words are never analysed
             analysis_attempts=0,
             analysis_error=None,
         )
@@ -441,6 +445,14 @@ def _roles(msgs: Sequence[GroupMessage], roles: Sequence[str] | None) -> list[st
         if role not in MESSAGE_ROLES:
             raise ValueError(f"role: must be one of {', '.join(MESSAGE_ROLES)}, got {role!r}")
     return out
+
+
+def message_roles(session: Session, pks: Collection[int]) -> dict[int, str]:
+    """The role of each of these stored messages (``models.MESSAGE_ROLES``), by pk."""
+    if not pks:
+        return {}
+    c = MESSAGES.c
+    return {pk: role for pk, role in session.execute(select(c.pk, c.role).where(c.pk.in_(list(pks))))}
 
 
 def find_message(session: Session, source: str, source_id: str) -> int | None:

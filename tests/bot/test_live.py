@@ -19,7 +19,9 @@ from sqlalchemy import func, select
 
 from bot.commands import registry
 from bot.config import Config
+from bot.daily import make_digest
 from bot.live import WORKER_THREAD, LiveBot
+from bot.profiles import profile_rows
 from bot.scheduler import JOB_PREFIX
 from bot.store import queries
 from bot.store.models import Correction, Message
@@ -170,6 +172,29 @@ async def test_ads_warn_then_kick_on_the_second_strike_and_admins_get_a_report(l
     assert any("处理：待移出" in r for r in reports)  # the report queued with the kick does not claim it done
     reports = [r for r in reports if "处理报告" in r]  # the reports of the two actions (not follow-ups)
     assert len(reports) == 2 and "推广小王" in reports[1] and "/notspam" in reports[1] and "abc12345" not in reports[0]
+
+
+async def test_an_ad_behind_a_command_is_still_caught_but_never_counted(live: Harness) -> None:
+    """Commands are not chat (issue 15.5), yet a member's ad behind one — "/help" anyone may use, or a
+    "/kick" they have no right to — is judged like chat; it still counts nowhere (digest, /stats, profile)."""
+    await live.say(message("请问 RAG 的召回率怎么评估？", "wxid_alice", name="Alice"))
+    await live.say(message("/help 加V abc12345 兼职刷单日赚500", "wxid_spam", name="推广小王", minutes=1))
+    assert any("/help" in t for t in live.texts())  # answered as a command
+    assert live.platform.sent[-1][2] == ("wxid_spam",) and "第 1 次提醒" in live.texts()[-1]  # and warned
+    await live.say(message("/kick @Alice 代理微商招募，日结工资，加微信 wx_8899001 了解", "wxid_spam", name="推广小王",
+                           minutes=2, mentions=("wxid_alice",)))
+    assert "抱歉，/kick 需要管理员权限。" in live.texts()
+    assert live.platform.kicks == [(GROUP, "wxid_spam")]  # the second strike
+    await live.say(message("/stats", ADMIN, minutes=3))
+    assert live.texts()[-1].startswith(f"今天（{T0.date().isoformat()}）：1 条消息，1 人发言；") and "广告 0 条" in live.texts()[-1]
+    assert "处理：警告 1，移出 1；" in live.texts()[-1]  # shown as actions, not as ads
+    rendered = await asyncio.to_thread(make_digest, live.bot.store.sessions, live.bot.config, GROUP, T0.date(), save=False, embed=None)
+    assert (rendered.data.counts.total, rendered.data.counts.speakers) == (1, 1)
+    assert "abc12345" not in "\n".join(rendered.text_parts)
+    with live.bot.store.sessions() as s:
+        assert [a.action for a in sorted(queries.actions_for_group(s, GROUP), key=lambda a: a.pk)] == ["warn", "kick"]
+        assert profile_rows(s, "wxid_spam") == [] and profile_rows(s, "wxid_alice")
+        assert queries.member(s, GROUP, "wxid_spam").message_count == 0
 
 
 async def test_whitelisted_members_are_left_alone(live: Harness) -> None:
@@ -382,7 +407,8 @@ async def test_commands_answer_at_once_after_a_restart_with_a_backlog(asyncio_de
         await _until(lambda: len(h.texts()) >= 2)
         assert AD in slow.seen and len(slow.seen) < len(backlog)
         await h.settle()
-        assert sorted(slow.seen) == sorted(m.text for m in backlog)  # each analysed once, in the end
+        # each analysed once, in the end; the two commands too (an ad may hide behind a command)
+        assert sorted(slow.seen) == sorted([*(m.text for m in backlog), "/help", "/spam @推广小王"])
         with h.bot.store.sessions() as s:
             actions = sorted(queries.actions_for_group(s, GROUP), key=lambda a: a.pk)
         # the ad was judged by the bot before the admin's /spam ran, which then counted as the second strike

@@ -1,5 +1,7 @@
-"""Commands are not chat (issue 15): commands and the bot's own messages are stored with their role,
-never analysed, and left out of the digest, ``/stats``, profiles and the members' counts.
+"""Commands are not chat (issue 15): commands and the bot's own messages are stored with their role
+and left out of the digest, ``/stats``, profiles and the members' counts. The bot's own words are
+never analysed; a command is analysed and moderated like chat, so an ad behind one is still caught
+(tests/bot/test_live.py), but counted nowhere.
 
 A day with four members' messages, twenty admin commands and the bot's twenty replies goes through
 the replay pipeline (``wiring.build_pipeline``) and through the live bot (whose platform echoes what
@@ -28,6 +30,7 @@ from bot.profiles import profile_rows
 from bot.store import queries
 from bot.store.models import Message
 from bot.wiring import build_pipeline, build_rule_analyzers, open_store
+from nlp.verdict import Verdict
 from tests.bot.live_helpers import (  # noqa: F401 - asyncio_debug is a fixture
     ADMIN, BOT, GROUP, T0, RecordingPlatform, asyncio_debug, message,
 )
@@ -100,11 +103,18 @@ def test_message_role_is_the_live_parser_s_decision() -> None:
     assert message_role(message("今天（11-25）", "wxid_me"), Config(), bot_id="wxid_me") == "bot"
 
 
-def test_roles_are_stored_and_only_chat_is_analysed_or_counted(session) -> None:  # noqa: ANN001
+def test_roles_are_stored_commands_analysed_and_only_chat_counted(session) -> None:  # noqa: ANN001
     msgs = [message("大家好", "wxid_alice"), message("/stats", "wxid_alice", minutes=1), message("今天：2 条", BOT, minutes=2)]
-    queries.store_messages(session, msgs, ["chat", "command", "bot"])
-    assert [m.id for _, m in queries.pending_messages(session, 10, 3)] == [msgs[0].id]
-    assert queries.analysis_counts(session, GROUP)["pending"] == 1
+    stored = queries.store_messages(session, msgs, ["chat", "command", "bot"])
+    # a command is judged like chat (an ad may hide behind one); the bot's own words never are
+    assert [m.id for _, m in queries.pending_messages(session, 10, 3)] == [msgs[0].id, msgs[1].id]
+    assert queries.analysis_counts(session, GROUP)["pending"] == 2
+    assert queries.message_roles(session, [pk for pk, _ in stored]) == {
+        stored[0][0]: "chat", stored[1][0]: "command", stored[2][0]: "bot",
+    }
+    # once analysed (say both called ads and useful), the command still counts nowhere
+    verdicts = [Verdict("ad", "ad", 0.99, (), "rules"), Verdict("useful", "useful", 0.9, (), "rules")]
+    queries.save_analyses(session, [(stored[0][0], verdicts, ()), (stored[1][0], verdicts, ())])
     assert queries.message_counts(session, GROUP) == {"wxid_alice": 1}
     assert queries.message_counts(session, GROUP, role=None) == {"wxid_alice": 2, BOT: 1}
     whole = (at(-60), at(60))
@@ -144,7 +154,8 @@ def test_a_replayed_day_of_commands_digests_only_the_members_messages(db_url: st
     store = open_store(config)
     try:
         report = build_pipeline(config, store).ingest(replayed_day())
-        assert report.stored == 44 and report.analysed == 4  # commands and the bot's replies are not analysed
+        # the admin's commands are judged too (an ad may hide behind one), the bot's replies are not
+        assert report.stored == 44 and report.analysed == 24 and report.actions == []
         assert roles_stored(store.sessions) == {"chat": 4, "command": 20, "bot": 20}
         rendered = make_digest(store.sessions, config, GROUP, DAY, save=False, embed=None)
         with store.sessions() as s:

@@ -211,6 +211,7 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
         assert queries.member(s, GROUP, "wxid_chat").opted_out
         assert "已选择退出画像" in describe(s, config, "wxid_chat", GROUP)
     pipeline.ingest([r.message for r in rest])
+    pipeline.process_pending()  # the /optout command too, as the live bot's analysis loop does (judged, not profiled)
     with sessions() as s:
         assert profile_rows(s, "wxid_chat") == []  # never profiled again...
         stored = queries.message_counts(s, GROUP)["wxid_chat"]
