@@ -76,6 +76,12 @@ class LivePlatform(Platform, Protocol):
     @property
     def self_name(self) -> str: ...
 
+    @property
+    def source(self) -> str:
+        """The ``GroupMessage.source`` of what it delivers: the live bot analyses and acts on those
+        only, never on what an import or replay left pending (old messages, judged by their own run)."""
+        ...
+
     async def run(self, on_message: MessageHandler, on_room: RoomHandler) -> None:
         """Connect and deliver messages until cancelled; reconnect with backoff when dropped."""
         ...
@@ -213,7 +219,9 @@ class LiveBot:
     async def analyse_pending(self) -> None:
         """Analyse what is pending, oldest first, one batch per turn on the worker: a command that
         arrives meanwhile waits for one batch, not for the whole backlog. A message that fails is
-        left for the next wake (as are those another process has claimed)."""
+        left for the next wake (as are those another process has claimed). Only the platform's own
+        messages: an import or replay killed half-way leaves its messages for its own next run, which
+        judges them as a dry run, not for the live bot to act on months-old ads."""
         skip: set[int] = set()  # touched only by the worker, one call at a time
         while (report := await self._in_worker(self._analyse_batch, skip)) is not None:
             if report.analysed or report.actions or report.failed:
@@ -226,7 +234,9 @@ class LiveBot:
         stay pending are added to ``skip``."""
         limits = self.config.analysis
         with self.store.sessions() as session:
-            pks = queries.pending_pks(session, limits.batch_size, limits.max_attempts, exclude=skip)
+            pks = queries.pending_pks(
+                session, limits.batch_size, limits.max_attempts, exclude=skip, source=self.platform.source
+            )
         if not pks:
             return None
         report = self.pipeline.process_messages(pks)

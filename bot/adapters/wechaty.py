@@ -148,6 +148,8 @@ def sent_at(timestamp: float | int | None) -> datetime:
 class WechatyPlatform:
     """Lives on a Wechaty puppet service: delivers group messages, carries out the outbox."""
 
+    source = "wechaty"  # GroupMessage.source of what it delivers
+
     def __init__(
         self,
         endpoint: str,

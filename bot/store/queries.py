@@ -814,11 +814,16 @@ def latest_message(
     return None
 
 
-def pending_pks(session: Session, limit: int, max_attempts: int, *, exclude: Collection[int] = ()) -> list[int]:
+def pending_pks(
+    session: Session, limit: int, max_attempts: int, *, exclude: Collection[int] = (), source: str | None = None
+) -> list[int]:
     """The pks of up to ``limit`` messages still to analyse, oldest first, leaving out ``exclude``
-    (the live bot's next batch: it analyses a batch at a time so that commands come in between)."""
+    (the live bot's next batch: it analyses a batch at a time so that commands come in between);
+    only those of ``source`` when given (the live bot's own platform)."""
     c = MESSAGES.c
     q = select(c.pk).where(c.analysis_status == "pending", c.analysis_attempts < max_attempts)
+    if source is not None:
+        q = q.where(c.source == source)
     if exclude:
         q = q.where(c.pk.not_in(list(exclude)))
     return list(session.execute(q.order_by(c.sent_at, c.pk).limit(limit)).scalars())

@@ -29,6 +29,8 @@ T0 = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
 
 
 class RecordingPlatform:
+    source = "wechaty"  # like the Wechaty edge: the live bot analyses these only
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, tuple[str, ...]]] = []  # (group, text, mentions)
         self.private: list[tuple[str, str]] = []

@@ -415,3 +415,25 @@ async def test_commands_answer_at_once_after_a_restart_with_a_backlog(asyncio_de
         assert [(a.action, a.member_id, a.by_contact) for a in actions] == [
             ("warn", "wxid_spam", None), ("kick", "wxid_spam", ADMIN),
         ]
+
+
+async def test_the_live_bot_never_acts_on_what_an_import_left_pending(asyncio_debug, db_url: str) -> None:  # noqa: ANN001
+    """An import killed half-way leaves old messages pending: they are its own next run's (a dry
+    run), never the live bot's to warn or kick for."""
+    from dataclasses import replace
+
+    imported = replace(message(AD, "wxid_old", name="旧成员", minutes=-60 * 24 * 90), id="export-1", source="memotrace")
+    live_one = message(AD2, "wxid_spam", name="推广小王", minutes=1)
+    async with running(make_config(db_url), before=[imported, live_one]) as h:
+
+        def judged() -> bool:
+            with h.bot.store.sessions() as s:
+                return queries.analysis_counts(s)["pending"] == 1
+
+        await _until(judged)
+        await _until(lambda: len(h.texts()) >= 1)
+        with h.bot.store.sessions() as s:
+            members = {a.member_id for a in queries.actions_for_group(s, GROUP)}
+            status = s.execute(select(Message.analysis_status).where(Message.source == "memotrace")).scalar_one()
+        assert members == {"wxid_spam"} and status == "pending"
+        assert all("旧成员" not in t for t in h.texts())
