@@ -14,11 +14,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
+from dataclasses import dataclass
+
 import pytest
 
 from bot.commands import registry
 from bot.message import GroupMessage, MessageKind, NotConnected, RoomInfo
-from bot.live import MessageHandler, RoomHandler
+from bot.live import LiveBot, MessageHandler, RoomHandler
+from bot.store import queries
 from tests.bot.wording import assert_no_english
 
 GROUP = "room1@chatroom"
@@ -91,6 +94,40 @@ class RecordingPlatform:
 
 
 _ids = itertools.count(1)
+
+
+@dataclass
+class Harness:
+    """A running ``LiveBot`` on a test platform: feed it messages, wait until it has settled."""
+
+    bot: LiveBot
+    platform: RecordingPlatform
+    task: asyncio.Task
+
+    async def say(self, *messages: GroupMessage) -> None:
+        for m in messages:
+            await self.platform.inbox.put(m)
+        await self.settle()
+
+    async def settle(self, rounds: int = 60) -> None:
+        """Wait until the inbox is drained, nothing is pending and the outbox is empty."""
+        quiet = 0
+        for _ in range(rounds * 10):
+            await asyncio.sleep(0.02)
+            with self.bot.store.sessions() as s:
+                busy = (
+                    not self.platform.inbox.empty()
+                    or self.bot.received != self.bot.handled
+                    or queries.analysis_counts(s)["pending"] > 0
+                    or bool(queries.outgoing(s, pending_only=True))
+                )
+            quiet = 0 if busy else quiet + 1
+            if quiet >= 5:
+                return
+        raise AssertionError("the bot did not settle")
+
+    def texts(self) -> list[str]:
+        return [t for _, t, _ in self.platform.sent]
 
 
 def message(

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -27,7 +26,7 @@ from bot.store import queries
 from bot.store.models import Correction, Message
 from bot.wiring import build_rule_analyzers, open_store
 from tests.bot.live_helpers import (  # noqa: F401 - asyncio_debug is a fixture
-    ADMIN, BOT, GROUP, OWNER, T0, RecordingPlatform, asyncio_debug, message,
+    ADMIN, BOT, GROUP, OWNER, T0, Harness, RecordingPlatform, asyncio_debug, message,
 )
 from tests.bot.live_helpers import assert_said_only_chinese
 
@@ -36,38 +35,6 @@ pytestmark = pytest.mark.usefixtures("asyncio_debug")  # every test here runs un
 AD = "兼职刷单日赚500，加V：abc12345 详询"
 AD2 = "代理微商招募，日结工资，加微信 wx_8899001 了解"
 AD3 = "贷款秒批，无抵押，联系QQ 12345678"
-
-
-@dataclass
-class Harness:
-    bot: LiveBot
-    platform: RecordingPlatform
-    task: asyncio.Task
-
-    async def say(self, *messages) -> None:  # noqa: ANN002
-        for m in messages:
-            await self.platform.inbox.put(m)
-        await self.settle()
-
-    async def settle(self, rounds: int = 60) -> None:
-        """Wait until the inbox is drained, nothing is pending and the outbox is empty."""
-        quiet = 0
-        for _ in range(rounds * 10):
-            await asyncio.sleep(0.02)
-            with self.bot.store.sessions() as s:
-                busy = (
-                    not self.platform.inbox.empty()
-                    or self.bot.received != self.bot.handled
-                    or queries.analysis_counts(s)["pending"] > 0
-                    or bool(queries.outgoing(s, pending_only=True))
-                )
-            quiet = 0 if busy else quiet + 1
-            if quiet >= 5:
-                return
-        raise AssertionError("the bot did not settle")
-
-    def texts(self) -> list[str]:
-        return [t for _, t, _ in self.platform.sent]
 
 
 def make_config(db_url: str, analysis: dict | None = None, **moderation) -> Config:  # noqa: ANN003

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -32,7 +31,7 @@ from bot.store.models import Message
 from bot.wiring import build_pipeline, build_rule_analyzers, open_store
 from nlp.verdict import Verdict
 from tests.bot.live_helpers import (  # noqa: F401 - asyncio_debug is a fixture
-    ADMIN, BOT, GROUP, T0, RecordingPlatform, asyncio_debug, message,
+    ADMIN, BOT, GROUP, T0, Harness, RecordingPlatform, asyncio_debug, message,
 )
 
 DAY = date(2026, 11, 25)  # T0 is 10:00 of this day in Shanghai
@@ -200,38 +199,6 @@ class EchoingPlatform(RecordingPlatform):
                 group_topic="AI 交流群", mentions=tuple(mentions),
             )
         )
-
-
-@dataclass
-class Harness:
-    bot: LiveBot
-    platform: EchoingPlatform
-    task: asyncio.Task
-
-    async def say(self, *messages: GroupMessage) -> None:
-        for m in messages:
-            await self.platform.inbox.put(m)
-        await self.settle()
-
-    async def settle(self) -> None:
-        """Wait until the inbox is drained, nothing is pending and the outbox is empty."""
-        quiet = 0
-        for _ in range(600):
-            await asyncio.sleep(0.02)
-            with self.bot.store.sessions() as s:
-                busy = (
-                    not self.platform.inbox.empty()
-                    or self.bot.received != self.bot.handled
-                    or queries.analysis_counts(s)["pending"] > 0
-                    or bool(queries.outgoing(s, pending_only=True))
-                )
-            quiet = 0 if busy else quiet + 1
-            if quiet >= 5:
-                return
-        raise AssertionError("the bot did not settle")
-
-    def texts(self) -> list[str]:
-        return [t for _, t, _ in self.platform.sent]
 
 
 @pytest.fixture
