@@ -14,6 +14,8 @@ name               what it does                                 undone by ``nlp.
 ``invisible``      zero-width characters between characters      yes
 ``cn_numerals``    digit runs (5+) to Chinese numerals           yes (``二九一二一…`` → ``2912…``)
 ``image_caption``  the ad moves into an image: ``[图片] 扫码加vx``  no (the text itself changes)
+``slang``          today's words for money and contact: 元→r/米,  no (the model must learn them)
+                   微信→vx/薇/绿泡泡, 加→➕, QQ→企鹅, 联系我→dd
 =================  ===========================================  ==============================
 
 ``spaced``, ``symbols`` and ``invisible`` prefer the contact words of an ad (微信, 加V, QQ, 群号,
@@ -44,6 +46,7 @@ __all__ = [
     "homoglyph",
     "image_caption",
     "invisible",
+    "slang",
     "spaced",
     "symbols",
     "unmask_digits",
@@ -252,7 +255,38 @@ def _image_caption_ad(text: str, rng: random.Random) -> str:
 
 # --- choosing ----------------------------------------------------------------------------------
 
+# --- slang: the words change every month ----------------------------------------------------------
+
+_SLANG_SWAPS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"(?<=[0-9一二两三四五六七八九十百千万])(?:元|块钱|块)"), ("r", "米", "💰", "R", "圆", "块", "大洋")),
+    (re.compile(r"微信|[vV][xX]|[wW][xX]|[vV]信|威信|薇信"), ("vx", "V", "v", "薇", "威", "绿泡泡", "卫星", "V❤", "wx", "微❤")),
+    (re.compile(r"加(?=[我微薇威vVqQ扣企群])"), ("➕", "+", "伽", "家")),
+    (re.compile(r"[qQ]{2}|扣扣"), ("扣扣", "企鹅", "qq", "Q", "抠抠")),
+    (re.compile(r"联系我|私聊|私信"), ("滴滴", "dd", "扣1", "戳我", "私", "滴我")),
+    (re.compile(r"兼职"), ("副业", "jz", "兼只")),
+    (re.compile(r"赚钱|挣钱"), ("搞米", "赚米", "搞钱", "zq")),
+)
+
+
+def _slang_matches(text: str) -> list[tuple[re.Match[str], tuple[str, ...]]]:
+    free = _free(text)
+    return [(m, alts) for pat, alts in _SLANG_SWAPS for m in pat.finditer(text) if all(free[m.start() : m.end()])]
+
+
+def slang(text: str, rng: random.Random) -> str:
+    """Money and contact words to today's slang (元→r/米, 微信→vx/薇, 加→➕, QQ→企鹅, 联系我→dd ...)."""
+    found = sorted(_slang_matches(text), key=lambda ma: ma[0].start())
+    out, pos = [], 0
+    for m, alts in found:
+        if m.start() < pos:
+            continue
+        out += [text[pos : m.start()], rng.choice([a for a in alts if a != m.group()])]
+        pos = m.end()
+    return "".join(out) + text[pos:]
+
+
 AUGMENTATIONS: dict[str, Augmentation] = {  # in the order they compose
+    "slang": slang,
     "cn_numerals": cn_numerals,
     "homoglyph": homoglyph,
     "fullwidth": fullwidth,
@@ -268,6 +302,8 @@ def applicable(text: str) -> tuple[str, ...]:
     """The augmentations that change ``text`` (in composing order)."""
     free = _free(text)
     names = []
+    if _slang_matches(text):
+        names.append("slang")
     if _DIGIT_RUN_RE.search(text):
         names.append("cn_numerals")
     if any(free[m.start()] and any(c in _LOOKALIKES for c in m.group()) for m in _ASCII_WORD_RE.finditer(text)):

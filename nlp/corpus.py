@@ -33,14 +33,56 @@ traditional), LCCC utterances, SMP texts (2017 train and 2019, every domain), TH
 headlines (normal, including estate and stock headlines that read like promotions, "均价22000元全款
 97折"), the phatic list below and the seeds of :mod:`nlp.intent_seed` except job posts.
 
-Train only is sampled: ``sms_spam_80w`` normals (web sentence fragments, not SMS) down to 12,000;
-LCCC down to 10,000; headlines at most 1,000 per category and source for finance, stocks and estate
+Train only is sampled: ``sms_spam_80w`` normals (web sentence fragments, not SMS) down to 10,000;
+LCCC down to 7,000; ``nus_sms_zh`` down to 10,000; headlines at most 1,000 per category and source for finance, stocks and estate
 (the promotional-looking ones, hard negatives) and 400 for the others. ``qq_group_ads``, the product's
 nearest data, is oversampled ×5 in train (both labels, exact copies; :data:`QQ_OVERSAMPLE`).
 ``sms_spam_80w`` masks digits as ``x`` in its spam only (its normals keep real digits): for half of
 the train rows that have masks a copy with random digits put back is added (``aug="digits"``).
 Evasion augmentations (:mod:`nlp.augment`) add a disguised copy for 35% of train ads and for the same
 *number* of normals, so a disguise raises the odds of an ad without deciding it.
+
+**What an ad is** (every source's labels are made to agree with it): any unsolicited promotion or
+lure in a group — selling goods or services, recruiting for paid tasks (代发, 刷单, 打字, 评论, 点赞,
+拉新), gambling, loans and fraud, account and game-item trade, contact harvesting (asking members to
+add a contact or join another group to receive something). A job post of a real employer is not
+written here as either (the intent seeds' job posts stay out of the ad task).
+
+Round 2 sources (each with the same hash split, so their test parts stay held out):
+
+* ``game_chat_ads_train`` (game world chat): label 1 → ad. Label 0 is noisy: about 10.6k of its rows
+  match the folder's contact regex (``contact_cue``), and most of those are ads. Rule
+  (:func:`clean_game_chat`): a label-0 row with a contact cue becomes ``ad`` when it also carries a
+  promotion cue (:data:`_GAME_PROMO_RE`: a price, selling/buying/boosting words, 需要的/要的, 群号,
+  福利, 视频…); a label-0 row with a contact cue and no promotion cue is dropped (neither label is
+  safe: "cp滴滴", "我的微信号…"). Other label-0 rows are ``normal``. The counts are in
+  :func:`clean_game_chat`'s second return value (``python -m nlp.corpus --stats`` prints them).
+  Train sampled to 2,000 ads and 2,000 normals.
+* ``telecom_fraud_texts5``: the four fraud classes → ad (1,500 in train). Its ``normal_sms`` class
+  is mostly marketing and is not used at all (neither side).
+* Long ordinary texts, all ``normal``: ``cmrc2018_passages``, ``drcd_passages_zhs``,
+  ``csl_abstracts``, ``howtocook_recipes``, ``leetcode_cn_texts``, ``advanced_java_docs``,
+  ``reviews_long`` and the news snippets of ``whu_addetector_snippets`` (its promo snippets are
+  article-level labels, not used). In train up to 600 whole texts per folder, plus 600 chunks per
+  folder cut from its train texts (:func:`chunk`: 6–20, 21–60, 61–120 and 121–200
+  characters in turn, cut at sentence ends where possible, ``aug="chunk"``, the split of the text
+  they come from), plus up to 500 of its short texts (reading-comprehension questions, paper
+  titles): so ordinary text of every length bucket (≤20, 21–60, 61–200, >200) is among the
+  negatives from the first step. dev and test hold every held-out text and one chunk of each.
+* :mod:`nlp.ad_seed`: hand-written modern-genre ads (task scams in today's slang, contact
+  harvesting, gambling with short domains, card agents, loans, fraud, trade) and ordinary
+  look-alikes (technical questions and answers, recipes, warnings about scams); up to 6 variants
+  per seed, ads and normals ×2 in train (``aug="seed"``). **Train only**: never in dev or test.
+
+To make room, train samples ``sms_spam_80w`` normals down to 10,000, LCCC to 7,000 and
+``nus_sms_zh`` to 10,000 (dev and test keep them all).
+
+**Leave one source out**: ``build_ad(exclude_sources={"game_chat"})`` (or the environment variable
+``QUNZHI_AD_EXCLUDE=game_chat``, comma-separated, which ``python -m nlp.train prepare`` inherits)
+drops a source from every split of every task (``qq_group_ads`` and ``sms_spam_80w`` are also read
+by the useful and intent corpora; ``build_useful`` and ``build_intent`` honour the same variable),
+so a pack trained without it never saw it. Names: the folder names or the aliases of
+:data:`AD_SOURCE_ALIASES` (``game_chat``, ``qq``, ``fraud``, ``sms``).
 
 ``dev`` and ``test`` are not sampled: every held-out row of every source is there, so the per-source
 test sets equal what ``nlp.evaluate`` reads. Both also get disguised copies (35% of their ads, as
@@ -108,6 +150,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+from nlp import ad_seed
 from nlp import augment as aug
 from nlp import datasets
 from nlp.verdict import INTENTS
@@ -117,6 +160,9 @@ from nlp.normalize import normalize
 
 __all__ = [
     "AD_LABELS",
+    "AD_SOURCE_ALIASES",
+    "EXCLUDE_ENV",
+    "NOT_EVASION",
     "CATEGORIES",
     "HELD_OUT",
     "INTENT_LABELS",
@@ -133,6 +179,9 @@ __all__ = [
     "build_ad",
     "build_intent",
     "build_useful",
+    "clean_game_chat",
+    "chunk",
+    "excluded_sources",
     "main",
     "phatic_texts",
     "records_by_source",
@@ -150,8 +199,22 @@ USEFUL_LABELS = ("useful", "useless")
 INTENT_LABELS = INTENTS
 
 # ad: train sampling and augmentation
-SMS_NORMAL_TRAIN = 12_000
-LCCC_AD_TRAIN = 10_000
+SMS_NORMAL_TRAIN = 10_000
+LCCC_AD_TRAIN = 7_000
+NUS_AD_TRAIN = 10_000
+# ad, round 2 (train caps per source; dev and test keep every held-out row)
+GAME_AD_TRAIN = 2_000
+GAME_NORMAL_TRAIN = 2_000
+FRAUD_TRAIN = 1_500
+LONG_TRAIN = 600  # whole long texts per folder
+LONG_CHUNK_TRAIN = 600  # chunks per folder, cut from other train texts of the folder
+LONG_SHORT_TRAIN = 500  # short texts of a long-text folder (questions, paper titles)
+AD_SEED_VARIANTS = 6
+AD_SEED_OVERSAMPLE = {"ad": 2, "normal": 2}
+# Length buckets of ordinary text the chunks fill: (min, max) characters.
+CHUNK_BUCKETS = ((6, 20), (21, 60), (61, 120), (121, 200))  # half of them 61-200, where ads crowd
+# Augmentation tags that are not evasions (records_by_source keeps them under their source).
+NOT_EVASION = frozenset({"", "digits", "chunk", "seed"})
 NEWS_AD_CAP_HARD = 1_000  # per category, for the promotional-looking ones
 NEWS_AD_CAP = 400
 QQ_OVERSAMPLE = 5
@@ -370,6 +433,9 @@ class _Raw:
     smp19: tuple[tuple[str, str], ...]  # (text, domain) of smp2019, minus reserved and SMP2017 train duplicates
     smp17_dev: tuple[tuple[str, str], ...]  # (text, domain): reserved for smp2017_dev_chat_vs_rest
     held_texts: frozenset[str]  # headlines labelled (also) with a held-out category
+    game: tuple[tuple[str, str], ...] = ()  # (text, "ad"|"normal"), cleaned by clean_game_chat
+    fraud: tuple[str, ...] = ()  # telecom fraud scripts (all ads)
+    long: tuple[tuple[str, str, str], ...] = ()  # (text, folder, kind): ordinary texts, all normal
 
 
 def _clean(text: str) -> str:
@@ -412,11 +478,118 @@ def _load(root: str) -> _Raw:
         (t, d) for t0, d in _smp19_rows(root) if (t := _clean(t0)) and t not in seen17 and _key(t) not in reserved
     )
     held = frozenset(t for t, cat, _ in news if cat in HELD_OUT)
-    return _Raw(qq, sms, nus, lccc, tuple(news), smp17, smp19, dev, held)
+    game, _ = clean_game_chat((t, lab, cue) for t0, lab, cue in datasets.game_chat_ads(root) if (t := _clean(t0)))
+    fraud = tuple(t for ex in datasets.telecom_fraud_texts(root) if ex.label.startswith("fraud_") and (t := _clean(ex.text)))
+    long: list[tuple[str, str, str]] = []
+    for name in datasets.LONG_TEXT_DATASETS:
+        long += [(t, name, ex.label) for ex in datasets.long_texts(name, root) if (t := _clean(ex.text))]
+    long += [(t, "whu_addetector_snippets", "news") for ex in datasets.whu_news_snippets(root) if (t := _clean(ex.text))]
+    return _Raw(qq, sms, nus, lccc, tuple(news), smp17, smp19, dev, held, tuple(game), fraud, tuple(long))
 
 
-def _raw(data_dir: str | os.PathLike[str] | None) -> _Raw:
-    return _load(str(datasets.data_dir(data_dir).resolve()))
+# ---- round 2: game-chat label cleaning, chunks, leave-one-source-out --------------------------
+
+# The folder's own contact regex (SOURCE.md), for rows read without its column.
+_GAME_CONTACT_RE = re.compile(r"\d{6,}|qq|vx|微信|加我|加q|滴滴|v信|wx|扣扣|企鹅", re.IGNORECASE)
+# A promotion cue in game chat: a price, selling/buying/boosting, "who needs it", groups, perks, media.
+_GAME_PROMO_RE = re.compile(
+    r"出售|售|卖|收购|高价收|低价|便宜|优惠|半价|特价|价格|价钱|[0-9一二两三四五六七八九十百千万]+\s*(?:元|块|毛|r|米|w|万)|"
+    r"[¥￥]|代[练炼恋刷打充肝]|带[上飞躺]|搬钻|辅助|外挂|科技|稳定|不封|0封|视频|小说|软件|app|福利|红包|礼包|"
+    r"进群|加群|加裙|群[:：号]|招|工作室|老板|需要的|要的|有需要|想要|想做|联系|咨询|先货|后钱|赚|日结|日搬|"
+    r"[0-9]+\s*出|出[号皮装货物]|资源|会员|充值|点[卷券倦]|钻石|元宝|金币|代理",
+    re.IGNORECASE,
+)
+
+
+def clean_game_chat(rows: Iterable[tuple[str, str, bool]]) -> tuple[list[tuple[str, str]], Counter[str]]:
+    """``game_chat_ads_train`` rows ``(text, label, contact_cue)`` → ``(text, label)`` agreeing with the ad
+    definition, and the counts of what changed.
+
+    Rule: label ``ad`` stays ``ad``. Label ``normal`` without a contact cue stays ``normal``. Label
+    ``normal`` with a contact cue (the folder's regex) becomes ``ad`` when :data:`_GAME_PROMO_RE` also
+    matches (a price, selling or buying, boosting, 需要的/要的, a group number, perks, paid media: a
+    contact offered for a deal), and is dropped otherwise (a contact with no visible offer — "cp滴滴",
+    "我的微信号…" — is neither a safe ad nor a safe normal). Counts: ``ad``, ``normal``,
+    ``relabelled_normal_to_ad``, ``dropped_contact_no_promo``.
+    """
+    out: list[tuple[str, str]] = []
+    counts: Counter[str] = Counter()
+    for text, label, cue in rows:
+        if label == "normal" and (cue or _GAME_CONTACT_RE.search(text)):
+            if _GAME_PROMO_RE.search(text):
+                label = "ad"
+                counts["relabelled_normal_to_ad"] += 1
+            else:
+                counts["dropped_contact_no_promo"] += 1
+                continue
+        counts[label] += 1
+        out.append((text, label))
+    return out, counts
+
+
+_SENTENCE_END_RE = re.compile(r"[。！？!?；;\n]|\.(?=\s)")
+
+
+def chunk(text: str, rng: random.Random, bucket: tuple[int, int]) -> str:
+    """A piece of ``text`` with a length in ``bucket`` (characters), starting after a sentence end and
+    ending at one where that fits; ``""`` when the text is too short for the bucket."""
+    lo, hi = bucket
+    if len(text) < lo + 5:
+        return ""
+    starts = [0] + [m.end() for m in _SENTENCE_END_RE.finditer(text) if m.end() < len(text) - lo]
+    for _ in range(4):
+        start = rng.choice(starts)
+        while start < len(text) and text[start].isspace():
+            start += 1
+        target = rng.randint(lo, hi)
+        piece = text[start : start + target]
+        ends = [m.end() for m in _SENTENCE_END_RE.finditer(piece) if m.end() >= lo]
+        if ends:
+            piece = piece[: ends[-1]]
+        piece = piece.strip()
+        if lo <= len(piece) <= hi and piece != text.strip():
+            return piece
+    return ""
+
+
+AD_SOURCE_ALIASES = {
+    "game": "game_chat_ads_train",
+    "game_chat": "game_chat_ads_train",
+    "qq": "qq_group_ads",
+    "fraud": "telecom_fraud_texts5",
+    "telecom_fraud": "telecom_fraud_texts5",
+    "sms": "sms_spam_80w",
+}
+_EXCLUDABLE = frozenset({"game_chat_ads_train", "qq_group_ads", "telecom_fraud_texts5", "sms_spam_80w"})
+EXCLUDE_ENV = "QUNZHI_AD_EXCLUDE"
+
+
+def excluded_sources(names: Iterable[str] | None = None) -> frozenset[str]:
+    """Folder names of the sources to leave out: ``names``, else ``$QUNZHI_AD_EXCLUDE`` (comma-separated)."""
+    if names is None:
+        names = [n for n in os.environ.get(EXCLUDE_ENV, "").split(",") if n.strip()]
+    out = set()
+    for n in names:
+        folder = AD_SOURCE_ALIASES.get(n.strip(), n.strip())
+        if folder not in _EXCLUDABLE:
+            raise ValueError(f"cannot leave out {n!r}; known: {', '.join(sorted(_EXCLUDABLE | set(AD_SOURCE_ALIASES)))}")
+        out.add(folder)
+    return frozenset(out)
+
+
+def _raw(data_dir: str | os.PathLike[str] | None, exclude: Iterable[str] | None = ()) -> _Raw:
+    """The raw data, without the sources in ``exclude`` (``None``: those of ``$QUNZHI_AD_EXCLUDE``)."""
+    raw = _load(str(datasets.data_dir(data_dir).resolve()))
+    gone = excluded_sources(exclude)
+    if not gone:
+        return raw
+    return replace(
+        raw,
+        qq=() if "qq_group_ads" in gone else raw.qq,
+        sms=() if "sms_spam_80w" in gone else raw.sms,
+        game=() if "game_chat_ads_train" in gone else raw.game,
+        fraud=() if "telecom_fraud_texts5" in gone else raw.fraud,
+    )
 
 
 def _headline_ok(raw: _Raw, text: str, split: Split) -> bool:
@@ -476,6 +649,10 @@ def _ad_base(raw: _Raw) -> dict[Split, list[AdRecord]]:
         add(t, lab, "qq_group_ads")
     for t, lab in raw.sms:
         add(t, lab, "sms_spam_80w")
+    for t, lab in raw.game:
+        add(t, lab, "game_chat_ads_train")
+    for t in raw.fraud:
+        add(t, "ad", "telecom_fraud_texts5")
     for t in raw.nus:
         add(t, "normal", "nus_sms_zh")
     for t in raw.lccc:
@@ -490,7 +667,44 @@ def _ad_base(raw: _Raw) -> dict[Split, list[AdRecord]]:
     for seed, t, s in _seed_texts():
         if seed.label != "job_post":
             rows[s].append(AdRecord(t, "normal", "intent_seed"))
+    for t, folder, _ in raw.long:
+        add(t, "normal", folder)
+    for t, label in _ad_seed_texts():
+        rows["train"].append(AdRecord(t, label, "ad_seed", "seed"))
     return {s: _dedupe(rs) for s, rs in rows.items()}
+
+
+def _ad_seed_texts() -> list[tuple[str, str]]:
+    """Every :mod:`nlp.ad_seed` seed's variants, deterministic (train only)."""
+    out = []
+    for i, seed in enumerate(ad_seed.AD_SEEDS):
+        for text in ad_seed.expand(seed, _rng("ad-seed", str(i), seed.text), AD_SEED_VARIANTS):
+            out.append((text, seed.label))
+    return out
+
+
+_LONG_SHORT_KINDS = frozenset({"question", "paper_title"})
+
+
+def _long_chunks(records: Sequence[AdRecord], raw: _Raw, split: Split, per_folder: int | None) -> list[AdRecord]:
+    """Chunks (``aug="chunk"``) of the long texts among ``records``: at most ``per_folder`` per folder
+    (``None``: one per text), the length buckets of :data:`CHUNK_BUCKETS` in turn."""
+    kinds = {(t, f): k for t, f, k in raw.long}
+    by_folder: dict[str, list[AdRecord]] = {}
+    for r in records:
+        if not r.aug and kinds.get((r.text, r.source), "question") not in _LONG_SHORT_KINDS:
+            by_folder.setdefault(r.source, []).append(r)
+    out = []
+    for folder, rs in sorted(by_folder.items()):
+        picked = rs if per_folder is None else _sample(rs, per_folder, f"chunk-{split}-{folder}")
+        for i, r in enumerate(sorted(picked, key=lambda r: _h("chunk-order", r.text))):
+            rng = _rng("chunk", split, r.text)
+            for j in range(len(CHUNK_BUCKETS)):  # this bucket, else a shorter one
+                piece = chunk(r.text, rng, CHUNK_BUCKETS[(i - j) % len(CHUNK_BUCKETS)])
+                if piece:
+                    out.append(replace(r, text=piece, aug="chunk"))
+                    break
+    return out
 
 
 def _sample_ad_train(train: list[AdRecord], raw: _Raw) -> list[AdRecord]:
@@ -499,11 +713,24 @@ def _sample_ad_train(train: list[AdRecord], raw: _Raw) -> list[AdRecord]:
         by_source.setdefault(f"{r.source}:{r.label}", []).append(r)
     out: list[AdRecord] = []
     cats = {t: c for t, c, _ in raw.news}
+    long_kinds = {(t, f): k for t, f, k in raw.long}
     for key, rs in sorted(by_source.items()):
         if key == "sms_spam_80w:normal":
             rs = _sample(rs, SMS_NORMAL_TRAIN, "ad-sms-normal")
         elif key == "lccc_chitchat:normal":
             rs = _sample(rs, LCCC_AD_TRAIN, "ad-lccc")
+        elif key == "nus_sms_zh:normal":
+            rs = _sample(rs, NUS_AD_TRAIN, "ad-nus")
+        elif key == "game_chat_ads_train:ad":
+            rs = _sample(rs, GAME_AD_TRAIN, "ad-game-ad")
+        elif key == "game_chat_ads_train:normal":
+            rs = _sample(rs, GAME_NORMAL_TRAIN, "ad-game-normal")
+        elif key == "telecom_fraud_texts5:ad":
+            rs = _sample(rs, FRAUD_TRAIN, "ad-fraud")
+        elif rs[0].source in _LONG_FOLDERS:
+            short = [r for r in rs if long_kinds.get((r.text, r.source)) in _LONG_SHORT_KINDS]
+            whole = [r for r in rs if long_kinds.get((r.text, r.source)) not in _LONG_SHORT_KINDS]
+            rs = _sample(short, LONG_SHORT_TRAIN, f"ad-long-short-{key}") + _sample(whole, LONG_TRAIN, f"ad-long-{key}")
         elif key in ("thucnews_titles:normal", "tnews:normal"):
             per_cat: dict[str, list[AdRecord]] = {}
             for r in rs:
@@ -530,36 +757,54 @@ def _evasion_copies(records: Sequence[AdRecord], split: str) -> list[AdRecord]:
     """Disguised copies of AD_AUG_SHARE of the ads and of as many normals."""
     ads = [r for r in records if r.label == "ad"]
     normals = [r for r in records if r.label == "normal"]
+    names = None if split == "train" else _HELD_OUT_AUGS
     n = round(AD_AUG_SHARE * len(ads))
     out = []
     for i, r in enumerate(_sample(ads, n, f"aug-ad-{split}", key=lambda r: f"{r.text}|{r.aug}")):
-        out += _disguise(r, _rng("aug", split, str(i), r.text), ad=True)
+        out += _disguise(r, _rng("aug", split, str(i), r.text), ad=True, names=names)
     n_ads = len(out)
     for i, r in enumerate(_sample(normals, n_ads, f"aug-normal-{split}", key=lambda r: f"{r.text}|{r.aug}")):
-        out += _disguise(r, _rng("aug", split, "n", str(i), r.text), ad=False)
+        out += _disguise(r, _rng("aug", split, "n", str(i), r.text), ad=False, names=names)
     return out
 
 
-def _disguise(r: AdRecord, rng: random.Random, *, ad: bool) -> list[AdRecord]:
+# ``slang`` (round 2) teaches in train only: dev and test keep the disguises they were measured with.
+_HELD_OUT_AUGS = tuple(n for n in aug.AUGMENTATIONS if n != "slang")
+
+
+def _disguise(r: AdRecord, rng: random.Random, *, ad: bool, names: tuple[str, ...] | None = None) -> list[AdRecord]:
     """One disguised copy of ``r`` (none when nothing applies); masked SMS digits are put back first."""
     source_text = aug.unmask_digits(r.text, rng) if r.source == "sms_spam_80w" else r.text
-    text, name = aug.augment(source_text, rng, ad=ad)
+    text, name = aug.augment(source_text, rng, ad=ad, names=names)
     if not name or text == r.text:
         return []
     return [replace(r, text=text, aug=name)]
 
 
-def build_ad(data_dir: str | os.PathLike[str] | None = None) -> dict[str, list[AdRecord]]:
-    """The ad corpus: ``{"train", "dev", "test"}`` of :class:`AdRecord` (see the module docstring)."""
-    raw = _raw(data_dir)
+_LONG_FOLDERS = frozenset({*datasets.LONG_TEXT_DATASETS, "whu_addetector_snippets"})
+
+
+def build_ad(
+    data_dir: str | os.PathLike[str] | None = None, exclude_sources: Iterable[str] | None = None
+) -> dict[str, list[AdRecord]]:
+    """The ad corpus: ``{"train", "dev", "test"}`` of :class:`AdRecord` (see the module docstring).
+
+    ``exclude_sources``: sources left out of every split (folder names or :data:`AD_SOURCE_ALIASES`);
+    ``None`` reads ``$QUNZHI_AD_EXCLUDE``.
+    """
+    raw = _raw(data_dir, exclude_sources)
     base = _ad_base(raw)
     train = _sample_ad_train(base["train"], raw)
     qq_copies = [r for r in train if r.source == "qq_group_ads"] * (QQ_OVERSAMPLE - 1)
-    train = train + qq_copies + _digit_variants(train)
+    seed_copies = [r for r in train if r.source == "ad_seed" for _ in range(AD_SEED_OVERSAMPLE[r.label] - 1)]
+    train_whole = [r for r in base["train"] if r.source in _LONG_FOLDERS]
+    chunks = _long_chunks(train_whole, raw, "train", LONG_CHUNK_TRAIN)
+    train = train + qq_copies + seed_copies + _dedupe(chunks) + _digit_variants(train)
     train += _evasion_copies(train, "train")
     corpus = {"train": train}
     for s in ("dev", "test"):
-        corpus[s] = base[s] + _evasion_copies(base[s], s)
+        held = base[s] + _dedupe(_long_chunks(base[s], raw, s, None))
+        corpus[s] = held + _evasion_copies(held, s)
     return _separate(corpus)
 
 
@@ -641,9 +886,12 @@ def _shuffled(items: Sequence[_Text], salt: str) -> list[_Text]:
     return sorted(items, key=lambda t: _h(salt, t.text))
 
 
-def build_useful(data_dir: str | os.PathLike[str] | None = None) -> dict[str, list[UsefulRecord]]:
-    """The topic-relative useful corpus: ``{"train", "dev", "test"}`` of :class:`UsefulRecord`."""
-    raw = _raw(data_dir)
+def build_useful(
+    data_dir: str | os.PathLike[str] | None = None, exclude_sources: Iterable[str] | None = None
+) -> dict[str, list[UsefulRecord]]:
+    """The topic-relative useful corpus: ``{"train", "dev", "test"}`` of :class:`UsefulRecord`
+    (``exclude_sources`` as in :func:`build_ad`)."""
+    raw = _raw(data_dir, exclude_sources)
     headlines: dict[Split, dict[str, _Text]] = {s: {} for s in SPLITS}
     conflicts: set[str] = set()
     for t, cat, src in raw.news:
@@ -725,9 +973,12 @@ def smp_intent(text: str) -> str:
     return "request"
 
 
-def build_intent(data_dir: str | os.PathLike[str] | None = None) -> dict[str, list[IntentRecord]]:
-    """The intent corpus: ``{"train", "dev", "test"}`` of :class:`IntentRecord`."""
-    raw = _raw(data_dir)
+def build_intent(
+    data_dir: str | os.PathLike[str] | None = None, exclude_sources: Iterable[str] | None = None
+) -> dict[str, list[IntentRecord]]:
+    """The intent corpus: ``{"train", "dev", "test"}`` of :class:`IntentRecord` (``exclude_sources``
+    as in :func:`build_ad`)."""
+    raw = _raw(data_dir, exclude_sources)
     rows: dict[Split, list[IntentRecord]] = {s: [] for s in SPLITS}
     for seed, text, s in _seed_texts():
         rows[s].append(IntentRecord(text, seed.label, "intent_seed"))
@@ -788,7 +1039,7 @@ def records_by_source(records: Iterable[Record]) -> dict[str, list[Record]]:
     for r in records:
         if isinstance(r, UsefulRecord):
             key = "held_out_topics" if r.held_out else "seen_topics"
-        elif isinstance(r, AdRecord) and r.aug and r.aug != "digits":
+        elif isinstance(r, AdRecord) and r.aug not in NOT_EVASION:
             key = "evasion"
         else:
             key = r.source
@@ -819,7 +1070,7 @@ def stats(corpus: dict[str, list[Record]]) -> dict[str, Counter[tuple[str, str]]
         for r in records:
             src = r.source
             if isinstance(r, AdRecord) and r.aug:
-                src += "+digits" if r.aug == "digits" else "+evasion"
+                src += f"+{r.aug}" if r.aug in NOT_EVASION else "+evasion"
             if isinstance(r, UsefulRecord):
                 src = f"{r.kind}:{src}" + (" [held-out topic]" if r.held_out else "")
             c[(r.label, src)] += 1
@@ -868,6 +1119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.out.mkdir(parents=True, exist_ok=True)
                 for s, records in corpus.items():
                     _write_jsonl(args.out / f"{task}.{s}.jsonl", records)
+        if args.stats and (not args.task or "ad" in args.task):
+            _, counts = clean_game_chat(datasets.game_chat_ads(args.data_dir))
+            print(f"game_chat_ads_train cleaning (all splits): {dict(counts)}")
+            print(f"ad_seed: {ad_seed.SEED_COUNTS} seeds, {Counter(lab for _, lab in _ad_seed_texts())} variants (train only)")
         if args.stats and (not args.task or "intent" in args.task):
             dev = smp2017_dev_chat_vs_rest(args.data_dir)
             print(f"smp2017 dev (chat vs rest, reserved): {len(dev)} texts, {sum(c for _, c in dev)} chat")

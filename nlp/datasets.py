@@ -42,6 +42,11 @@ __all__ = [
     "split_of",
     "thucnews_titles",
     "tnews",
+    "game_chat_ads",
+    "telecom_fraud_texts",
+    "long_texts",
+    "LONG_TEXT_DATASETS",
+    "whu_news_snippets",
 ]
 
 Split = Literal["train", "dev", "test"]
@@ -189,6 +194,76 @@ def smp_ecdt_intent(
         raise ValueError(f"part must be train or dev, got {part!r}")
     for label, text in _tsv(_file(data, "smp_ecdt_intent", f"smp2017_{part}.tsv")):
         yield Example(text, label)
+
+
+# --- round 2: more ad sources and long ordinary texts (see each folder's SOURCE.md) --------------
+
+
+def _named_tsv(path: Path) -> Iterator[dict[str, str]]:
+    """Rows of a TSV with a header line (``text\tlabel\t...``) as dicts; no quoting, no escapes read."""
+    with path.open(encoding="utf-8", newline="") as f:
+        header = f.readline().rstrip("\r\n").split("\t")
+        if header[:2] != ["text", "label"]:
+            raise ValueError(f"{path}: expected a 'text<TAB>label...' header, got {header!r}")
+        for lineno, line in enumerate(f, start=2):
+            parts = line.rstrip("\r\n").split("\t")
+            if parts == [""]:
+                continue
+            if len(parts) != len(header):
+                raise ValueError(f"{path}:{lineno}: {len(parts)} fields, header has {len(header)}")
+            row = dict(zip(header, parts))
+            if row["text"].strip():
+                yield row
+
+
+def game_chat_ads(data: str | os.PathLike[str] | None = None) -> Iterator[tuple[str, str, bool]]:
+    """Mobile-game world chat as ``(text, "ad"|"normal", contact_cue)``: labels as published (label
+    ``normal`` is noisy where ``contact_cue`` is set: ``nlp.corpus`` cleans it)."""
+    for row in _named_tsv(_file(data, "game_chat_ads_train", "data.tsv")):
+        yield row["text"], _AD_LABELS[row["label"]], row["contact_cue"] == "1"
+
+
+def telecom_fraud_texts(data: str | os.PathLike[str] | None = None) -> Iterator[Example]:
+    """Telecom fraud scripts, label the fraud type (``fraud_*``) or ``normal_sms`` (mostly marketing:
+    not negatives)."""
+    for row in _named_tsv(_file(data, "telecom_fraud_texts5", "data.tsv")):
+        yield Example(row["text"], row["label"])
+
+
+def whu_news_snippets(data: str | os.PathLike[str] | None = None) -> Iterator[Example]:
+    """The ``news_portal`` snippets of ``whu_addetector_snippets`` (label ``normal``); its promo
+    snippets are article-level labels, not ads, and are not read."""
+    for row in _named_tsv(_file(data, "whu_addetector_snippets", "data.tsv")):
+        if row["label"] == "news_portal":
+            yield Example(row["text"], "normal")
+
+
+# folder -> (file, kinds kept): JSONL where texts keep their newlines, TSV where they have none.
+LONG_TEXT_DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "cmrc2018_passages": ("passages.tsv", ("normal_long",)),
+    "drcd_passages_zhs": ("passages.tsv", ("normal_long",)),
+    "csl_abstracts": ("data.jsonl", ("paper_abstract", "paper_title")),
+    "howtocook_recipes": ("data.jsonl", ("recipe", "cooking_tip")),
+    "leetcode_cn_texts": ("data.jsonl", ("problem_statement", "solution_with_code", "solution_text")),
+    "advanced_java_docs": ("data.jsonl", ("tech_doc_section",)),
+    "reviews_long": ("data.tsv", ("shopping_review", "dianping_meituan_review", "hotel_review")),
+}
+
+
+def long_texts(name: str, data: str | os.PathLike[str] | None = None) -> Iterator[Example]:
+    """Ordinary (non-ad) texts of a long-text folder as ``Example(text, kind)``; the kind is the
+    folder's ``kind`` column, or ``normal_long`` / ``question`` for the two reading-comprehension sets
+    (their ``questions.tsv`` too, as ``question``)."""
+    file, kinds = LONG_TEXT_DATASETS[name]
+    path = _file(data, name, file)
+    rows = _jsonl(path) if file.endswith(".jsonl") else _named_tsv(path)
+    for row in rows:
+        kind = row.get("kind") or row["label"]
+        if kind in kinds and row["text"].strip():
+            yield Example(row["text"], kind)
+    if name in ("cmrc2018_passages", "drcd_passages_zhs"):
+        for row in _named_tsv(_file(data, name, "questions.tsv")):
+            yield Example(row["text"], "question")
 
 
 AD_DATASETS = ("qq_group_ads", "sms_spam_80w")

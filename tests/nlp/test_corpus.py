@@ -225,7 +225,7 @@ def test_ad_train_oversamples_qq_and_unmasks_digits(built):
     digits = [r for r in train if r.aug == "digits"]
     assert digits and {r.label for r in digits} == {"ad", "normal"}
     assert not any(re.search(r"(?<![A-Za-z])x+(?![A-Za-z])", r.text) for r in digits)
-    evasion = Counter(r.label for r in train if r.aug and r.aug != "digits")
+    evasion = Counter(r.label for r in train if r.aug not in C.NOT_EVASION)
     assert evasion["ad"] > 0 and abs(evasion["ad"] - evasion["normal"]) <= 0.05 * evasion["ad"]
     news = Counter(r.source for r in train if r.source in ("thucnews_titles", "tnews") and not r.aug)
     assert sum(news.values()) < 12_000
