@@ -197,3 +197,41 @@ def test_extract_writes_entities_with_offsets_intent_and_verdicts(tmp_path, caps
 def test_eval_refuses_fp32_with_another_precision(capsys):
     assert main(["eval", "--fp32", "--precision", "bf16"]) != 0
     assert "--fp32 and --precision bf16 disagree" in capsys.readouterr().err
+
+
+# Characters str.splitlines (and universal-newline reading) takes for line ends; inside a message
+# they must not split it: predict and extract read one message per "\n" (CRLF tolerated).
+_NOT_LINE_ENDS = ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e", "\v", "\f", "\r"]
+
+
+def _tricky_input(tmp_path):
+    lines = [f"第{i}行{c}同一条消息 加V：wx_abc123" for i, c in enumerate(_NOT_LINE_ENDS)] + ["", "最后一行"]
+    src = tmp_path / "in.txt"
+    src.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))  # a BOM and CRLF line ends
+    return src, lines
+
+
+@pytest.mark.parametrize("command", [["predict", "--task", "ad", "--rules"], ["extract", "--rules", "--now", "2026-11-25T21:00"]])
+def test_predict_and_extract_split_messages_on_newline_only(tmp_path, capsys, command):
+    src, lines = _tricky_input(tmp_path)
+    dst = tmp_path / "out.jsonl"
+    assert main([*command, str(src), str(dst)]) == 0
+    out = dst.read_text("utf-8")
+    assert out.endswith("\n")
+    rows = [json.loads(x) for x in out[:-1].split("\n")]
+    assert [r["text"] for r in rows] == lines
+    # and the output holds no character any reader would split a record at
+    assert len(out.splitlines()) == len(lines)
+    assert f"{len(lines)} lines" in capsys.readouterr().out
+
+
+def test_read_lines_keeps_a_last_line_without_newline_and_an_empty_file(tmp_path):
+    from bot.cli import _read_lines
+
+    f = tmp_path / "a.txt"
+    f.write_bytes("a\u2028b\n\nc\r".encode("utf-8"))
+    assert _read_lines(str(f)) == ["a\u2028b", "", "c"]
+    f.write_bytes(b"")
+    assert _read_lines(str(f)) == []
+    f.write_bytes(b"\n")
+    assert _read_lines(str(f)) == [""]
