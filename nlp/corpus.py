@@ -714,19 +714,17 @@ def _sample_ad_train(train: list[AdRecord], raw: _Raw) -> list[AdRecord]:
     out: list[AdRecord] = []
     cats = {t: c for t, c, _ in raw.news}
     long_kinds = {(t, f): k for t, f, k in raw.long}
+    caps = {  # source:label -> (train rows at most, sampling salt)
+        "sms_spam_80w:normal": (SMS_NORMAL_TRAIN, "ad-sms-normal"),
+        "lccc_chitchat:normal": (LCCC_AD_TRAIN, "ad-lccc"),
+        "nus_sms_zh:normal": (NUS_AD_TRAIN, "ad-nus"),
+        "game_chat_ads_train:ad": (GAME_AD_TRAIN, "ad-game-ad"),
+        "game_chat_ads_train:normal": (GAME_NORMAL_TRAIN, "ad-game-normal"),
+        "telecom_fraud_texts5:ad": (FRAUD_TRAIN, "ad-fraud"),
+    }
     for key, rs in sorted(by_source.items()):
-        if key == "sms_spam_80w:normal":
-            rs = _sample(rs, SMS_NORMAL_TRAIN, "ad-sms-normal")
-        elif key == "lccc_chitchat:normal":
-            rs = _sample(rs, LCCC_AD_TRAIN, "ad-lccc")
-        elif key == "nus_sms_zh:normal":
-            rs = _sample(rs, NUS_AD_TRAIN, "ad-nus")
-        elif key == "game_chat_ads_train:ad":
-            rs = _sample(rs, GAME_AD_TRAIN, "ad-game-ad")
-        elif key == "game_chat_ads_train:normal":
-            rs = _sample(rs, GAME_NORMAL_TRAIN, "ad-game-normal")
-        elif key == "telecom_fraud_texts5:ad":
-            rs = _sample(rs, FRAUD_TRAIN, "ad-fraud")
+        if key in caps:
+            rs = _sample(rs, *caps[key])
         elif rs[0].source in _LONG_FOLDERS:
             short = [r for r in rs if long_kinds.get((r.text, r.source)) in _LONG_SHORT_KINDS]
             whole = [r for r in rs if long_kinds.get((r.text, r.source)) not in _LONG_SHORT_KINDS]

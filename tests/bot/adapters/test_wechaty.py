@@ -218,16 +218,21 @@ async def assert_bot_said_only_chinese(running: Running) -> None:
     assert_no_english(said, allowed, never=[c.name for c in registry.commands])
 
 
-@pytest.fixture
-async def live(server: PuppetServer, tmp_path: Path) -> AsyncIterator[Running]:
-    running = await _start(server, make_config(tmp_path))
-    yield running
+async def _stop(running: Running) -> None:
+    """Stop the bot, check that nothing it sent was English, close the store."""
     running.task.cancel()
     await asyncio.gather(running.task, return_exceptions=True)
     try:
         await assert_bot_said_only_chinese(running)
     finally:
         running.bot.store.close()
+
+
+@pytest.fixture
+async def live(server: PuppetServer, tmp_path: Path) -> AsyncIterator[Running]:
+    running = await _start(server, make_config(tmp_path))
+    yield running
+    await _stop(running)
 
 
 # --- the edge ------------------------------------------------------------------------------------
@@ -570,15 +575,6 @@ async def test_links_images_stickers_and_files_keep_their_kind(live: Running) ->
 
 
 # --- delivery: each thing said once (the puppet as it is, ids or not) -----------------------------
-
-
-async def _stop(running: Running) -> None:
-    running.task.cancel()
-    await asyncio.gather(running.task, return_exceptions=True)
-    try:
-        await assert_bot_said_only_chinese(running)
-    finally:
-        running.bot.store.close()
 
 
 def _paced(tmp_path: Path) -> Config:
