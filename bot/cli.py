@@ -463,12 +463,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except WechatyConfigError as e:
         raise CliError(str(e)) from None
     store = open_store(config)
-
-    async def serve() -> None:
-        await run_until_stopped(LiveBot(config, store, platform))
+    bot = LiveBot(config, store, platform)
+    bot.warm_up()  # before the loop runs: see LiveBot.warm_up
 
     try:
-        asyncio.run(serve())
+        asyncio.run(run_until_stopped(bot))
     except WechatyAuthError as e:
         raise CliError(str(e)) from None
     return 0

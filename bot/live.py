@@ -128,6 +128,14 @@ class LiveBot:
         self.received = 0  # messages the platform delivered
         self.handled = 0  # of those, fully handled (stored, and answered if a command)
 
+    def warm_up(self) -> None:
+        """Load what analysis, profiles and digests load on first use (the model, three jieba
+        dictionaries: about a second each on a small machine) now. Call it before the event loop
+        runs, as ``qunzhi run`` does: loaded later on the worker, they hold the GIL for up to
+        seconds at a time and stall the loop (and the first message waits for them)."""
+        self.pipeline.warm_up()
+        load_text_tools()
+
     # -- blocking work, one at a time ---------------------------------------------------------
 
     async def _in_worker(self, fn: Callable[..., T], *args: Any) -> T:
@@ -282,6 +290,15 @@ class LiveBot:
         caught = await self._in_worker(self.digests.catch_up)
         for due in caught:
             log.info("caught up the digest of %s for %s", due.group_id, due.day)
+
+
+def load_text_tools() -> None:
+    """Load the jieba dictionaries of profiles and digests now (see ``LiveBot.warm_up``)."""
+    from bot.digest.topics import keywords
+    from nlp.profile import topic_words
+
+    topic_words("预热")
+    keywords(["预热"], 1)
 
 
 async def run_until_stopped(bot: LiveBot) -> None:

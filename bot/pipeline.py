@@ -191,6 +191,19 @@ class Pipeline:
             )
         }
 
+    def warm_up(self) -> None:
+        """Load now what analysis loads on first use (model weights, jieba's dictionaries) by
+        analysing one throwaway message; nothing is stored. Meant to run before an event loop starts:
+        loaded later, on a worker thread, they hold the GIL for up to seconds at a time (jieba
+        unmarshals its dictionary in one C call) and stall the loop, and the first message waits."""
+        items = [  # an ordinary question (usefulness cuts words) and an ad (ad rules, entities)
+            Item(text="预热：明天下午3点在北京开会，RAG 的召回怎么评估？", topic="技术交流群"),
+            Item(text="加微信 abc12345 领取免费资料，日结", topic="技术交流群"),
+        ]
+        for analyzer in self._analyzers:
+            analyzer.analyse_all(items)
+        self._extract(items)
+
     # -- 1. store ---------------------------------------------------------------------------
 
     def store(self, messages: Iterable[GroupMessage]) -> IngestReport:

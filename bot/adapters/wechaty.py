@@ -173,6 +173,7 @@ class WechatyPlatform:
         self._self_id = ""
         self._self_name = ""
         self._room_seen: dict[str, float] = {}
+        self._wechaty = _load_wechaty(self.cache_dir)  # here, before a loop runs: the import takes ~0.5 s
         self.sessions = 0  # connections that reached login (tests and logs read it)
 
     # -- LivePlatform ---------------------------------------------------------------------------
@@ -195,7 +196,7 @@ class WechatyPlatform:
 
     async def run(self, on_message: MessageHandler, on_room: RoomHandler) -> None:
         """Connect, deliver, reconnect with backoff, forever (until cancelled or refused)."""
-        wechaty = _load_wechaty(self.cache_dir)
+        wechaty = self._wechaty
         delay = self.backoff_initial
         while True:
             await self._wait_for_port()

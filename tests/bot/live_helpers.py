@@ -9,9 +9,11 @@ module and add ``pytestmark = pytest.mark.usefixtures("asyncio_debug")``."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
 from datetime import datetime, timedelta, timezone
 
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ GROUP = "room1@chatroom"
 BOT = "wxid_bot"
 OWNER = "wxid_owner"
 ADMIN = "wxid_admin"
+T = TypeVar("T")
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
 
 
@@ -147,6 +150,13 @@ def message(
     )
 
 
+async def off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run set-up (opening a store, building a bot) on a thread. ``qunzhi run`` does it before the
+    event loop starts; a test's loop is already running and watched, and its own set-up is not what
+    the watch is for."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
 # --- asyncio debug mode -------------------------------------------------------------------------------
 
 SLOW_CALLBACK_SECONDS = 1.0  # a callback holding the loop this long is a stall (a blocking call)
@@ -171,10 +181,26 @@ class LoopWatch(logging.Handler):
             self.problems.append(text)
 
 
+@functools.cache
+def load_text_tools_once() -> None:
+    """What the live bot loads on first use (jieba's dictionaries), loaded before any test's loop
+    runs, as ``qunzhi run`` does with ``LiveBot.warm_up``: loaded on the worker meanwhile, they hold
+    the GIL long enough for asyncio to report the loop's callbacks as slow."""
+    from bot.config import Config
+    from bot.live import load_text_tools
+    from bot.pipeline import Pipeline
+    from bot.wiring import build_extractors, build_rule_analyzers
+
+    config = Config.model_validate({"models": {"use": False}, "analysis": {"ner": False}})
+    Pipeline(None, build_rule_analyzers(), config, extractors=build_extractors(config)).warm_up()  # type: ignore[arg-type]
+    load_text_tools()
+
+
 @pytest.fixture
 async def asyncio_debug() -> AsyncIterator[LoopWatch]:
     """Run the test's event loop in asyncio debug mode; fail the test if asyncio reports a call
     from a wrong thread or a callback that stalled the loop."""
+    load_text_tools_once()  # before debug mode: loading is not what is being watched
     loop = asyncio.get_running_loop()
     loop.set_debug(True)
     loop.slow_callback_duration = SLOW_CALLBACK_SECONDS

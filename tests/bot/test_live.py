@@ -26,7 +26,7 @@ from bot.store import queries
 from bot.store.models import Correction, Message
 from bot.wiring import build_rule_analyzers, open_store
 from tests.bot.live_helpers import (  # noqa: F401 - asyncio_debug is a fixture
-    ADMIN, BOT, GROUP, OWNER, T0, Harness, RecordingPlatform, asyncio_debug, message,
+    ADMIN, BOT, GROUP, OWNER, T0, Harness, RecordingPlatform, asyncio_debug, message, off_loop,
 )
 from tests.bot.live_helpers import assert_said_only_chinese
 
@@ -60,12 +60,12 @@ def make_config(db_url: str, analysis: dict | None = None, **moderation) -> Conf
 @asynccontextmanager
 async def running(config: Config, *, analyzers=None, before=()) -> AsyncIterator[Harness]:  # noqa: ANN001
     """A live bot on a fresh store, ``before`` stored (pending, as after a crash) ere it starts."""
-    store = open_store(config)
+    store = await off_loop(open_store, config)
     if before:
         with store.sessions.begin() as session:
             queries.store_messages(session, list(before))
     platform = RecordingPlatform()
-    bot = LiveBot(config, store, platform, analyzers=analyzers or build_rule_analyzers(), clock=lambda: T0)
+    bot = await off_loop(LiveBot, config, store, platform, analyzers=analyzers or build_rule_analyzers(), clock=lambda: T0)
     task = asyncio.create_task(bot.run())
     try:
         yield Harness(bot, platform, task)

@@ -31,7 +31,7 @@ from bot.store.models import Message
 from bot.wiring import build_pipeline, build_rule_analyzers, open_store
 from nlp.verdict import Verdict
 from tests.bot.live_helpers import (  # noqa: F401 - asyncio_debug is a fixture
-    ADMIN, BOT, GROUP, T0, Harness, RecordingPlatform, asyncio_debug, message,
+    ADMIN, BOT, GROUP, T0, Harness, RecordingPlatform, asyncio_debug, message, off_loop,
 )
 
 DAY = date(2026, 11, 25)  # T0 is 10:00 of this day in Shanghai
@@ -204,9 +204,9 @@ class EchoingPlatform(RecordingPlatform):
 @pytest.fixture
 async def echoing(db_url: str, asyncio_debug) -> AsyncIterator[Harness]:  # noqa: ANN001, ARG001
     config = make_config(db_url)
-    store = open_store(config)
+    store = await off_loop(open_store, config)
     platform = EchoingPlatform()
-    bot = LiveBot(config, store, platform, analyzers=build_rule_analyzers(), clock=lambda: T0 + timedelta(hours=1))
+    bot = await off_loop(LiveBot, config, store, platform, analyzers=build_rule_analyzers(), clock=lambda: T0 + timedelta(hours=1))
     task = asyncio.create_task(bot.run())
     h = Harness(bot, platform, task)
     await h.settle()

@@ -35,7 +35,7 @@ from bot.live import LiveBot
 from bot.store import queries
 from bot.store.models import Message
 from bot.wiring import build_rule_analyzers, open_store
-from tests.bot.live_helpers import asyncio_debug  # noqa: F401 - a fixture
+from tests.bot.live_helpers import asyncio_debug, off_loop  # noqa: F401 - asyncio_debug is a fixture
 from tests.bot.wording import assert_no_english
 
 SERVER_DIR = Path(__file__).resolve().parents[2] / "puppet_server"
@@ -189,12 +189,13 @@ class Running:
 async def _start(
     server: PuppetServer, config: Config, *, token: str | None = None, operation_timeout: float = 30.0
 ) -> Running:
-    store = open_store(config)
-    platform = WechatyPlatform(
+    store = await off_loop(open_store, config)
+    platform = await off_loop(
+        WechatyPlatform,
         server.endpoint, token or server.token, cache_dir=Path(config.database.url.removeprefix("sqlite:///")).parent / "wechaty",
         backoff_initial=0.2, backoff_max=1.0, operation_timeout=operation_timeout,
     )
-    bot = LiveBot(config, store, platform, analyzers=build_rule_analyzers())
+    bot = await off_loop(LiveBot, config, store, platform, analyzers=build_rule_analyzers())
     task = asyncio.create_task(bot.run())
     running = Running(bot, platform, server, task)
 
@@ -456,9 +457,9 @@ async def test_server_restart_mid_run(server: PuppetServer, tmp_path: Path) -> N
 
 
 async def test_wrong_token_is_a_clear_fatal_error(server: PuppetServer, tmp_path: Path) -> None:
-    store = open_store(make_config(tmp_path))
-    platform = WechatyPlatform(server.endpoint, "wrong-token", cache_dir=tmp_path / "wechaty", backoff_initial=0.2)
-    bot = LiveBot(make_config(tmp_path), store, platform, analyzers=build_rule_analyzers())
+    store = await off_loop(open_store, make_config(tmp_path))
+    platform = await off_loop(WechatyPlatform, server.endpoint, "wrong-token", cache_dir=tmp_path / "wechaty", backoff_initial=0.2)
+    bot = await off_loop(LiveBot, make_config(tmp_path), store, platform, analyzers=build_rule_analyzers())
     try:
         with pytest.raises(WechatyAuthError, match="refused the token"):
             await asyncio.wait_for(bot.run(), 20)
@@ -470,9 +471,11 @@ async def test_waits_for_a_server_that_is_not_up_yet(tmp_path: Path, caplog: pyt
     _need_server()
     server = PuppetServer(f"qunzhi-test-{uuid.uuid4().hex}")
     config = make_config(tmp_path)
-    store = open_store(config)
-    platform = WechatyPlatform(server.endpoint, server.token, cache_dir=tmp_path / "wechaty", backoff_initial=0.2, backoff_max=0.5)
-    bot = LiveBot(config, store, platform, analyzers=build_rule_analyzers())
+    store = await off_loop(open_store, config)
+    platform = await off_loop(
+        WechatyPlatform, server.endpoint, server.token, cache_dir=tmp_path / "wechaty", backoff_initial=0.2, backoff_max=0.5
+    )
+    bot = await off_loop(LiveBot, config, store, platform, analyzers=build_rule_analyzers())
     caplog.set_level(logging.WARNING, logger="bot.adapters.wechaty")
     task = asyncio.create_task(bot.run())
     try:
@@ -492,7 +495,7 @@ async def test_waits_for_a_server_that_is_not_up_yet(tmp_path: Path, caplog: pyt
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         store.close()
-        server.stop()
+        await off_loop(server.stop)
 
 
 # --- the command line ------------------------------------------------------------------------------
@@ -592,7 +595,7 @@ async def test_each_warning_kick_and_report_happens_once_and_a_restart_resends_n
 ) -> None:
     _need_server()
     server = PuppetServer(f"qunzhi-test-{uuid.uuid4().hex}", *options)
-    server.start()
+    await off_loop(server.start)
     config = _paced(tmp_path)
     live = await _start(server, config)
     try:
@@ -640,7 +643,7 @@ async def test_each_warning_kick_and_report_happens_once_and_a_restart_resends_n
         assert len(await server.aapi("GET", "/kicks")) == 1
     finally:
         await _stop(again)
-        server.stop()
+        await off_loop(server.stop)
 
 
 async def test_a_send_answered_too_late_is_maybe_delivered_and_never_resent(
