@@ -33,9 +33,7 @@ from bot.adapters.replay import read_jsonl  # noqa: E402
 from bot.config import Config  # noqa: E402
 from bot.message import GroupMessage  # noqa: E402
 from bot.pipeline import Pipeline  # noqa: E402
-from bot.store import db  # noqa: E402
-from bot.profiles import build_profile_hook  # noqa: E402
-from bot.wiring import build_extractors, build_rule_analyzers, freeze_startup_objects  # noqa: E402
+from bot.wiring import Store, build_pipeline, build_rule_analyzers, freeze_startup_objects, open_store  # noqa: E402
 from nlp.classify import ModelAnalyzer  # noqa: E402
 from nlp.encoder import PASSAGE  # noqa: E402
 from nlp.normalize import normalize  # noqa: E402
@@ -79,13 +77,13 @@ def _batches(model: ModelAnalyzer, texts: list[str]) -> list[tuple[torch.Tensor,
     return [(ids, mask) for _, ids, mask in model.batches([normalize(t).text for t in texts], PASSAGE)]
 
 
-def _pipeline(sessions, analyzers: list, config: Config, full: bool, ner: bool = False) -> Pipeline:  # noqa: ANN001
-    """The product's pipeline (pattern entities and profiles too; NER if asked) or the analysis alone."""
-    if not full:
-        return Pipeline(sessions, analyzers, config, dry_run=True)
-    return Pipeline(
-        sessions, analyzers, config, dry_run=True,
-        extractors=build_extractors(config, ner=ner), on_analysed=build_profile_hook(config),
+def _pipeline(store: Store, analyzers: list, config: Config, full: bool, ner: bool = False) -> Pipeline:
+    """The product's pipeline (pattern entities and profiles too; NER if asked) or the analysis alone,
+    built as the product builds it (``bot.wiring.build_pipeline``); the objects alive at start-up are
+    frozen once in ``main``, not per run."""
+    return build_pipeline(
+        config, store, dry_run=True, analyzers=analyzers, extractors=None if full else (), ner=ner, profiles=full,
+        roles=False, freeze=False,
     )
 
 
@@ -95,12 +93,12 @@ def pipeline_run(
     with tempfile.TemporaryDirectory() as d:
         url = f"sqlite:///{d}/bench.db"
         config = Config.model_validate({"database": {"url": url}, "analysis": {"batch_size": batch_size}})
-        engine, sessions = db.open_store(url, migrate=True)
-        pipe = _pipeline(sessions, analyzers, config, full, ner)
+        store = open_store(config)
+        pipe = _pipeline(store, analyzers, config, full, ner)
         started = time.perf_counter()
         report = pipe.ingest(msgs)
         elapsed = time.perf_counter() - started
-        engine.dispose()
+        store.close()
     assert report.analysed == len(msgs), report
     return len(msgs) / elapsed
 
@@ -131,8 +129,8 @@ def latency_at(rate: float, analyzers: list, msgs: list[GroupMessage]) -> tuple[
     with tempfile.TemporaryDirectory() as d:
         url = f"sqlite:///{d}/lat.db"
         config = Config.model_validate({"database": {"url": url}})
-        engine, sessions = db.open_store(url, migrate=True)
-        pipe = _pipeline(sessions, analyzers, config, True)
+        store = open_store(config)
+        pipe = _pipeline(store, analyzers, config, True)
         latencies: list[float] = []
         start = time.perf_counter()
         arrival = [start + i / rate for i in range(len(msgs))]
@@ -149,7 +147,7 @@ def latency_at(rate: float, analyzers: list, msgs: list[GroupMessage]) -> tuple[
             done = time.perf_counter()
             latencies += [done - arrival[k] for k in range(i, j)]
             i = j
-        engine.dispose()
+        store.close()
     latencies.sort()
     pct = lambda q: 1000 * latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
     return pct(0.5), pct(0.99), 1000 * max(latencies)

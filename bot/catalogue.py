@@ -5,11 +5,11 @@ Wording is reviewed here and nowhere else. Handlers and the enforcement code cal
 themselves. Nothing here does I/O. A test scans every string this module can produce for English.
 
 Sections: shared words, moderation (decision reasons, the analyzers' reasons for people, warnings,
-admin reports), commands (help, refusals, replies), profiles, outbox follow-ups, digest delivery
-notes. The daily digest's own wording lives in ``templates/`` (``digest.txt.j2`` sent to chat,
-``digest.html.j2`` the page), Chinese too; ``bot.digest`` adds only data-like labels ("(1/2)"
-part markers, day labels such as "明天" or "周六 11/28") and shows stored reasons through
-:func:`reason_text`.
+admin reports), commands (help, refusals, replies), profiles, outbox follow-ups, the daily digest.
+The digest's templates (``templates/digest.txt.j2`` sent to chat, ``digest.html.j2`` the page)
+hold only layout, emoji and punctuation: their words are :data:`DIGEST`, read there as ``t.<key>``
+(``t.more.format(n=2)`` where a key has placeholders); ``bot.digest`` takes its day labels, message
+kinds and stand-ins from here too, and shows stored reasons through :func:`reason_text`.
 
 Rules for wording: Chinese throughout; ASCII only for command names after "/" (``/notspam``),
 for what is passed in (names, ids, quoted text, keywords) and for "QQ". Counts never pass their
@@ -558,6 +558,86 @@ def kick_done(*, group_name: str, member_name: str, member_id: str, record: int)
 
 
 # ================================================================================================
-# Digest delivery notes (the digest itself is worded in templates/)
+# The daily digest (templates/digest.txt.j2, templates/digest.html.j2, bot/digest/)
 # ================================================================================================
-# None today: a digest is delivered as its rendered parts, with nothing said around them.
+# A digest is delivered as its rendered parts, with nothing said around them.
+
+WEEKDAY_NAMES: tuple[str, ...] = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+NEAR_DAY_NAMES: dict[int, str] = {0: "今天", 1: "明天", 2: "后天"}  # by days from the digest's day
+DIGEST_KIND_NAMES: dict[str, str] = {
+    "text": "文字", "image": "图片", "link": "链接", "file": "文件", "sticker": "表情", "voice": "语音", "video": "视频",
+    "quote": "引用", "system": "系统", "other": "其他",
+}  # fmt: skip
+LINK_STAND_IN = "[链接]"  # an ad's link, never shown
+HIDDEN_MEMBER = "群友"  # who "@name" becomes when that member opted out
+
+
+def weekday_name(weekday: int) -> str:
+    """``date.weekday()`` (0 is Monday) as "周一"…"周日"."""
+    return WEEKDAY_NAMES[weekday % 7]
+
+
+def event_day(days_ahead: int, weekday: int, month: int, day: int) -> str:
+    """When an event is, from the digest's day: "今天", "明天", "后天", "周六 11/28" within the
+    week, "下周三 12/2" the week after, else "12/25"."""
+    if days_ahead in NEAR_DAY_NAMES:
+        return NEAR_DAY_NAMES[days_ahead]
+    md = f"{month}/{day}"
+    if 0 < days_ahead < 7:
+        return f"{weekday_name(weekday)} {md}"
+    if 7 <= days_ahead < 14:
+        return f"下{weekday_name(weekday)} {md}"
+    return md
+
+
+# The templates' words, by key. A "{name}" is filled in by the template (``t.more.format(n=2)``);
+# emoji, markup and punctuation between the pieces stay in the templates.
+DIGEST: dict[str, str] = {
+    # both templates
+    "daily": "群日报",
+    "signature": "群智日报",
+    "quiet": "今天群里很安静，没有消息。",
+    "pending": "还有 {n} 条消息尚未分析，统计可能偏少",
+    "threads": "热门讨论",
+    "events": "日程",
+    "announcements": "公告",
+    "unanswered": "待解答",
+    "untitled": "（无标题）",
+    "more": "另有 {n} 条",
+    "n_items": "{n} 条",
+    # the text sent to chat
+    "n_people": "{n} 人",
+    "useful_n": "有用 {n}",
+    "questions_n": "提问 {n}（已答 {answered}）",
+    "ads_n": "广告 {n}",
+    "thread_size": "（{people}人·{replies}回复）",
+    "links_brief": "链接",
+    "ads_blocked": "拦截广告 {n} 条，例：",
+    "contributors_key": "（有用/发言）",
+    # the HTML page
+    "overview": "概览",
+    "messages": "消息",
+    "speakers": "发言人",
+    "useful": "有用",
+    "other": "其他",
+    "ads": "广告",
+    "discussions": "讨论",
+    "answered_questions": "已答提问",
+    "merged": "合并重复 {n} 条",
+    "activity": "各时段消息",
+    "activity_alt": "每小时消息数：",
+    "hour_n": "{hour}时 {n}",
+    "topics": "今日话题",
+    "topics_alt": "话题：",
+    "taking_part": "{n} 人参与",
+    "n_replies": "{n} 条回复",
+    "answered_by": "回答：",
+    "more_threads": "另有 {n} 个讨论",
+    "deadline": "截止",
+    "links": "链接分享",
+    "all_links": "共 {n} 个链接",
+    "ads_heading": "广告拦截",
+    "confidence": "可信度",
+    "contributors": "活跃成员",
+    "useful_of_total": "有用 {useful} / 共 {total}",
+}

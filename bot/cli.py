@@ -6,17 +6,26 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
+# Only light modules at the top: `qunzhi --help` must not wait for pydantic, SQLAlchemy, the
+# models or matplotlib. Each command imports what it needs (a test holds this line).
 from bot.adapters.errors import ImportFormatError
-from bot.config import Config, ConfigError, load_config
-from bot.store.db import StoreError
 from nlp.errors import ModelError
-from nlp.evaluate import UNSEEN_CAP
 from nlp.verdict import PRECISIONS
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session
+
+    from bot.adapters.errors import RowError
+    from bot.config import Config
+    from bot.message import GroupMessage
+    from bot.pipeline import IngestReport
+    from bot.wiring import Store
+    from nlp.verdict import Entity, Verdict
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 
@@ -25,26 +34,141 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _config_path(args: argparse.Namespace) -> Path | None:
+    """The config file a command reads: --config, else ./config.toml if present, else none (defaults)."""
     if args.config:
-        cfg = load_config(args.config)
-    elif Path("config.toml").exists():
-        cfg = load_config(Path("config.toml"))
-    else:
-        cfg = Config()
+        return Path(args.config)
+    return Path("config.toml") if Path("config.toml").exists() else None
+
+
+def _db_url(value: str) -> str:
+    """``--db``: a database URL, or the path of a SQLite file (``var/demo/demo.db``)."""
+    return value if "://" in value else f"sqlite:///{value}"
+
+
+def _load(args: argparse.Namespace) -> Config:
+    from bot.config import Config, load_config
+
+    path = _config_path(args)
+    cfg = load_config(path) if path is not None else Config()
     if getattr(args, "db", None):
-        cfg = cfg.model_copy(update={"database": cfg.database.model_copy(update={"url": args.db})})
+        cfg = cfg.model_copy(update={"database": cfg.database.model_copy(update={"url": _db_url(args.db)})})
     return cfg
 
 
-def _print_row_errors(errors: Sequence, limit: int = 20) -> None:
+def _open_existing(args: argparse.Namespace, config: Config) -> Store:
+    """The store of a command that reads what is there (digest, profile, db purge/requeue): a SQLite
+    file that does not exist is an error naming it, never a new empty database. (run, replay,
+    import, demo and db upgrade create it.)"""
+    from bot.wiring import open_store
+
+    path = _sqlite_file(config)
+    if path is not None and not path.exists():
+        if getattr(args, "db", None):
+            given = "--db"
+        else:
+            config_path = _config_path(args)
+            given = f"database.url in {config_path}" if config_path else "the default database.url"
+        raise CliError(
+            f"no database at {path} ({given}): give --db or --config; qunzhi replay, import, demo or run create one"
+        )
+    return open_store(config)
+
+
+def _sqlite_file(config: Config) -> Path | None:
+    """The file of a SQLite ``database.url``; None for another database (or an in-memory one)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(config.database.url)
+    except ArgumentError:
+        return None  # open_store says what is wrong with it
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _note_unconfigured(args: argparse.Namespace, config: Config, group_id: str) -> None:
+    """Say on stderr when ``group_id`` has no [[groups]] entry in the config: its digest then
+    follows the default settings (admins, thresholds), which may not be those it was analysed with.
+    A config beside a SQLite database (``qunzhi demo`` writes one) is named."""
+    if any(g.id == group_id for g in config.groups):
+        return
+    config_path = _config_path(args)
+    db_file = _sqlite_file(config)
+    beside = db_file.parent / DEMO_CONFIG if db_file is not None else None
+    hint = ""
+    if beside is not None and beside.is_file() and (config_path is None or beside.resolve() != config_path.resolve()):
+        hint = f"; the config written with this database is {beside}: add --config {_shell_word(str(beside))}"
+    print(
+        f"qunzhi: note: {group_id} has no [[groups]] entry in "
+        f"{config_path if config_path else 'the config (none given: built-in defaults)'}, so its "
+        f"default settings apply{hint}",
+        file=sys.stderr,
+    )
+
+
+def _group_names(session: Session, config: Config) -> dict[str, str]:
+    """Every group the database or the config knows, id to name."""
+    from bot.store import groups as groups_db
+
+    known = {g.id: g.name for g in groups_db.groups(session)}
+    for g in config.groups:
+        known[g.id] = known.get(g.id) or g.name
+    return known
+
+
+def _check_group(session: Session, config: Config, group_id: str) -> None:
+    """A group id neither the database nor the config knows is an error listing those it knows."""
+    known = _group_names(session, config)
+    if group_id in known:
+        return
+    listed = ", ".join(f"{gid} ({name})" if name else gid for gid, name in sorted(known.items())[:20])
+    more = f" and {len(known) - 20} more" if len(known) > 20 else ""
+    raise CliError(
+        f"unknown group {group_id!r}: "
+        + (f"the known groups are {listed}{more}" if known else "the database holds no group yet and the config names none")
+    )
+
+
+def _find_member(session: Session, config: Config, who: str, group_id: str | None) -> str:
+    """The contact id of ``who``: a member's contact id as it is, else the member whose display
+    name is ``who`` (exactly, else containing it, case ignored). Several members answering to the
+    name is an error listing them (id, name, group); no one, ``who`` itself (then no profile)."""
+    from bot.store import groups as groups_db
+
+    names = _group_names(session, config)
+    everyone = [m for g in ([group_id] if group_id else sorted(names)) for m in groups_db.members(session, g)]
+    if any(m.member_id == who for m in everyone):
+        return who
+    found = [m for m in everyone if m.display_name == who]
+    if not found:
+        found = [m for m in everyone if who.casefold() in m.display_name.casefold()]
+    ids = sorted({m.member_id for m in found})
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        return who
+    listed = "; ".join(
+        f"{m.member_id} ({m.display_name}, {m.group_id}{' ' + names[m.group_id] if names.get(m.group_id) else ''})"
+        for m in sorted(found, key=lambda m: (m.member_id, m.group_id))[:20]
+    )
+    more = f" and {len(found) - 20} more" if len(found) > 20 else ""
+    raise CliError(f"{len(ids)} members answer to {who!r}: {listed}{more}; give the contact id, or --group")
+
+
+def _print_row_errors(errors: Sequence[RowError], limit: int = 20) -> None:
     for err in errors[:limit]:
         print(f"  skipped {err}", file=sys.stderr)
     if len(errors) > limit:
         print(f"  ... and {len(errors) - limit} more malformed rows", file=sys.stderr)
 
 
-def _ingest(config: Config, messages: list, *, dry_run: bool = True, times: int = 1):
+def _ingest(
+    config: Config, messages: list[GroupMessage], *, dry_run: bool = True, times: int = 1
+) -> tuple[list[IngestReport], Store]:
     """Store, analyse and moderate ``messages`` (``times`` over, to show replays change nothing);
     the reports of each pass and the open store."""
     from bot.wiring import build_pipeline, open_store
@@ -58,7 +182,7 @@ def _ingest(config: Config, messages: list, *, dry_run: bool = True, times: int 
         raise
 
 
-def _summary(label: str, read_count: int, errors: Sequence, report) -> str:
+def _summary(label: str, read_count: int, errors: Sequence[RowError], report: IngestReport) -> str:
     return (
         f"{label}: {read_count} messages read, {len(errors)} malformed rows skipped; "
         f"{report.stored} stored, {report.duplicates} already stored, {report.analysed} analysed, "
@@ -66,7 +190,7 @@ def _summary(label: str, read_count: int, errors: Sequence, report) -> str:
     )
 
 
-def _print_actions(report, tz) -> None:
+def _print_actions(report: IngestReport, tz: tzinfo) -> None:
     for planned in report.actions:
         m, a = planned.message, planned.action
         local = m.sent_at.astimezone(tz).strftime("%H:%M")
@@ -109,15 +233,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from bot.daily import make_digest, write_html
-    from bot.wiring import open_store
 
     config = _load(args)
     try:
         day = date.fromisoformat(args.date) if args.date else datetime.now(config.digest_timezone()).date()
     except ValueError:
         raise CliError(f"--date: {args.date!r} is not a date written YYYY-MM-DD") from None
-    store = open_store(config)
+    store = _open_existing(args, config)
     try:
+        with store.sessions() as session:
+            _check_group(session, config, args.group)
+        _note_unconfigured(args, config, args.group)
         rendered = make_digest(store.sessions, config, args.group, day)
     finally:
         store.close()
@@ -132,13 +258,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     from bot.profile_view import describe
-    from bot.wiring import open_store
 
     config = _load(args)
-    store = open_store(config)
+    store = _open_existing(args, config)
     try:
         with store.sessions() as session:
-            text = describe(session, config, args.member, args.group)
+            if args.group:
+                _check_group(session, config, args.group)
+            member_id = _find_member(session, config, args.member, args.group)
+            text = describe(session, config, member_id, args.group)
     finally:
         store.close()
     if text is None:
@@ -152,7 +280,6 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
     from datetime import timezone
 
     from bot.retention import purge_once
-    from bot.wiring import open_store
 
     config = _load(args)
     if args.days is not None:
@@ -160,7 +287,7 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
     if config.privacy.retention_days <= 0:
         print("retention is off (privacy.retention_days = 0): nothing purged")
         return 0
-    store = open_store(config)
+    store = _open_existing(args, config)
     try:
         report = purge_once(store.sessions, config, datetime.now(timezone.utc))
     finally:
@@ -172,14 +299,13 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_db_requeue(args: argparse.Namespace) -> int:
-    from bot.store import queries
-    from bot.wiring import open_store
+    from bot.store import analysis as analysis_db
 
     config = _load(args)
-    store = open_store(config)
+    store = _open_existing(args, config)
     try:
         with store.sessions.begin() as session:
-            n = queries.requeue_failed(session, args.group)
+            n = analysis_db.requeue_failed(session, args.group)
     finally:
         store.close()
     where = f" in {args.group}" if args.group else ""
@@ -198,14 +324,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.adapters.replay import read_jsonl
+    from bot.config import load_config
     from bot.daily import make_digest, write_html
 
     out = Path(args.out)
     _prepare_demo_folder(out)
-    config = load_config(DEMO_DIR / "demo.toml")
-    config = config.model_copy(
-        update={"database": config.database.model_copy(update={"url": f"sqlite:///{(out / 'demo.db').resolve()}"})}
-    )
+    # The demo runs on a config written beside its database, so what it printed can be printed
+    # again: `qunzhi --config OUT/config.toml digest ...` (the group's settings are in it).
+    config_path = _write_demo_config(out)
+    config = load_config(config_path)
     sample = DEMO_DIR / "sample_day.jsonl"
     result = read_jsonl(sample)
     if not result.messages:
@@ -234,11 +361,63 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _mark_demo_folder(out, [path.name])
     print(f"HTML digest written to {path.resolve()}")
     print(f"database: {(out / 'demo.db').resolve()}")
+    print(f"config: {config_path.resolve()} (the demo's settings, with this database)")
+    print()
+    print("try next:")
+    for command in demo_commands(out, group_id, day, _most_active(result.messages)):
+        print(f"  {command}")
     return 0
 
 
+DEMO_CONFIG = "config.toml"
+
+
+def _write_demo_config(out: Path) -> Path:
+    """``out/config.toml``: the bundled demo.toml, with the database and the HTML digests in ``out``."""
+    import json
+
+    path = out / DEMO_CONFIG
+    database = json.dumps(f"sqlite:///{(out / 'demo.db').resolve().as_posix()}", ensure_ascii=False)
+    html_dir = json.dumps(out.resolve().as_posix(), ensure_ascii=False)
+    path.write_text(
+        "# Written by `qunzhi demo` (a copy of bot/demo/demo.toml, pointed at this folder); the next demo\n"
+        "# run writes it again. Use it to read what the demo stored:\n"
+        f"#   qunzhi --config {path} digest --group ...\n"
+        f"[database]\nurl = {database}\n\n[digest]\nhtml_dir = {html_dir}\n\n"
+        + (DEMO_DIR / "demo.toml").read_text("utf-8"),
+        "utf-8",
+    )
+    return path
+
+
+def demo_commands(out: Path, group_id: str, day: date, member: str) -> list[str]:
+    """The follow-up commands the demo prints: the same digest again, and a member's profile."""
+    config = _shell_word(str(out / DEMO_CONFIG))
+    return [
+        f"qunzhi --config {config} digest --group {_shell_word(group_id)} --date {day.isoformat()}",
+        f"qunzhi --config {config} profile {_shell_word(member)}",
+    ]
+
+
+def _shell_word(text: str) -> str:
+    """``text`` as one shell word: as it is when nothing in it is special to a shell (Chinese
+    included), else quoted."""
+    import re
+    from shlex import quote
+
+    return text if re.fullmatch(r"[\w@%+=:,./-]+", text) else quote(text)
+
+
+def _most_active(messages: Sequence[GroupMessage]) -> str:
+    """The display name of who wrote most of ``messages``."""
+    from collections import Counter
+
+    (name, _), = Counter(m.sender_name or m.sender_id for m in messages).most_common(1)
+    return name
+
+
 DEMO_MARKER = ".qunzhi-demo"
-DEMO_DB_FILES = ("demo.db", "demo.db-wal", "demo.db-shm", "demo.db-journal")
+DEMO_DB_FILES = ("demo.db", "demo.db-wal", "demo.db-shm", "demo.db-journal", DEMO_CONFIG)
 
 
 def _prepare_demo_folder(out: Path) -> None:
@@ -295,7 +474,7 @@ def _read_lines(path: str) -> list[str]:
 _LINE_BREAKERS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
 
 
-def _json_line(record: dict) -> str:
+def _json_line(record: dict[str, Any]) -> str:
     """One JSON Lines record: UTF-8 text as is, but never a character any reader takes for a line end."""
     import json
 
@@ -323,7 +502,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_rules(task: str, lines: list[str], topic: str) -> list[dict]:
+def _predict_rules(task: str, lines: list[str], topic: str) -> list[dict[str, Any]]:
     from bot.wiring import build_rule_analyzers
     from nlp.item import Item
 
@@ -343,8 +522,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from datetime import timezone
     from zoneinfo import ZoneInfo
 
-    from bot.wiring import build_analyzers, build_extractors, build_rule_analyzers
     from bot.pipeline import as_multi
+    from bot.wiring import build_analyzers, build_extractors, build_rule_analyzers
     from nlp.item import Item
 
     config = _load(args)
@@ -365,14 +544,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
     with open(args.output, "w", encoding="utf-8") as f:
         for s in range(0, len(lines), 256):
             items = [Item(text=t, topic=args.topic, sent_at=now) for t in lines[s : s + 256]]
-            verdicts: list[dict] = [{} for _ in items]
+            verdicts: list[dict[str, Verdict]] = [{} for _ in items]
             for analyzer in analyzers:
                 for i, found in enumerate(analyzer.analyse_all(items)):
                     verdicts[i].update(found)
-            entities: list[list] = [[] for _ in items]
+            entities: list[list[Entity]] = [[] for _ in items]
             for extractor in extractors:
-                for i, found in enumerate(extractor.extract(items)):
-                    entities[i].extend(found)
+                for i, extracted in enumerate(extractor.extract(items)):
+                    entities[i].extend(extracted)
             for item, v, ents in zip(items, verdicts, entities):
                 record = {
                     "text": item.text,
@@ -392,8 +571,27 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_corrections(args: argparse.Namespace, config: Config) -> list[tuple[str, str, str, str]]:
+    """The admin corrections ``qunzhi train`` adds to the corpora, read from the database; one that
+    cannot be read is an error (``--no-corrections`` trains without them)."""
+    if args.no_corrections:
+        return []
+    from bot.store import corrections as corrections_db
+    from bot.store.db import StoreError
+
+    try:
+        store = _open_existing(args, config)
+    except (CliError, StoreError) as e:
+        raise CliError(f"cannot read the admin corrections: {e} (--no-corrections trains without them)") from None
+    try:
+        with store.sessions() as session:
+            return corrections_db.corrections_for_training(session)
+    finally:
+        store.close()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from nlp.train import fit, prepare
+    from nlp.training.train import fit, prepare
 
     config = _load(args)
     init = Path(args.init_model) if args.init_model else None
@@ -408,8 +606,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     pack = out / "pack.npz"
     if not (args.resume and pack.exists()):
-        prepare(encoder, pack, data_dir=args.data, db_url=args.db or config.database.url)
-        print(f"pack written: {pack}")
+        fixes = _training_corrections(args, config)
+        prepare(encoder, pack, data_dir=args.data, corrections=fixes)
+        print(f"pack written: {pack} ({len(fixes)} admin corrections)")
     model = fit(pack, None if init else encoder, out, layers=args.layers, epochs=args.epochs,
                 batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume,
                 max_minutes=args.max_minutes, init_model=init, freeze_embeddings=args.freeze_embeddings,
@@ -421,8 +620,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from nlp.datasets import DatasetMissing
-    from nlp.evaluate import evaluate_models, format_model_report
+    from nlp.training.datasets import DatasetMissing
+    from nlp.training.evaluate import UNSEEN_CAP, evaluate_models, format_model_report
 
     config = _load(args)
     model_dir = Path(args.model) if args.model else config.models_path()
@@ -432,7 +631,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise CliError(f"--fp32 and --precision {args.precision} disagree: give one")
         precision = "fp32" if args.fp32 else (args.precision or config.models.precision)
         result = evaluate_models(model_dir, args.data, precision=precision, useful_threshold=threshold,
-                                 unseen_cap=args.unseen_cap)
+                                 unseen_cap=UNSEEN_CAP if args.unseen_cap is None else args.unseen_cap)
     except DatasetMissing as e:
         raise CliError(f"no evaluation data: {e} (pass --data or set QUNZHI_DATA)") from None
     print(format_model_report(result))
@@ -481,7 +680,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="replay the bundled sample day into a fresh SQLite file and print its digest",
                        description="Replay the bundled sample day of an AI developers' group into a fresh SQLite "
-                       "database, print the moderation log and the text digest, and write the HTML digest.")
+                       "database, print the moderation log and the text digest, and write the HTML digest. The "
+                       "demo's settings are written beside the database (OUT/config.toml): give it to --config to "
+                       "read what the demo stored (the demo prints the commands).")
     d.add_argument("--out", default=str(Path("var") / "demo"), help="folder for the demo database and HTML: new, empty, or a previous demo's (default var/demo)")
     d.set_defaults(func=cmd_demo)
 
@@ -489,7 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Store, analyse and moderate (dry run) every message of the given JSON Lines files. "
                        "Replaying a file twice changes nothing.")
     r.add_argument("files", nargs="+", metavar="FILE")
-    r.add_argument("--db", help="database URL, overriding the config")
+    r.add_argument("--db", help="database URL or SQLite file, overriding the config")
     r.set_defaults(func=cmd_replay)
 
     i = sub.add_parser("import", help="import a MemoTrace (WeChatMsg) CSV export of a group chat",
@@ -498,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", metavar="FILE.csv")
     i.add_argument("--group-id", help="room id to use when the export has no TalkerId column values")
     i.add_argument("--self-id", default="self", help="contact id of the exporting account (rows with IsSender=1)")
-    i.add_argument("--db", help="database URL, overriding the config")
+    i.add_argument("--db", help="database URL or SQLite file, overriding the config")
     i.set_defaults(func=cmd_import)
 
     g = sub.add_parser("digest", help="render one group's digest for one day",
@@ -506,7 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--group", required=True, help="group (room) id")
     g.add_argument("--date", help="local day, YYYY-MM-DD (default: today in the digest timezone)")
     g.add_argument("--html-dir", help="folder for the HTML page (default: digest.html_dir)")
-    g.add_argument("--db", help="database URL, overriding the config")
+    g.add_argument("--db", help="database URL or SQLite file, overriding the config")
     g.set_defaults(func=cmd_digest)
 
     pr = sub.add_parser("predict", help="classify a file of messages, one per line, into JSON Lines",
@@ -539,6 +740,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", default="var/train", help="folder for the pack, checkpoints and the model")
     tr.add_argument("--data", help="shared data folder (default $QUNZHI_DATA or ../shared/data)")
     tr.add_argument("--db", help="database URL to read admin corrections from (default: the config's)")
+    tr.add_argument("--no-corrections", action="store_true",
+                    help="train on the data sets alone, without reading admin corrections from a database")
     tr.add_argument("--layers", type=int, default=6)
     tr.add_argument("--epochs", type=float, default=4.0)
     tr.add_argument("--batch-size", type=int, default=64)
@@ -566,9 +769,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--useful-threshold", type=float, default=None,
                     help="p(useful) from which a message is useful (default: models.useful_threshold)")
     ev.add_argument("--json", help="also write the full result here")
-    ev.add_argument("--unseen-cap", type=int, default=UNSEEN_CAP, metavar="N",
-                    help=f"texts per long-text folder and length bucket, 2N per new ad source; 0 skips them "
-                    f"(default {UNSEEN_CAP}: about 6 minutes on one CPU thread, long texts being slow)")
+    # default None: nlp.training.evaluate.UNSEEN_CAP, read when eval runs (the training package is not
+    # imported to build the parser); tests/test_layers.py checks the number below is that constant
+    ev.add_argument("--unseen-cap", type=int, default=None, metavar="N",
+                    help="texts per long-text folder and length bucket, 2N per new ad source; 0 skips them "
+                    "(default 500: about 6 minutes on one CPU thread, long texts being slow)")
     ev.set_defaults(func=cmd_eval)
 
     rn = sub.add_parser("run", help="the live bot: connect to a Wechaty puppet service and run until stopped",
@@ -576,37 +781,42 @@ def build_parser() -> argparse.ArgumentParser:
                         "WECHATY_PUPPET_SERVICE_ENDPOINT / WECHATY_PUPPET_SERVICE_TOKEN) and run: ingest every "
                         "group message, moderate, answer admin commands, send each group's daily digest. "
                         "Reconnects with backoff; Ctrl-C stops it cleanly.")
-    rn.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config (as the global --config)")
     rn.set_defaults(func=cmd_run)
 
     dbp = sub.add_parser("db", help="database maintenance")
     dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="migrate the database to the newest schema (idempotent)")
-    up.add_argument("--db", help="database URL, overriding the config")
+    up.add_argument("--db", help="database URL or SQLite file, overriding the config")
     up.set_defaults(func=cmd_db_upgrade)
     pu = dbsub.add_parser("purge", help="blank message text older than the retention (privacy.retention_days) now",
                           description="Blank the text of analysed messages (and of their entities) older than "
                           "privacy.retention_days; counts, verdict labels and member profiles stay. The live bot does "
                           "this daily at privacy.purge_time.")
     pu.add_argument("--days", type=int, help="retention in days, overriding privacy.retention_days")
-    pu.add_argument("--db", help="database URL, overriding the config")
+    pu.add_argument("--db", help="database URL or SQLite file, overriding the config")
     pu.set_defaults(func=cmd_db_purge)
     rq = dbsub.add_parser("requeue", help="put messages whose analysis failed back in the queue",
                           description="Messages whose analysis failed analysis.max_attempts times are parked as failed; "
                           "the live bot retries them daily (after 1, 2, 4 ... days, a few times). This puts them all back "
                           "now, attempts reset, e.g. after a model is fixed.")
     rq.add_argument("--group", help="only this group (room) id")
-    rq.add_argument("--db", help="database URL, overriding the config")
+    rq.add_argument("--db", help="database URL or SQLite file, overriding the config")
     rq.set_defaults(func=cmd_db_requeue)
 
     pf = sub.add_parser("profile", help="show a member's profile (activity, topics, roles, ad risk, lead score)",
                         description="Show the member profile kept from the analysed messages: activity, topics, roles, "
                         "ad risk, demographic and occupation hints (\"—\" below the confidence the data supports) and "
                         "the lead score for the configured product keywords, with reasons. Across every group unless --group.")
-    pf.add_argument("member", metavar="MEMBER", help="contact id, e.g. wxid_abc123")
+    pf.add_argument("member", metavar="MEMBER", help="contact id (wxid_abc123) or display name; several members "
+                    "answering to a name are listed")
     pf.add_argument("--group", help="one group (room) id")
-    pf.add_argument("--db", help="database URL, overriding the config")
+    pf.add_argument("--db", help="database URL or SQLite file, overriding the config")
     pf.set_defaults(func=cmd_profile)
+
+    # --config is also taken after the command (`qunzhi digest --config var/demo/config.toml ...`)
+    for parser in [*sub.choices.values(), *dbsub.choices.values()]:
+        if parser not in (dbp, d):  # the demo runs on its own config
+            parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config (as the global --config)")
     return p
 
 
@@ -625,17 +835,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("jieba").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
-        return args.func(args)
-    except (ConfigError, CliError, StoreError, ImportFormatError, ModelError, FileNotFoundError) as e:
-        print(f"qunzhi: {e}", file=sys.stderr)
-        return 2
-    except SQLAlchemyError as e:  # a database failure mid-run (lost connection, lock timeout ...): one line
-        if args.verbose:
-            logging.exception("database error")
-        print(f"qunzhi: database error: {_db_reason(e)}", file=sys.stderr)
-        return 2
+        status: int = args.func(args)
+        return status
     except KeyboardInterrupt:
         return 130
+    except Exception as e:
+        if isinstance(e, _user_errors()):
+            print(f"qunzhi: {e}", file=sys.stderr)
+            return 2
+        sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+        if sqlalchemy_exc is not None and isinstance(e, sqlalchemy_exc.SQLAlchemyError):
+            # a database failure mid-run (lost connection, lock timeout ...): one line
+            if args.verbose:
+                logging.exception("database error")
+            print(f"qunzhi: database error: {_db_reason(e)}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The failures printed as one line. The config's and the store's errors are looked up only
+    if their modules were imported (only then can they have been raised): importing them here
+    would load pydantic and SQLAlchemy for every command, ``--help`` included."""
+    kinds: list[type[BaseException]] = [CliError, ImportFormatError, ModelError, FileNotFoundError]
+    for module, name in (("bot.config", "ConfigError"), ("bot.store.db", "StoreError")):
+        if module in sys.modules:
+            kinds.append(getattr(sys.modules[module], name))
+    return tuple(kinds)
 
 
 if __name__ == "__main__":

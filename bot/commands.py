@@ -31,7 +31,15 @@ from bot.pipeline import moderate_one
 from bot.profile_view import describe
 from bot.profiles import set_opted_out
 from bot.roles import Level, effective_dry_run, level_of
-from bot.store import queries
+from bot.store import (
+    actions as actions_db,
+    analysis as analysis_db,
+    corrections as corrections_db,
+    groups as groups_db,
+    messages as messages_db,
+    verdicts as verdicts_db,
+)
+from bot.store.common import BOT, CHAT, COMMAND
 from nlp.verdict import Verdict
 
 AT_SEPARATORS = "\u2005\u2004 \t"
@@ -60,13 +68,13 @@ class Context:
     sessions: sessionmaker[Session]
     bot_id: str
     now: datetime
-    room: queries.GroupRecord | None = None
+    room: groups_db.GroupRecord | None = None
 
     def level_of(self, member_id: str) -> Level:
         return level_of(member_id, self.message.group_id, self.config, self.room)
 
     def name_of(self, member_id: str) -> str:
-        m = queries.member(self.session, self.message.group_id, member_id)
+        m = groups_db.member(self.session, self.message.group_id, member_id)
         return (m.display_name if m and m.display_name else "") or member_id
 
 
@@ -146,7 +154,7 @@ registry = CommandRegistry()
 
 
 def message_role(msg: GroupMessage, config: Config, *, bot_id: str | None = None, bot_name: str | None = None) -> str:
-    """What a message is, as stored (``queries.CHAT``, ``COMMAND`` or ``BOT``): the bot's own when
+    """What a message is, as stored (``CHAT``, ``COMMAND`` or ``BOT``): the bot's own when
     its sender is the bot, a command when the live bot's parser takes it as one, else chat.
 
     A command is still analysed and moderated like chat, whoever sends it (an ad behind "/help" or
@@ -160,9 +168,9 @@ def message_role(msg: GroupMessage, config: Config, *, bot_id: str | None = None
     bot_id = config.bot.self_id if bot_id is None else bot_id
     bot_name = config.bot.name if bot_name is None else bot_name
     if bot_id and msg.sender_id == bot_id:
-        return queries.BOT
+        return BOT
     parsed = registry.parse(msg, prefixes=config.bot.command_prefixes, bot_id=bot_id, bot_name=bot_name)
-    return queries.COMMAND if parsed is not None else queries.CHAT
+    return COMMAND if parsed is not None else CHAT
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -193,12 +201,12 @@ def _local_today(ctx: Context) -> date:
 def _quoted(session: Session, msg: GroupMessage) -> tuple[int, GroupMessage] | None:
     """The message ``msg`` quotes: by id when the platform gives one, else by the quoted text."""
     if msg.reply_to:
-        pk = queries.find_message(session, msg.source, msg.reply_to)
-        found = queries.message_by_pk(session, pk) if pk is not None else None
+        pk = messages_db.find_message(session, msg.source, msg.reply_to)
+        found = messages_db.message_by_pk(session, pk) if pk is not None else None
         if pk is not None and found is not None:
             return pk, found
     if msg.quote:
-        return queries.find_quoted(session, msg.group_id, msg.quote)
+        return messages_db.find_quoted(session, msg.group_id, msg.quote)
     return None
 
 
@@ -224,7 +232,7 @@ def messages_needed(invocation: Invocation, msg: GroupMessage, session: Session)
         member_id = invocation.targets[0]
     else:
         return []
-    return queries.pending_member_messages(session, msg.group_id, member_id)
+    return analysis_db.pending_member_messages(session, msg.group_id, member_id)
 
 
 def _quoted_or_latest(ctx: Context) -> tuple[int, GroupMessage] | None:
@@ -235,7 +243,7 @@ def _quoted_or_latest(ctx: Context) -> tuple[int, GroupMessage] | None:
     target = _one_target(ctx)
     if target is None:
         return None
-    return queries.latest_message(
+    return messages_db.latest_message(
         ctx.session, ctx.message.group_id, target, skip_prefixes=ctx.config.bot.command_prefixes
     )
 
@@ -257,7 +265,7 @@ def _kick(ctx: Context) -> str:
     if why := _protected(ctx, target):
         return why
     name = ctx.name_of(target)
-    queries.record_action(
+    actions_db.record_action(
         ctx.session, ctx.message.group_id, target, "kick",
         reasons=(catalogue.reason_kicked_by(ctx.message.sender_name, ctx.message.sender_id),),
         by_contact=ctx.message.sender_id, at=ctx.now,
@@ -276,13 +284,13 @@ def _warn(ctx: Context) -> str:
     reason = " ".join(ctx.invocation.args) or catalogue.DEFAULT_WARN_REASON
     group_id = ctx.message.group_id
     policy = ctx.config.moderation_for(group_id)
-    queries.record_action(
+    actions_db.record_action(
         ctx.session, group_id, target, "warn",
         reasons=(catalogue.reason_warned_by(ctx.message.sender_name, ctx.message.sender_id, reason),),
         by_contact=ctx.message.sender_id, at=ctx.now,
     )
     since = ctx.now - timedelta(hours=policy.strike_window_hours)
-    n = queries.strikes(ctx.session, group_id, target, since=since)
+    n = actions_db.strikes(ctx.session, group_id, target, since=since)
     limit = policy.kick_after_strikes if policy.mode is PolicyMode.KICK else None
     warning = catalogue.admin_warning(reason, n, limit, policy.strike_window_hours)
     ctx.outbox.say(ctx.session, group_id, warning, mentions=(target,), purpose="warn")
@@ -297,7 +305,7 @@ def _spam(ctx: Context) -> str:
     pk, target_msg = found
     if why := _protected(ctx, target_msg.sender_id):
         return why
-    queries.record_correction(
+    corrections_db.record_correction(
         ctx.session, text=target_msg.text, analyzer="ad", label="ad", by_contact=ctx.message.sender_id,
         message_pk=pk, at=ctx.now,
     )
@@ -332,29 +340,29 @@ def _notspam(ctx: Context) -> str:
         member_id = _one_target(ctx)
     if member_id is None:
         return catalogue.notspam_needs_quote()
-    actions = queries.open_actions(ctx.session, group_id, member_id=member_id, message_pk=message_pk)
+    actions = actions_db.open_actions(ctx.session, group_id, member_id=member_id, message_pk=message_pk)
     actions = [a for a in actions if a.action != "log" or a.strike]
     if message_pk is None and actions:
         # the member's latest action, with every other action about the same message
         latest = actions[0]
         actions = [a for a in actions if a.pk == latest.pk or (latest.message_pk and a.message_pk == latest.message_pk)]
         message_pk = latest.message_pk
-        target_msg = queries.message_by_pk(ctx.session, message_pk) if message_pk else None
+        target_msg = messages_db.message_by_pk(ctx.session, message_pk) if message_pk else None
     name = ctx.name_of(member_id)
     if target_msg is not None:
-        queries.record_correction(
+        corrections_db.record_correction(
             ctx.session, text=target_msg.text, analyzer="ad", label="normal", by_contact=ctx.message.sender_id,
             message_pk=message_pk, at=ctx.now,
         )
     if not actions:
         return catalogue.notspam_nothing_to_undo(name, recorded=target_msg is not None)
     for a in actions:
-        queries.undo_action(ctx.session, a.pk, by_contact=ctx.message.sender_id, at=ctx.now)
+        actions_db.undo_action(ctx.session, a.pk, by_contact=ctx.message.sender_id, at=ctx.now)
     kicked = any(a.action == "kick" and not a.dry_run for a in actions)
     if kicked:  # a wrong kick is undone by putting the member back
         ctx.outbox.add_member(ctx.session, group_id, member_id)
     policy = ctx.config.moderation_for(group_id)
-    left = queries.strikes(ctx.session, group_id, member_id, since=ctx.now - timedelta(hours=policy.strike_window_hours))
+    left = actions_db.strikes(ctx.session, group_id, member_id, since=ctx.now - timedelta(hours=policy.strike_window_hours))
     return catalogue.notspam_done(name, len(actions), left, reinvited=kicked)
 
 
@@ -362,7 +370,7 @@ def _set_whitelist(ctx: Context, on: bool, command: str) -> str:
     if not ctx.invocation.targets:
         return _needs_target(command)
     for t in ctx.invocation.targets:
-        queries.set_whitelisted(ctx.session, ctx.message.group_id, t, on)
+        groups_db.set_whitelisted(ctx.session, ctx.message.group_id, t, on)
     return catalogue.whitelist_done([ctx.name_of(t) for t in ctx.invocation.targets], on=on)
 
 
@@ -411,16 +419,16 @@ def _stats(ctx: Context) -> str:
     today = _local_today(ctx)
     start, end = day_bounds(today, tz)
     group_id = ctx.message.group_id
-    counts = queries.message_counts(ctx.session, group_id, start, end)
-    msgs = queries.analysed_messages(ctx.session, group_id, start, end)
+    counts = messages_db.message_counts(ctx.session, group_id, start, end)
+    msgs = verdicts_db.analysed_messages(ctx.session, group_id, start, end)
     ads = sum(1 for m in msgs if m.label("ad") == "ad")
     useful = sum(1 for m in msgs if m.label("useful") == "useful")
-    actions = [a for a in queries.actions_for_group(ctx.session, group_id, since=start) if a.undone_at is None]
+    actions = [a for a in actions_db.actions_for_group(ctx.session, group_id, since=start) if a.undone_at is None]
     by_kind: dict[str, int] = {}
     for a in actions:
         if a.action != "undo":
             by_kind[a.action] = by_kind.get(a.action, 0) + 1
-    status = queries.analysis_counts(ctx.session, group_id)
+    status = analysis_db.analysis_counts(ctx.session, group_id)
     return catalogue.stats_reply(
         today.isoformat(), messages=sum(counts.values()), speakers=len(counts), useful=useful, ads=ads,
         actions=by_kind, pending=status["pending"],
@@ -469,8 +477,8 @@ def _dryrun(ctx: Context) -> str:
     value = {"on": True, "开": True, "off": False, "关": False, "default": None, "默认": None}
     if word not in value:
         return catalogue.dryrun_usage()
-    queries.set_group_dry_run(ctx.session, ctx.message.group_id, value[word])
-    room = queries.group(ctx.session, ctx.message.group_id)
+    groups_db.set_group_dry_run(ctx.session, ctx.message.group_id, value[word])
+    room = groups_db.group(ctx.session, ctx.message.group_id)
     on = effective_dry_run(ctx.config.moderation_for(ctx.message.group_id), room)
     return catalogue.dryrun_done(on)
 
@@ -489,7 +497,7 @@ def handle(
     """Run one command in its own transaction; the reply is queued to the group and returned."""
     now = now or datetime.now(timezone.utc)
     with sessions.begin() as session:
-        room = queries.group(session, msg.group_id)
+        room = groups_db.group(session, msg.group_id)
         ctx = Context(
             message=msg,
             message_pk=message_pk,

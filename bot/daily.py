@@ -1,7 +1,7 @@
 """One group's digest for one local day, from the store: fetch, build, render, keep.
 
-Only the members' chat is read (``queries.analysed_messages``' default role): commands and the bot's
-own replies are stored but never counted, threaded, quoted nor mined for hot words.
+Only the members' chat is read (``bot.store.verdicts.analysed_messages``' default role): commands
+and the bot's own replies are stored but never counted, threaded, quoted nor mined for hot words.
 
 The digests table decides what has been made: ``save_digest`` is unique per (group, day), so a
 digest is kept (and later sent) once, however many processes ask.
@@ -26,7 +26,7 @@ from bot.config import Config
 from bot.digest import DigestData, build_digest, day_bounds, render_html, render_text
 from bot.digest.dedupe import EMBED_LAYER, Embedder
 from bot.digest.events import TimeExtractor
-from bot.store import queries
+from bot.store import digests as digests_db, groups as groups_db, verdicts as verdicts_db
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,9 @@ def make_digest(
     start, end = day_bounds(day, tz)
     group_cfg = config.group(group_id)
     with sessions() as session:
-        messages = queries.analysed_messages(session, group_id, start, end)
-        stored_group = queries.group(session, group_id)
-        opted_out = frozenset(m.member_id for m in queries.members(session, group_id) if m.opted_out)
+        messages = verdicts_db.analysed_messages(session, group_id, start, end)
+        stored_group = groups_db.group(session, group_id)
+        opted_out = frozenset(m.member_id for m in groups_db.members(session, group_id) if m.opted_out)
     name = (group_cfg.name if group_cfg and group_cfg.name else "") or (stored_group.name if stored_group else "") or group_id
     topic = config.topic_for(group_id, fallback=stored_group.topic if stored_group else "")
     policy = config.moderation_for(group_id)
@@ -106,7 +106,7 @@ def make_digest(
     newly_saved = False
     if save:
         with sessions.begin() as session:
-            newly_saved = queries.save_digest(session, group_id, day, "\n".join(parts), html)
+            newly_saved = digests_db.save_digest(session, group_id, day, "\n".join(parts), html)
     return RenderedDigest(data, parts, html, newly_saved)
 
 

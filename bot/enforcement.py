@@ -17,7 +17,7 @@ from bot.message import GroupMessage
 from bot.moderation import Action, ActionKind
 from bot.outbox import Outbox
 from bot.privacy import mask
-from bot.store import queries
+from bot.store import groups as groups_db
 
 QUOTE_CHARS = 60
 
@@ -61,7 +61,7 @@ def report_text(msg: GroupMessage, action: Action, *, group_name: str, dry_run: 
     )
 
 
-def report_recipients(config: Config, group_id: str, room: queries.GroupRecord | None) -> list[str]:
+def report_recipients(config: Config, group_id: str, room: groups_db.GroupRecord | None) -> list[str]:
     """The group's configured admins and the superadmins; the room owner when none is configured."""
     group = config.group(group_id)
     chosen = list(dict.fromkeys([*(group.admins if group else ()), *config.bot.superadmins]))
@@ -88,7 +88,7 @@ def carry_out(
     if action.kind not in (ActionKind.WARN, ActionKind.KICK):
         return
     policy = config.moderation_for(msg.group_id)
-    room = queries.group(session, msg.group_id)
+    room = groups_db.group(session, msg.group_id)
     kick_pk: int | None = None
     if not dry_run:
         outbox.say(session, msg.group_id, warning_text(action, policy), mentions=(msg.sender_id,), purpose=str(action.kind))

@@ -51,12 +51,12 @@ from bot.config import Config
 from bot.enforcement import carry_out
 from bot.message import GroupMessage, Platform, RoomInfo
 from bot.outbox import Outbox, OutboxSender
-from bot.pipeline import IngestReport, PlannedAction, Pipeline
-from bot.profiles import build_profile_hook
+from bot.pipeline import IngestReport, PlannedAction
 from bot.retention import purge_daily
 from bot.scheduler import DigestScheduler
-from bot.store import queries
-from bot.wiring import Store, build_analyzers, build_extractors, freeze_startup_objects, sync_groups
+from bot.store import analysis as analysis_db, groups as groups_db, messages as messages_db
+from bot.store.common import COMMAND
+from bot.wiring import Store, build_pipeline
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,16 +108,8 @@ class LiveBot:
         self.clock = clock
         self.outbox = Outbox(config.digest.max_part_chars, clock=clock)
         self.sender = sender or OutboxSender(store.sessions, platform, config.send, clock=clock)
-        sync_groups(config, store)
-        self.pipeline = Pipeline(
-            store.sessions,
-            analyzers if analyzers is not None else build_analyzers(config),
-            config,
-            on_action=self._queue_action,
-            extractors=build_extractors(config),
-            on_analysed=build_profile_hook(config),
-        )
-        freeze_startup_objects()
+        # what arrives is stored by _take, with its role as this account sees it: roles=False
+        self.pipeline = build_pipeline(config, store, on_action=self._queue_action, analyzers=analyzers, roles=False)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WORKER_THREAD)
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop run() runs on
         self.digests = DigestScheduler(
@@ -180,11 +172,11 @@ class LiveBot:
     def _take(self, msg: GroupMessage) -> None:
         role = commands.message_role(msg, self.config, bot_id=self.platform.self_id or None, bot_name=self.platform.self_name)
         with self.store.sessions.begin() as session:
-            ((pk, created),) = queries.store_messages(session, [msg], [role])
+            ((pk, created),) = messages_db.store_messages(session, [msg], [role])
         if not created:
             log.info("message %s arrived again; stored once", msg.id)
             return
-        if role != queries.COMMAND:
+        if role != COMMAND:
             return  # chat waits for the analysis loop (so does a command, after its answer); the bot's own words are only kept
         invocation = commands.registry.parse(
             msg,
@@ -206,9 +198,9 @@ class LiveBot:
     async def on_room(self, room: RoomInfo) -> None:
         def keep() -> None:
             with self.store.sessions.begin() as session:
-                queries.set_room_roles(session, room.group_id, room.owner_id, room.admin_ids)
+                groups_db.set_room_roles(session, room.group_id, room.owner_id, room.admin_ids)
                 if room.topic:
-                    queries.set_group(session, room.group_id, name=room.topic)
+                    groups_db.set_group(session, room.group_id, name=room.topic)
 
         await self._in_worker(keep)
 
@@ -242,14 +234,14 @@ class LiveBot:
         stay pending are added to ``skip``."""
         limits = self.config.analysis
         with self.store.sessions() as session:
-            pks = queries.pending_pks(
+            pks = analysis_db.pending_pks(
                 session, limits.batch_size, limits.max_attempts, exclude=skip, source=self.platform.source
             )
         if not pks:
             return None
         report = self.pipeline.process_messages(pks)
         with self.store.sessions() as session:
-            skip.update(queries.still_pending(session, pks))
+            skip.update(analysis_db.still_pending(session, pks))
         return report
 
     async def run(self) -> None:

@@ -53,6 +53,7 @@ thread (it goes through ``loop.call_soon_threadsafe``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -67,8 +68,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Send
 from bot.digest import split_parts
 from bot.message import NotConnected, OutcomeUnknown, Platform, PlatformError
-from bot.store import queries
-from bot.store.queries import OutgoingRecord
+from bot.store import outgoing as outgoing_db
+from bot.store.outgoing import OutgoingRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,7 +98,7 @@ class Outbox:
         """Queue a group message (split into parts when long); the mentions go with the first part."""
         parts = split_parts(text, self.max_part_chars)
         return [
-            queries.enqueue(
+            outgoing_db.enqueue(
                 session, "text", group_id=group_id, text=part, mentions=mentions if i == 0 else (), purpose=purpose,
                 at=self._clock(),
             )
@@ -112,20 +113,20 @@ class Outbox:
         ``after``: hold it until that outbox row is sent (given up if that row fails).
         """
         return [
-            queries.enqueue(
+            outgoing_db.enqueue(
                 session, "private", contact_id=contact_id, text=part, purpose=purpose, at=self._clock(), after=after
             )
             for part in split_parts(text, self.max_part_chars)
         ]
 
     def kick(self, session: Session, group_id: str, member_id: str, *, purpose: str = "kick") -> int:
-        return queries.enqueue(
+        return outgoing_db.enqueue(
             session, "kick", group_id=group_id, contact_id=member_id, purpose=purpose, at=self._clock()
         )
 
     def add_member(self, session: Session, group_id: str, member_id: str, *, purpose: str = "reinvite") -> int:
         """Queue putting a member (back) into a group: the undo of a kick."""
-        return queries.enqueue(
+        return outgoing_db.enqueue(
             session, "add", group_id=group_id, contact_id=member_id, purpose=purpose, at=self._clock()
         )
 
@@ -179,7 +180,8 @@ class RateLimiter:
 
 def backoff_seconds(attempts: int, base: float = 2.0) -> float:
     """Seconds to wait after the ``attempts``-th failure: 2, 4, 8 ... capped at five minutes."""
-    return min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+    factor: int = 2 ** max(attempts - 1, 0)
+    return min(base * factor, MAX_BACKOFF_SECONDS)
 
 
 def _target(row: OutgoingRecord) -> tuple[str, str]:
@@ -333,13 +335,13 @@ class OutboxSender:
                 continue
             task = asyncio.create_task(self._one(row), name=f"outbox {row.op} {row.pk}")
             self._busy[key] = task
-            task.add_done_callback(lambda t, key=key: self._finished(key, t))
+            task.add_done_callback(functools.partial(self._finished, key))
             started.append(task)
         return started, soonest
 
     def _heads(self) -> list[OutgoingRecord]:
         with self._sessions() as session:
-            return queries.outgoing_heads(session)
+            return outgoing_db.outgoing_heads(session)
 
     def _finished(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
         self._busy.pop(key, None)
@@ -404,12 +406,12 @@ class OutboxSender:
 
     def _mark_sent(self, pk: int) -> None:
         with self._sessions.begin() as session:
-            queries.mark_outgoing_sent(session, pk, self._clock())
+            outgoing_db.mark_outgoing_sent(session, pk, self._clock())
 
     async def _uncertain(self, row: OutgoingRecord, why: str) -> None:
         def mark() -> list[int]:
             with self._sessions.begin() as session:
-                return queries.mark_outgoing_uncertain(session, row.pk, why, self._clock())
+                return outgoing_db.mark_outgoing_uncertain(session, row.pk, why, self._clock())
 
         dropped = await self._record(mark)
         log.warning(
@@ -427,7 +429,7 @@ class OutboxSender:
 
         def mark() -> list[int]:
             with self._sessions.begin() as session:
-                return queries.mark_outgoing_retry(
+                return outgoing_db.mark_outgoing_retry(
                     session, row.pk, text, now + timedelta(seconds=wait), give_up=give_up, at=now
                 )
 

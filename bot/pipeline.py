@@ -6,7 +6,7 @@
    an ad behind a command is caught — the bot's own words are not; only chat is counted (the
    ``on_analysed`` hooks see each item's role: profiles skip commands).
 2. **Claim, then analyse in batches.** A pipeline analyses only messages it has claimed
-   (``queries.claim_pending``: a worker id and a lease), so two processes on one database — an
+   (``bot.store.analysis.claim_pending``: a worker id and a lease), so two processes on one database — an
    ``import`` beside a live ``run`` — analyse each message once, and a dead process's claims lapse.
    Every analyzer returns one ``Verdict`` per message. An analyzer that crashes on a batch is
    retried message by message, so one bad message is isolated: it is marked for retry (up to
@@ -37,7 +37,14 @@ from bot.config import Config, Moderation
 from bot.message import GroupMessage, MessageKind
 from bot.moderation import Action, ActionKind, Standing, decide, is_actionable_ad
 from bot.roles import Level, effective_dry_run, level_of
-from bot.store import queries
+from bot.store import (
+    actions as actions_db,
+    analysis as analysis_db,
+    corrections as corrections_db,
+    groups as groups_db,
+    messages as messages_db,
+)
+from bot.store.common import CHAT
 from nlp.item import Item
 from nlp.verdict import Entity, Verdict
 
@@ -106,19 +113,20 @@ class _Single:
 
 
 def as_multi(analyzer: Analyzer | MultiAnalyzer) -> MultiAnalyzer:
-    return analyzer if hasattr(analyzer, "analyse_all") else _Single(analyzer)  # type: ignore[arg-type,return-value]
+    # hasattr narrows the argument for _Single() but not the union of protocols returned
+    return analyzer if hasattr(analyzer, "analyse_all") else _Single(analyzer)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
 class AnalysedItem:
     """A message just analysed, as ``on_analysed`` hooks see it. ``role``: what it is as stored
-    (``queries.CHAT`` or ``COMMAND``): a command is analysed and moderated, never counted or profiled."""
+    (``CHAT`` or ``COMMAND``): a command is analysed and moderated, never counted or profiled."""
 
     pk: int
     message: GroupMessage
     verdicts: dict[str, Verdict]
     entities: tuple[Entity, ...]
-    role: str = queries.CHAT
+    role: str = CHAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +224,7 @@ class Pipeline:
         report = IngestReport()
         roles = [self._role_of(m) for m in msgs] if self._role_of is not None else None
         with self._sessions.begin() as session:
-            stored = queries.store_messages(session, msgs, roles)
+            stored = messages_db.store_messages(session, msgs, roles)
         for _, created in stored:
             if created:
                 report.stored += 1
@@ -265,7 +273,7 @@ class Pipeline:
     def _claim(self, *, pks: Sequence[int] | None = None, exclude: set[int] | None = None) -> list[tuple[int, GroupMessage]]:
         self._release_dead_claims()
         with self._sessions.begin() as session:  # the claim is the transaction's first statement
-            return queries.claim_pending(
+            return analysis_db.claim_pending(
                 session, self.worker_id, self._config.analysis.batch_size, self._claim_lease,
                 max_attempts=self._config.analysis.max_attempts, pks=pks, exclude=exclude or (),
             )
@@ -292,12 +300,12 @@ class Pipeline:
         try:
             with self._sessions.begin() as session:
                 for i in errors:
-                    if queries.mark_analysis_failed(session, batch[i][0], errors[i], max_attempts, worker_id=self.worker_id):
+                    if analysis_db.mark_analysis_failed(session, batch[i][0], errors[i], max_attempts, worker_id=self.worker_id):
                         report.failed += 1
-                saved = queries.save_analyses(
+                saved = analysis_db.save_analyses(
                     session, [(batch[i][0], per_message[i], entities[i]) for i in good], worker_id=self.worker_id
                 )
-                role = queries.message_roles(session, saved)
+                role = messages_db.message_roles(session, saved)
                 analysed = [
                     AnalysedItem(
                         batch[i][0], batch[i][1], {v.analyzer: v for v in per_message[i]}, tuple(entities[i]), role[batch[i][0]]
@@ -324,16 +332,16 @@ class Pipeline:
             return
         self._checked_dead_claims = True
         with self._sessions.begin() as session:
-            for holder in queries.claim_holders(session):
+            for holder in analysis_db.claim_holders(session):
                 if is_dead_here(holder):
-                    n = queries.release_claims(session, holder)
+                    n = analysis_db.release_claims(session, holder)
                     log.info("released %d claims of %s, which has exited", n, holder)
 
     def _release(self, pks: list[int]) -> None:
         """After a failed batch, let the claims go at once instead of when they lapse."""
         try:
             with self._sessions.begin() as session:
-                queries.release_claims(session, self.worker_id, pks)
+                analysis_db.release_claims(session, self.worker_id, pks)
         except Exception:  # noqa: BLE001 - the claims lapse by themselves
             log.warning("could not release the claims of a failed batch; they lapse in %s", self._claim_lease)
 
@@ -376,7 +384,7 @@ class Pipeline:
             for i, found in zip(live, results):
                 keep(i, found)
             return out
-        except Exception:
+        except Exception:  # noqa: BLE001 - retried one by one below, where each failure is logged
             log.warning("analyzer %s failed on a batch of %d; retrying one by one", "/".join(analyzer.names), len(live))
         out = [list(skipped) for _ in items]
         for i in live:
@@ -422,21 +430,21 @@ def moderate_one(
     policy = policy or config.moderation_for(msg.group_id)
     if not is_actionable_ad(verdicts, policy):
         return None  # decide() would say "no action"; skip the standing lookups
-    if by_contact is None and queries.has_correction(session, pk, "ad"):
+    if by_contact is None and corrections_db.has_correction(session, pk, "ad"):
         return None  # an admin's /spam or /notspam already decided; the automatic verdict came later
-    room = queries.group(session, msg.group_id)
+    room = groups_db.group(session, msg.group_id)
     dry_run = dry_run or effective_dry_run(policy, room)
     window_start = msg.sent_at - timedelta(hours=policy.strike_window_hours)
     standing = Standing(
         # a dry run counts its own simulated strikes; a live policy only real ones
-        strikes=queries.strikes(session, msg.group_id, msg.sender_id, since=window_start, dry_run=dry_run),
-        whitelisted=queries.is_whitelisted(session, msg.group_id, msg.sender_id),
+        strikes=actions_db.strikes(session, msg.group_id, msg.sender_id, since=window_start, dry_run=dry_run),
+        whitelisted=groups_db.is_whitelisted(session, msg.group_id, msg.sender_id),
         is_admin=level_of(msg.sender_id, msg.group_id, config, room) >= Level.ADMIN,
     )
     action = decide(verdicts, standing, policy)
     if action.kind is ActionKind.NONE:
         return None
-    action_pk = queries.record_action(
+    action_pk = actions_db.record_action(
         session,
         group_id=msg.group_id,
         member_id=msg.sender_id,

@@ -13,6 +13,7 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from bot import catalogue
 from bot.config import Config
-from bot.profiles import Tally, combined, is_opted_out, profile_rows
-from bot.store import queries
+from bot.profiles import Tally, combined, profile_rows
+from bot.store import actions as actions_db, groups as groups_db
 from nlp.demographics import DemographicModel
 
 log = logging.getLogger(__name__)
@@ -172,15 +173,15 @@ def demographic_model(config: Config) -> DemographicModel | None:
 def describe(session: Session, config: Config, member_id: str, group_id: str | None = None) -> str | None:
     """The profile text of ``member_id`` in one group (or across every group when None); None
     when there is no profile. An opted-out member's profile is never shown (there is none)."""
-    if is_opted_out(session, member_id):
+    if groups_db.is_opted_out(session, member_id):
         return catalogue.profile_opted_out(member_id)
     rows = profile_rows(session, member_id, group_id)
     total = combined(rows)
     if total is None:
         return None
-    names = [queries.member(session, g, member_id) for g, _ in rows]
-    latest = max((m for m in names if m and m.last_seen), key=lambda m: m.last_seen, default=None)
-    strikes = sum(queries.strikes(session, g, member_id, since=None) for g, _ in rows)
+    names = [groups_db.member(session, g, member_id) for g, _ in rows]
+    latest = max((m for m in names if m and m.last_seen), key=attrgetter("last_seen"), default=None)
+    strikes = sum(actions_db.strikes(session, g, member_id, since=None) for g, _ in rows)
     return render(
         total,
         member_id=member_id,

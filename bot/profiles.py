@@ -9,7 +9,7 @@ of their rows, and a profile built message by message equals one built from the 
 once (bounded maps keep their top entries; the tail below the cut may differ).
 
 Not profiled: system messages, and members who sent ``/optout`` (in any group); their rows are
-deleted by :func:`forget` and never written again until ``/optin``. Commands and the bot's own
+deleted (:func:`set_opted_out`) and never written again until ``/optin``. Commands and the bot's own
 messages are not profiled at all: the bot's words are never analysed, and a command — analysed and
 moderated like chat, so that an ad behind "/help" is caught — reaches the hook with its role and is
 skipped there (nor is a command ever the question an answer answers). A command stored before roles
@@ -30,25 +30,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Table, and_, bindparam, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.message import MessageKind
 from bot.pipeline import AnalysedItem
-from bot.store import queries
-from bot.store.models import Member, MemberProfile, Message, VerdictRow, utcnow
+from bot.store import groups as groups_db, member_profiles as member_profiles_db, verdicts as verdicts_db
+from bot.store.common import CHAT
+from bot.store.models import utcnow
 from nlp.demographics import DemographicModel
 from nlp.patterns import find_urls
 from nlp.profile import lead_hits, occupation_cues, topic_words
 
 log = logging.getLogger(__name__)
-
-PROFILES: Table = MemberProfile.__table__  # type: ignore[assignment]
-MEMBERS: Table = Member.__table__  # type: ignore[assignment]
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-VERDICTS: Table = VerdictRow.__table__  # type: ignore[assignment]
 
 # How many entries each bounded map keeps (most frequent first, ties by key).
 KEEP = {"keywords": 100, "entities": 100, "domains": 30, "occupations": 30, "leads": 100, "days": 400}
@@ -188,23 +182,17 @@ class ProfileUpdater:
             log.exception("profiles: a batch of %d messages could not be added; its verdicts are kept", len(items))
 
     def update(self, session: Session, items: Sequence[AnalysedItem]) -> None:
-        items = [i for i in items if i.role == queries.CHAT and i.message.kind is not MessageKind.SYSTEM]
+        items = [i for i in items if i.role == CHAT and i.message.kind is not MessageKind.SYSTEM]
         if not items:
             return
         senders = {i.message.sender_id for i in items}
-        opted_out = set(
-            session.execute(
-                select(MEMBERS.c.member_id).where(MEMBERS.c.member_id.in_(senders), MEMBERS.c.opted_out.is_(True))
-            ).scalars()
-        )
+        opted_out = groups_db.opted_out_among(session, senders)
         if opted_out:  # opted out in one group: in every group, new ones too (the digest reads the flag)
-            session.execute(
-                update(MEMBERS).where(MEMBERS.c.member_id.in_(opted_out), MEMBERS.c.opted_out.is_(False)).values(opted_out=True)
-            )
+            groups_db.spread_opt_out(session, opted_out)
         items = [i for i in items if i.message.sender_id not in opted_out]
         if not items:
             return
-        joined = self._first_seen(session, items)
+        joined = groups_db.first_seen(session, {i.message.group_id for i in items}, {i.message.sender_id for i in items})
         answering = answers(session, items, self._window)
         tallies: dict[tuple[str, str], Tally] = {}
         for item in sorted(items, key=lambda i: (i.message.sent_at, i.pk)):
@@ -213,14 +201,6 @@ class ProfileUpdater:
             t = tallies.get(key) or tallies.setdefault(key, Tally(m.sent_at, m.sent_at))
             self._observe(t, item, item.pk in answering, joined.get(key))
         add_to_profiles(session, tallies)
-
-    def _first_seen(self, session: Session, items: Sequence[AnalysedItem]) -> dict[tuple[str, str], datetime]:
-        groups = {i.message.group_id for i in items}
-        senders = {i.message.sender_id for i in items}
-        q = select(MEMBERS.c.group_id, MEMBERS.c.member_id, MEMBERS.c.first_seen).where(
-            MEMBERS.c.group_id.in_(groups), MEMBERS.c.member_id.in_(senders)
-        )
-        return {(g, m): first for g, m, first in session.execute(q) if first is not None}
 
     def _observe(self, t: Tally, item: AnalysedItem, answered: bool, joined: datetime | None) -> None:
         m = item.message
@@ -283,21 +263,11 @@ def answers(session: Session, items: Sequence[AnalysedItem], window: timedelta) 
     groups = {i.message.group_id for i in candidates}
     lo = min(i.message.sent_at for i in candidates) - window
     hi = max(i.message.sent_at for i in candidates)
-    c = MESSAGES.c
-    asked = session.execute(
-        select(c.group_id, c.sender_id, c.sender_name, c.sent_at)
-        .join(VERDICTS, and_(VERDICTS.c.message_pk == c.pk, VERDICTS.c.analyzer == "intent", VERDICTS.c.label == "question"))
-        .where(c.group_id.in_(groups), c.sent_at >= lo, c.sent_at <= hi, c.role == queries.CHAT)
-    ).all()
+    asked = verdicts_db.questions_asked(session, groups, lo, hi)
     replied: dict[tuple[str, str], tuple[str, bool]] = {}
     reply_ids = {i.message.reply_to for i in candidates if i.message.reply_to}
     if reply_ids:
-        rows = session.execute(
-            select(c.source, c.source_id, c.sender_id, VERDICTS.c.label)
-            .outerjoin(VERDICTS, and_(VERDICTS.c.message_pk == c.pk, VERDICTS.c.analyzer == "intent", c.role == queries.CHAT))
-            .where(c.source_id.in_(reply_ids))
-        ).all()
-        replied = {(r.source, r.source_id): (r.sender_id, r.label == "question") for r in rows}
+        replied = verdicts_db.reply_targets(session, reply_ids)
     out: set[int] = set()
     for item in candidates:
         m = item.message
@@ -322,23 +292,6 @@ def _quoted_name(quote: str) -> str:
     return ""
 
 
-def _dialect_insert(session: Session) -> Any:
-    """``insert`` with ``on_conflict_do_nothing`` for the session's backend (SQLite or PostgreSQL)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def _lock(q: Any, session: Session) -> Any:
-    return q.with_for_update() if session.get_bind().dialect.name == "postgresql" else q
-
-
-def _profile_rows_of(session: Session, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    """The stored profile rows of these (group, member) keys, locked on PostgreSQL."""
-    p = PROFILES.c
-    where = or_(*(and_(p.group_id == g, p.member_id == m) for g, m in keys))
-    q = select(PROFILES).where(where).order_by(p.group_id, p.member_id)
-    return {(r.group_id, r.member_id): r for r in session.execute(_lock(q, session))}
-
-
 def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) -> None:
     """Add each tally to its (group, member) row, creating rows as needed. Rows are locked first on
     PostgreSQL, and a row another process created meanwhile is added to, not duplicated.
@@ -350,17 +303,15 @@ def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) 
     if not tallies:
         return
     tallies = dict(sorted(tallies.items()))  # rows locked and created in key order: no deadlock between processes
-    p = PROFILES.c
-    existing = _profile_rows_of(session, tallies)
+    existing = member_profiles_db.rows_for_update(session, tallies)
     now = utcnow()
     new = {key: tally for key, tally in tallies.items() if key not in existing}
     if new:
         rows = [{**t.bounded().row(), "group_id": g, "member_id": m, "updated_at": now} for (g, m), t in new.items()]
-        ins = _dialect_insert(session)(PROFILES).on_conflict_do_nothing(index_elements=["group_id", "member_id"])
-        created = {(r.group_id, r.member_id) for r in session.execute(ins.returning(p.group_id, p.member_id), rows)}
+        created = member_profiles_db.insert_new(session, rows)
         raced = [key for key in new if key not in created]  # another process created them meanwhile
         if raced:
-            existing.update(_profile_rows_of(session, raced))
+            existing.update(member_profiles_db.rows_for_update(session, raced))
     updates = []
     for key, tally in tallies.items():
         row = existing.get(key)
@@ -370,15 +321,12 @@ def add_to_profiles(session: Session, tallies: Mapping[tuple[str, str], Tally]) 
         merged.add(tally)
         updates.append({**merged.bounded().row(), "updated_at": now, "profile_pk": row.pk})
     if updates:
-        session.execute(update(PROFILES).where(p.pk == bindparam("profile_pk")), updates)
+        member_profiles_db.update_rows(session, updates)
 
 
 def profile_rows(session: Session, member_id: str, group_id: str | None = None) -> list[tuple[str, Tally]]:
     """``(group id, tally)`` for each of a member's stored profiles, one group or all."""
-    q = select(PROFILES).where(PROFILES.c.member_id == member_id).order_by(PROFILES.c.group_id)
-    if group_id is not None:
-        q = q.where(PROFILES.c.group_id == group_id)
-    return [(r.group_id, Tally.from_row(r)) for r in session.execute(q)]
+    return [(r.group_id, Tally.from_row(r)) for r in member_profiles_db.member_rows(session, member_id, group_id)]
 
 
 def combined(rows: Iterable[tuple[str, Tally]]) -> Tally | None:
@@ -392,26 +340,16 @@ def combined(rows: Iterable[tuple[str, Tally]]) -> Tally | None:
     return total
 
 
-def forget(session: Session, member_id: str) -> int:
-    """Delete every profile row of ``member_id`` (their ``/optout``); return how many."""
-    return session.execute(delete(PROFILES).where(PROFILES.c.member_id == member_id)).rowcount
-
-
 def set_opted_out(session: Session, group_id: str, member_id: str, opted_out: bool) -> None:
     """``/optout`` (True) or ``/optin`` (False) for a member, in every group the bot knows them in.
 
     Opting out deletes their profiles at once; the pipeline stops profiling them, and the digest
     stops quoting them (it reads ``members.opted_out``). Their messages are still stored and moderated.
     """
-    queries.set_opted_out(session, group_id, member_id, opted_out)
-    session.execute(update(MEMBERS).where(MEMBERS.c.member_id == member_id).values(opted_out=opted_out))
+    groups_db.set_opted_out(session, group_id, member_id, opted_out)
+    groups_db.set_opted_out_everywhere(session, member_id, opted_out)
     if opted_out:
-        forget(session, member_id)
-
-
-def is_opted_out(session: Session, member_id: str) -> bool:
-    q = select(MEMBERS.c.member_id).where(MEMBERS.c.member_id == member_id, MEMBERS.c.opted_out.is_(True)).limit(1)
-    return session.execute(q).first() is not None
+        member_profiles_db.forget(session, member_id)
 
 
 def build_profile_hook(config: Config) -> ProfileUpdater | None:
@@ -430,6 +368,6 @@ def build_profile_hook(config: Config) -> ProfileUpdater | None:
 
 
 __all__ = [
-    "ProfileUpdater", "Tally", "add_to_profiles", "answers", "build_profile_hook", "combined", "forget",
-    "is_opted_out", "profile_rows", "set_opted_out",
+    "ProfileUpdater", "Tally", "add_to_profiles", "answers", "build_profile_hook", "combined", "profile_rows",
+    "set_opted_out",
 ]

@@ -1,5 +1,5 @@
 """Read-side records: a stored message with what the analyzers said of it. Built by
-``bot.store.queries``, read by the digest, moderation and commands — never by re-running a model."""
+``bot.store.verdicts``, read by the digest, moderation and commands — never by re-running a model."""
 
 from __future__ import annotations
 

@@ -23,18 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
-from bot.store import queries
-from bot.store.models import EntityRow, Message, Outgoing, utcnow
+from bot.store import analysis as analysis_db, purge as purge_db
+from bot.store.models import utcnow
 
 log = logging.getLogger(__name__)
-
-MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-ENTITIES: Table = EntityRow.__table__  # type: ignore[assignment]
-OUTGOING: Table = Outgoing.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,24 +43,7 @@ def purge(session: Session, before: datetime, *, now: datetime | None = None) ->
     """Blank the text of analysed messages sent before ``before`` (aware); idempotent."""
     if before.tzinfo is None or before.utcoffset() is None:
         raise ValueError(f"before: must be a timezone-aware datetime, got {before!r}")
-    c = MESSAGES.c
-    old = (c.sent_at < before, c.purged_at.is_(None), c.analysis_status != "pending")
-    pks = select(c.pk).where(*old).scalar_subquery()
-    entities = session.execute(
-        update(ENTITIES).where(ENTITIES.c.message_pk.in_(pks)).values(text="", value="")
-    ).rowcount
-    messages = session.execute(update(MESSAGES).where(*old).values(text="", quote="", purged_at=now or utcnow())).rowcount
-    # what the bot said long ago (reports quote the ads they act on) goes too, once it is done
-    o = OUTGOING.c
-    session.execute(
-        update(OUTGOING)
-        .where(
-            o.created_at < before,
-            o.sent_at.is_not(None) | o.failed_at.is_not(None) | o.uncertain_at.is_not(None),
-            o.text != "",
-        )
-        .values(text="")
-    )
+    messages, entities = purge_db.blank_text_before(session, before, now or utcnow())
     return PurgeReport(before, messages, entities)
 
 
@@ -99,10 +77,10 @@ def next_run(config: Config, now: datetime) -> datetime:
 
 
 def requeue_once(sessions: sessionmaker[Session], config: Config, now: datetime) -> int:
-    """The daily retry of analyses parked as failed (``queries.requeue_due``: after 1, 2, 4 ... days,
-    a bounded number of times); return how many messages went back to the queue."""
+    """The daily retry of analyses parked as failed (``bot.store.analysis.requeue_due``: after 1, 2,
+    4 ... days, a bounded number of times); return how many messages went back to the queue."""
     with sessions.begin() as session:
-        n = queries.requeue_due(session, now)
+        n = analysis_db.requeue_due(session, now)
     if n:
         log.info("requeued %d messages whose analysis had failed", n)
     return n

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 
 from bot.config import Config, Moderation
-from bot.store.queries import GroupRecord
+from bot.store.groups import GroupRecord
 
 
 class Level(enum.IntEnum):

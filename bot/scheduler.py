@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Config, DigestDelivery, Group
 from bot.daily import make_digest
 from bot.outbox import Outbox
-from bot.store import queries
+from bot.store import digests as digests_db
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class DigestScheduler:
         self._clock = clock
         self._on_queued = on_queued
         self.run_blocking = run_blocking
-        self._scheduler = None  # type: ignore[var-annotated]
+        self._scheduler = None
 
     # -- when ---------------------------------------------------------------------------------
 
@@ -108,14 +108,14 @@ class DigestScheduler:
             log.warning("digest: group %s is not configured any more; skipped", group_id)
             return False
         with self._sessions() as session:
-            stored = queries.get_digest(session, group_id, day)
+            stored = digests_db.get_digest(session, group_id, day)
         if stored is not None and stored.sent_at is not None:
             return False
         rendered = make_digest(self._sessions, self._config, group_id, day)
         with self._sessions.begin() as session:
-            if not queries.mark_digest_sent(session, group_id, day, self._clock()):
+            if not digests_db.mark_digest_sent(session, group_id, day, self._clock()):
                 return False  # another process (or an earlier run) delivered it
-            stored = queries.get_digest(session, group_id, day)
+            stored = digests_db.get_digest(session, group_id, day)
             assert stored is not None
             if rendered.data.counts.total == 0:
                 log.info("digest: %s of %s has no messages; kept, not sent", group_id, day)
@@ -150,7 +150,7 @@ class DigestScheduler:
         for group in self._config.groups:
             due = self.latest_due(group)
             with self._sessions() as session:
-                stored = queries.get_digest(session, group.id, due.day)
+                stored = digests_db.get_digest(session, group.id, due.day)
             if stored is not None and stored.sent_at is not None:
                 continue
             if self.run(group.id, due.day):

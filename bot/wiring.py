@@ -5,15 +5,17 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from dataclasses import dataclass
+
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
-from bot.pipeline import Analyzer, Extractor, MultiAnalyzer, Pipeline
-from bot.store import db, queries
+from bot.pipeline import Analyzer, Extractor, MultiAnalyzer, Pipeline, PlannedAction
+from bot.store import db, groups as groups_db
 
 log = logging.getLogger(__name__)
 
@@ -83,29 +85,61 @@ def build_extractors(config: Config, *, ner: bool | None = None) -> list[Extract
 
     use_ner = config.analysis.ner if ner is None else ner
     ner_dir = config.ner_path() if use_ner else None
-    ner = NerExtractor(ner_dir, config.models_path(), threads=config.models.threads) if ner_dir else None
-    return [EntityExtractor(PatternExtractor(ZoneInfo(config.bot.timezone)), ner)]
+    head = NerExtractor(ner_dir, config.models_path(), threads=config.models.threads) if ner_dir else None
+    return [EntityExtractor(PatternExtractor(ZoneInfo(config.bot.timezone)), head)]
 
 
 def sync_groups(config: Config, store: Store) -> None:
     """Write each configured group's name and topic to the store (what digests and profiles read)."""
     with store.sessions.begin() as session:
         for g in config.groups:
-            queries.set_group(session, g.id, name=g.name or None, topic=g.topic or None)
+            groups_db.set_group(session, g.id, name=g.name or None, topic=g.topic or None)
 
 
-def build_pipeline(config: Config, store: Store, *, dry_run: bool = False) -> Pipeline:
-    """The pipeline of replays and imports: commands and the bot's own messages (``bot.self_id``)
-    in them are stored as such, never analysed nor counted as chat."""
+def build_pipeline(
+    config: Config,
+    store: Store,
+    *,
+    dry_run: bool = False,
+    on_action: Callable[[Session, PlannedAction], None] | None = None,
+    analyzers: Sequence[Analyzer | MultiAnalyzer] | None = None,
+    extractors: Sequence[Extractor] | None = None,
+    ner: bool | None = None,
+    profiles: bool = True,
+    roles: bool = True,
+    freeze: bool = True,
+) -> Pipeline:
+    """The one place a ``Pipeline`` is assembled: replays, imports, the demo, the live bot and the
+    benchmark all call this. The configured groups are written to the store first (``sync_groups``).
+
+    - ``analyzers``: default ``build_analyzers(config)`` (the model, or the rules if so configured);
+    - ``extractors``: default ``build_extractors(config, ner=ner)``; ``()`` for none;
+    - ``profiles``: keep member profiles up to date (``build_profile_hook``) as messages are analysed;
+    - ``roles``: store each message with its role as replays and imports see it (``message_role``
+      with the configured ``bot.self_id``): commands and the bot's own words are stored as such,
+      never analysed nor counted as chat. The live bot stores what arrives itself, knowing which
+      account it is logged in as, and passes False;
+    - ``on_action``: called with each recorded action in the transaction that records it (the
+      live bot queues warnings, kicks and reports there);
+    - ``freeze``: move what is alive now (modules, the loaded model) out of the garbage collector's
+      reach (``freeze_startup_objects``); the benchmark, building many pipelines, does it once itself.
+    """
     from bot.commands import message_role
     from bot.profiles import build_profile_hook
 
     sync_groups(config, store)
     pipeline = Pipeline(
-        store.sessions, build_analyzers(config), config, dry_run=dry_run, extractors=build_extractors(config),
-        on_analysed=build_profile_hook(config), role_of=functools.partial(message_role, config=config),
+        store.sessions,
+        build_analyzers(config) if analyzers is None else analyzers,
+        config,
+        dry_run=dry_run,
+        on_action=on_action,
+        extractors=build_extractors(config, ner=ner) if extractors is None else extractors,
+        on_analysed=build_profile_hook(config) if profiles else None,
+        role_of=functools.partial(message_role, config=config) if roles else None,
     )
-    freeze_startup_objects()
+    if freeze:
+        freeze_startup_objects()
     return pipeline
 
 

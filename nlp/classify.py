@@ -13,19 +13,19 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from nlp.encoder import PASSAGE, QUERY, mean_pool, quantize_int8
 from nlp.item import MEDIA_KINDS, Item
-from nlp.model import AD_LABELS, INTENTS, USEFUL_LABELS, load, traced_embed
+from nlp.model import AD_LABELS, USEFUL_LABELS, load, traced_embed
 from nlp.normalize import normalize, normalized
 from nlp.policy import POLICY_SCORE, overrides
 from nlp.rules import VERSION as RULES_VERSION
 from nlp.rules import ad_signals_cached
-from nlp.verdict import PRECISIONS, USEFUL_THRESHOLD, Verdict
+from nlp.verdict import INTENTS, PRECISIONS, USEFUL_THRESHOLD, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,8 @@ class ModelAnalyzer:
         if precision == "int8":
             net = quantize_int8(net)
         elif precision == "bf16":
-            net.encoder.to(torch.bfloat16)  # the heads stay float32; embed() pools in float32
+            # the heads stay float32; embed() pools in float32 (the cast: transformers' wrapped .to() has no signature)
+            cast(torch.nn.Module, net.encoder).to(torch.bfloat16)
         self.net = net.eval()
         self.version = str(self.manifest.get("version", Path(model_dir).name)) + ("" if precision == "fp32" else f"-{precision}")
         self.batch_size = batch_size

@@ -1,7 +1,7 @@
 """Gender and age-band hints from a member's own words, only where the data says they can be trusted.
 
 The model is a logistic regression over a member's character 1-3-gram frequencies (hashed), trained
-and measured by ``nlp.demographics_train`` on the NUS SMS corpus (real users' self-reported gender
+and measured by ``nlp.training.demographics_train`` on the NUS SMS corpus (real users' self-reported gender
 and age band, split by user). It is additive, so a profile keeps it up to date without re-reading
 history: each message adds ``W · counts`` (one sum per label) and its n-gram count to the member's
 evidence; the member's logits are ``sums / n + b`` (the regression on the member's normalised
@@ -129,7 +129,8 @@ def softmax_confidence(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax (for the trainer, kept here so both sides compute it the same way)."""
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    probs: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return probs
 
 
 __all__ = ["DIM", "DemographicModel", "Hint", "TaskModel", "ngram_counts", "normalise", "softmax_confidence"]

@@ -4,7 +4,7 @@ Ad vocabulary: keyword -> weight, a log-odds contribution, grouped; each group's
 third item of :data:`AD_GROUPS`) so a long list of mild words cannot outvote one strong signal.
 Keywords are matched on normalised, lower-cased text (``nlp.normalize``), so write them lower-case,
 half-width and simplified. The lists and weights were tuned on the ``train`` part of
-``nlp.datasets.split_of`` of ``qq_group_ads``, ``sms_spam_80w`` and ``nus_sms_zh`` only.
+``nlp.training.datasets.split_of`` of ``qq_group_ads``, ``sms_spam_80w`` and ``nus_sms_zh`` only.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -29,6 +29,9 @@ from torch import nn
 from nlp.encoder import mean_pool
 from nlp.errors import ModelError
 from nlp.verdict import INTENTS
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 AD_LABELS = ("normal", "ad")
 USEFUL_LABELS = ("useless", "useful")
@@ -41,7 +44,7 @@ MANIFEST_FILE = "manifest.json"
 class QunzhiNet(nn.Module):
     """Encoder plus the three heads. ``forward`` is not used; call ``embed`` then the heads."""
 
-    def __init__(self, encoder: nn.Module, hidden: int, dropout: float = 0.1) -> None:
+    def __init__(self, encoder: BertModel, hidden: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
@@ -57,13 +60,13 @@ class QunzhiNet(nn.Module):
         return nn.functional.normalize(mean_pool(hidden.float(), attention_mask), dim=-1)
 
     def ad_logits(self, u: torch.Tensor) -> torch.Tensor:
-        return self.ad(self.dropout(u))
+        return cast(torch.Tensor, self.ad(self.dropout(u)))
 
     def intent_logits(self, u: torch.Tensor) -> torch.Tensor:
-        return self.intent(self.dropout(u))
+        return cast(torch.Tensor, self.intent(self.dropout(u)))
 
     def useful_logits(self, u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.useful(self.dropout(torch.cat([u, t, u * t, (u - t).abs()], dim=-1)))
+        return cast(torch.Tensor, self.useful(self.dropout(torch.cat([u, t, u * t, (u - t).abs()], dim=-1))))
 
 
 class _Embed(nn.Module):
@@ -97,7 +100,7 @@ def traced_embed(net: QunzhiNet, checks: Sequence[tuple[torch.Tensor, torch.Tens
         # shape checks inside transformers are recorded as constants; they do not change results
         # for BERT encoders (checked below on several shapes). Tracing also reads every property
         # of the module, deprecated ones included: their warnings say nothing about this use.
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # type: ignore[attr-defined]  # not re-exported in torch's types
         warnings.filterwarnings("ignore", category=FutureWarning)
         # torch 2.13 marks TorchScript deprecated in favour of torch.compile/export; trace still
         # runs (torch is pinned), compile needs a C++ toolchain and minutes per shape on 2 cores,
@@ -105,7 +108,7 @@ def traced_embed(net: QunzhiNet, checks: Sequence[tuple[torch.Tensor, torch.Tens
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.trace.* is deprecated.*", category=DeprecationWarning)
         quiet.setLevel(logging.ERROR)
         try:
-            graph = torch.jit.trace(wrapper, checks[0], check_trace=False)
+            graph: Callable[..., torch.Tensor] = torch.jit.trace(wrapper, checks[0], check_trace=False)
         finally:
             quiet.setLevel(level)
         for input_ids, mask in checks:
@@ -115,7 +118,7 @@ def traced_embed(net: QunzhiNet, checks: Sequence[tuple[torch.Tensor, torch.Tens
     return graph
 
 
-def build_encoder(model_dir: Path, layers: int | None = None) -> tuple[nn.Module, Any]:
+def build_encoder(model_dir: Path, layers: int | None = None) -> tuple[BertModel, Any]:
     """The transformers BertModel (random weights, shape from config.json) and its config."""
     from transformers import BertConfig, BertModel
 
@@ -130,7 +133,7 @@ def load_tokenizer(model_dir: Path) -> Any:
 
     try:
         return PreTrainedTokenizerFast.from_pretrained(model_dir)
-    except Exception as e:  # transformers raises many kinds here
+    except Exception as e:  # noqa: BLE001 - transformers raises many kinds here
         raise ModelError(f"{model_dir}: cannot load the tokenizer: {e}") from None
 
 
@@ -249,26 +252,38 @@ def load_weights(net: nn.Module, path: Path) -> None:
         )
 
 
-def load(model_dir: Path | str) -> tuple[QunzhiNet, Any, dict[str, Any]]:
-    """Network (fp32, eval mode), tokenizer and manifest from a model directory; clear errors."""
-    model_dir = Path(model_dir)
+def check_model_dir(model_dir: Path, required: Sequence[str], *, setting: str = "models.path") -> dict[str, Any]:
+    """The manifest of a model directory once the directory is checked, for every model qunzhi loads
+    (this one and the NER head, :meth:`nlp.ner.NerModel.load`): the directory exists, each of
+    ``required`` and ``manifest.json`` is there, the manifest is a JSON object, and every file it
+    lists is there with the sha256 it records. Otherwise a :class:`ModelError` naming the path
+    (``setting`` is the config key a missing directory points at)."""
     if not model_dir.is_dir():
-        raise ModelError(f"{model_dir}: model directory not found (set models.path in the config)")
-    for name in ("config.json", "tokenizer.json", WEIGHTS_FILE, MANIFEST_FILE):
+        raise ModelError(f"{model_dir}: model directory not found (set {setting} in the config)")
+    for name in (*required, MANIFEST_FILE):
         if not (model_dir / name).is_file():
             raise ModelError(f"{model_dir}: {name} is missing")
     try:
         manifest = json.loads((model_dir / MANIFEST_FILE).read_text("utf-8"))
     except (OSError, ValueError) as e:
         raise ModelError(f"{model_dir / MANIFEST_FILE}: not readable JSON: {e}") from None
-    for name, digest in manifest.get("files", {}).items():
+    if not (isinstance(manifest, dict) and isinstance(files := manifest.get("files", {}), dict)):
+        raise ModelError(f"{model_dir / MANIFEST_FILE}: not a manifest (a JSON object with a 'files' object)")
+    for name, digest in files.items():
         if not (model_dir / name).is_file():
             raise ModelError(f"{model_dir}: {name} is missing")
         if sha256_file(model_dir / name) != digest:
             raise ModelError(f"{model_dir / name}: corrupt: its sha256 does not match {MANIFEST_FILE}")
+    return manifest
+
+
+def load(model_dir: Path | str) -> tuple[QunzhiNet, Any, dict[str, Any]]:
+    """Network (fp32, eval mode), tokenizer and manifest from a model directory; clear errors."""
+    model_dir = Path(model_dir)
+    manifest = check_model_dir(model_dir, ("config.json", "tokenizer.json", WEIGHTS_FILE))
     try:
         encoder, config = build_encoder(model_dir)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - transformers raises many kinds here
         raise ModelError(f"{model_dir / 'config.json'}: not a usable encoder config: {e}") from None
     net = QunzhiNet(encoder, config.hidden_size)
     load_weights(net, model_dir / WEIGHTS_FILE)

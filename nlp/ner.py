@@ -25,7 +25,7 @@ By default ``extract`` returns ``PER``/``LOC``/``ORG`` from the MSRA head and CL
 (``company``, ``government``, ``game``, ``book``, ``movie``, ``position``, ``scene``, ``address``) from
 the CLUENER head; where two entities overlap, the higher score wins.
 
-Training lives in ``nlp/train_ner.py`` and never runs at import.
+Training lives in ``nlp/training/train_ner.py`` and never runs at import.
 """
 
 from __future__ import annotations
@@ -36,14 +36,17 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
+from nlp.bio import HEAD_TYPES, chunks
 from nlp.errors import ModelError
-from nlp.ner_data import DATASETS, chunks
 from nlp.verdict import Entity
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 __all__ = [
     "CharTokenizer",
@@ -148,7 +151,7 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 class LowerEncoder(nn.Module):
     """Embeddings and the first ``n`` layers of a transformers BertModel (modules shared, not copied)."""
 
-    def __init__(self, bert: nn.Module, n: int) -> None:
+    def __init__(self, bert: BertModel, n: int) -> None:
         super().__init__()
         if not 0 <= n <= len(bert.encoder.layer):
             raise ValueError(f"frozen layers must be within 0..{len(bert.encoder.layer)}, got {n}")
@@ -156,7 +159,7 @@ class LowerEncoder(nn.Module):
         self.layers = nn.ModuleList(list(bert.encoder.layer[:n]))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        h = self.embeddings(input_ids=input_ids)
+        h: torch.Tensor = self.embeddings(input_ids=input_ids)
         ext = additive_mask(attention_mask, h.dtype)
         for layer in self.layers:
             h = _out(layer(h, attention_mask=ext))
@@ -164,7 +167,7 @@ class LowerEncoder(nn.Module):
 
 
 def _out(x: Any) -> torch.Tensor:
-    return x[0] if isinstance(x, tuple) else x
+    return cast(torch.Tensor, x[0] if isinstance(x, tuple) else x)
 
 
 def lower_digest(lower: nn.Module) -> str:
@@ -178,6 +181,8 @@ def lower_digest(lower: nn.Module) -> str:
 
 class NerNet(nn.Module):
     """Trainable top: ``top_layers`` BertLayers and one linear BIO head per dataset."""
+
+    lexicon_shifts: torch.Tensor  # a buffer, registered with the lexicon features
 
     def __init__(
         self,
@@ -313,26 +318,16 @@ class NerModel:
         """NER weights from ``model_dir`` over the shared encoder of ``encoder_dir`` (a qunzhi model
         directory, as :func:`nlp.model.load` reads it). With ``check_encoder`` a shared encoder whose
         lower layers differ from the ones the head was trained on is refused."""
-        from nlp.model import load as load_qunzhi
-        from nlp.model import load_weights
-        from nlp.model import sha256_file
+        from nlp.model import check_model_dir, load as load_qunzhi, load_weights
 
         if threads:
             torch.set_num_threads(threads)
         model_dir = Path(model_dir)
-        for name in (CONFIG_FILE, WEIGHTS_FILE):
-            if not (model_dir / name).is_file():
-                raise ModelError(f"{model_dir}: {name} is missing")
+        check_model_dir(model_dir, (CONFIG_FILE, WEIGHTS_FILE), setting="models.ner_path")
         try:
             cfg = json.loads((model_dir / CONFIG_FILE).read_text("utf-8"))
         except (OSError, ValueError) as e:
             raise ModelError(f"{model_dir / CONFIG_FILE}: not readable JSON: {e}") from None
-        manifest_path = model_dir / MANIFEST_FILE
-        if manifest_path.is_file():
-            manifest = json.loads(manifest_path.read_text("utf-8"))
-            for fname, digest in manifest.get("files", {}).items():
-                if (model_dir / fname).is_file() and sha256_file(model_dir / fname) != digest:
-                    raise ModelError(f"{model_dir / fname}: corrupt: its sha256 does not match {MANIFEST_FILE}")
         qnet, _, _ = load_qunzhi(encoder_dir)
         bert = qnet.encoder
         lower = LowerEncoder(bert, int(cfg["frozen_layers"]))
@@ -342,7 +337,7 @@ class NerModel:
                 raise ModelError(
                     f"{model_dir}: trained on a shared encoder whose lower {cfg['frozen_layers']} layers differ "
                     f"from {encoder_dir} (sha256 {got[:12]} != {cfg['lower_sha256'][:12]}); retrain with "
-                    "`python -m nlp.train_ner`"
+                    "`python -m nlp.training.train_ner`"
                 )
         net = net_from_config(bert.config, cfg)
         load_weights(net, model_dir / WEIGHTS_FILE)
@@ -473,4 +468,4 @@ def net_from_config(bert_config: Any, cfg: Mapping[str, Any], dropout: float = 0
 
 
 def default_heads() -> dict[str, tuple[str, ...]]:
-    return {name: types for name, (_, types) in DATASETS.items()}
+    return dict(HEAD_TYPES)

@@ -278,8 +278,8 @@ def normalize(
         text, runs = _map_cn_digits(text)
         changes.extend(f"cn-digits {_clip(r, 40)}" for r in runs)
     if collapse:
-        text, runs = _collapse(text)
-        changes.extend(f"{kind} {_clip(before)}→{_clip(after)}" for kind, before, after in runs)
+        text, collapsed = _collapse(text)
+        changes.extend(f"{kind} {_clip(before)}→{_clip(after)}" for kind, before, after in collapsed)
     return Normalized(text, tuple(changes))
 
 

@@ -40,7 +40,7 @@ the times ``nlp.timeparse`` guessed (0.8–0.9).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, tzinfo
 from decimal import Decimal
 
@@ -230,7 +230,7 @@ _TRIGGERS = ("月薪|年薪|日薪|时薪|底薪|工资|薪资|薪水|薪酬|报
              "价钱|只要|仅需|仅售|收费|费用|预算|租金|押金|学费")  # fmt: skip
 
 
-def _alt(words) -> str:
+def _alt(words: Iterable[str]) -> str:
     return "|".join(sorted(map(re.escape, words), key=len, reverse=True))
 
 

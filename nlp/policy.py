@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 POLICY_SCORE = 0.9
 
@@ -50,7 +51,7 @@ POLICIES: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = (
 )
 
 
-def overrides(hit: PolicyHit | None, p_ad: float) -> bool:
+def overrides(hit: PolicyHit | None, p_ad: float) -> TypeGuard[PolicyHit]:
     """Whether ``hit`` decides over a p(ad) of ``p_ad``: a policy raises p(ad) to :data:`POLICY_SCORE`,
     never lowers it. The one rule for the model and the rule baseline alike."""
     return hit is not None and p_ad < POLICY_SCORE

@@ -21,7 +21,7 @@ Nothing happens at import: regexes compile on first use, and jieba (used to segm
 count content words) loads once, lazily, the first time it is needed.
 
 The ad lexicon (``nlp.lexicon``) and the weights here were tuned on the ``train`` part of
-``nlp.datasets.split_of`` only; ``python -m nlp.evaluate --rules`` reports the held-out ``test`` part.
+``nlp.training.datasets.split_of`` only; ``python -m nlp.training.evaluate --rules`` reports the held-out ``test`` part.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ import functools
 import math
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from nlp import lexicon
 from nlp.item import MEDIA_KINDS, Item
@@ -63,7 +64,7 @@ _JIEBA_LOCK = threading.Lock()
 
 
 @functools.cache
-def _jieba():  # noqa: ANN202 - jieba ships no types
+def _jieba() -> Any:  # jieba ships no types
     """The jieba tokenizer, initialised on first call (about a second) and shared afterwards."""
     with _JIEBA_LOCK:
         import logging
@@ -133,7 +134,7 @@ _WECHAT_WORDS = ("vx", "wx", "v信", "薇信", "威信", "徽信", "维信", "�
 
 @dataclass(frozen=True, slots=True)
 class _Patterns:
-    groups: tuple[tuple[str, re.Pattern[str], dict[str, float]], ...]
+    groups: tuple[tuple[str, re.Pattern[str], Mapping[str, float]], ...]
     signals: tuple[tuple[str, re.Pattern[str], str, int], ...]  # key, regex, reason label, group to show
 
 
@@ -240,17 +241,19 @@ def hits(text: str) -> list[tuple[str, str, float, str, str]]:
     for key, rx, label, grp in pat.signals:
         if key in fired:
             continue
-        m = rx.search(text)
-        if m is None:
+        found = rx.search(text)
+        if found is None:
             continue
         fired.add(key)
         weight = _W[key]
         if key == "link":
-            m = next((u for u in rx.finditer(text) if not _KNOWN_SITE_RE.search(u.group())), None)
-            if m is None:  # every link goes to a well-known site
-                m, weight, label = rx.search(text), _W["link_known"], "link (known site)"
-        shown = label if grp < 0 else f"{label} {m.group(grp).strip()[:40]}"  # type: ignore[union-attr]
-        out.append((key, "", weight, shown, m.group()))  # type: ignore[union-attr]
+            unknown = next((u for u in rx.finditer(text) if not _KNOWN_SITE_RE.search(u.group())), None)
+            if unknown is None:  # every link goes to a well-known site: show the first
+                weight, label = _W["link_known"], "link (known site)"
+            else:
+                found = unknown
+        shown = label if grp < 0 else f"{label} {found.group(grp).strip()[:40]}"
+        out.append((key, "", weight, shown, found.group()))
     hidden = {h for k in fired for h in _HIDES.get(k, ())}
     if hidden:
         out = [h for h in out if h[0] not in hidden]

@@ -9,6 +9,13 @@ throwaway server with::
 
 Without ``QUNZHI_TEST_PG_URL`` the PostgreSQL cases are skipped, except under ``CI=true`` where they
 fail: CI must never pass by skipping the real database. ``-m "not postgres"`` deselects them.
+
+Tests marked ``slow`` (seconds each, covered in kind by a faster one: the bf16 and fp32 traced
+encoders beside the int8 one) run under CI=true or QUNZHI_TEST_SLOW=1 and are skipped otherwise.
+
+Property-based tests (hypothesis) run under the ``qunzhi`` profile set here: few examples, a
+deadline, no example database, and under CI=true a fixed seed (the same
+examples every run, so CI never fails by chance; run locally to explore new ones).
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -31,6 +40,27 @@ PG_HINT = f"start one with: export {PG_ENV}=$(scripts/pg-test-server start /tmp/
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _in_ci() or os.environ.get("QUNZHI_TEST_SLOW", "").strip() not in ("", "0"):
+        return
+    skip = pytest.mark.skip(reason="slow: runs under CI=true or QUNZHI_TEST_SLOW=1")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
+
+
+settings.register_profile(
+    "qunzhi",
+    max_examples=40,
+    deadline=timedelta(seconds=2),  # generous: two shared cores; a parser that hangs still fails
+    database=None,
+    derandomize=_in_ci(),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", parent=settings.get_profile("qunzhi"), max_examples=1000, derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "qunzhi"))  # HYPOTHESIS_PROFILE=thorough explores
 
 
 @pytest.fixture(scope="session")

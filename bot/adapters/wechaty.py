@@ -84,7 +84,7 @@ def _load_wechaty(cache_dir: Path) -> Any:
     if _wechaty is None:
         import wechaty_puppet.schemas.puppet as puppet_schemas
 
-        puppet_schemas.PuppetOptions.__hash__ = object.__hash__  # type: ignore[assignment,method-assign]
+        puppet_schemas.PuppetOptions.__hash__ = object.__hash__
         cache_dir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("CACHE_DIR", str(cache_dir))
         import wechaty
@@ -253,7 +253,7 @@ class WechatyPlatform:
             cls._pool.clear()
         platform = self
 
-        class Client(wechaty.Wechaty):  # type: ignore[misc,name-defined]
+        class Client(wechaty.Wechaty):  # type: ignore[misc]  # wechaty ships no types
             async def on_login(self, contact: Any) -> None:
                 platform._self_id = contact.contact_id
                 platform._self_name = contact.name or ""

@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from bot import catalogue
 from bot.digest import dedupe, lines, threads as threading
 from bot.digest.data import (
     AdLine,
@@ -51,18 +52,7 @@ MAX_ANNOUNCEMENTS = 5
 MAX_LINKS = 10
 MAX_ADS = 10
 
-KIND_LABELS: dict[MessageKind, str] = {
-    MessageKind.TEXT: "文字",
-    MessageKind.IMAGE: "图片",
-    MessageKind.LINK: "链接",
-    MessageKind.FILE: "文件",
-    MessageKind.STICKER: "表情",
-    MessageKind.VOICE: "语音",
-    MessageKind.VIDEO: "视频",
-    MessageKind.QUOTE: "引用",
-    MessageKind.SYSTEM: "系统",
-    MessageKind.OTHER: "其他",
-}
+KIND_LABELS: dict[MessageKind, str] = {k: catalogue.DIGEST_KIND_NAMES[k.value] for k in MessageKind}
 
 # An announcement says so: a 【…】 head, or a word that announces.
 _ANNOUNCE = re.compile(r"^\s*【[^】]{2,24}】|^\s*(?:公告|通知|群公告|重要|提醒|再提醒|内推|招聘)|群规")
@@ -153,9 +143,9 @@ def build_digest(
         head misreads long technical questions, see lines.usefulness)."""
         return use[t.root.message.id] + 0.5 * len(t.copies) + min(len(t.root.message.text), 60) / 120
 
-    unanswered = [
+    unanswered = [  # only what is worded as a question: the intent verdict alone takes remarks for questions
         t for t in question_threads
-        if not t.answers() and shown(t.root)
+        if not t.answers() and shown(t.root) and lines.worded_as_question(t.root)
         and (use[t.root.message.id] >= MIN_UNANSWERED_USEFUL or len(t.root.message.text.strip()) >= LONG_QUESTION)
     ]
     unanswered.sort(key=lambda t: (-asked_weight(t), t.root.message.sent_at))
@@ -206,7 +196,7 @@ def build_digest(
         n = sum(1 for a in ads if clusters.of(a.message.id) == clusters.of(am.message.id))
         ad_lines.append(AdLine(
             sender(am), liner.hhmm(am),
-            liner.text(strip_urls(am.message.text, "[链接]")),  # never advertise the ad's link
+            liner.text(strip_urls(am.message.text, catalogue.LINK_STAND_IN)),  # never advertise the ad's link
             round(v.score, 2), short(v.reasons[0], 40) if v.reasons else "", n,
         ))
 

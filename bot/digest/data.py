@@ -126,14 +126,14 @@ class DigestData:
     threads: tuple[Thread, ...]  # ranked by usefulness
     events: tuple[Event, ...]  # by resolved time
     announcements: tuple[MessageLine, ...]  # ranked by usefulness
-    unanswered: tuple[MessageLine, ...]  # questions nobody answered, ranked by usefulness
+    unanswered: tuple[MessageLine, ...]  # questions nobody answered, ranked by usefulness (shown by time)
     links: tuple[LinkLine, ...]  # links nobody discussed, ranked by usefulness
     topics: tuple[Topic, ...]  # biggest first
     activity: tuple[HourCount, ...]  # 24 local hours
-    ads: tuple[AdLine, ...]  # masked examples, near-duplicates merged
+    ads: tuple[AdLine, ...]  # masked examples, near-duplicates merged (counts.ads minus their counts: not listed)
     top_contributors: tuple[Contributor, ...]
     analysis_pending: int  # messages with no verdict at all yet
-    similarity: str  # how near-duplicates were found: "embedding cos≥0.93" or "3-gram jaccard≥0.5"
+    similarity: str  # how near-duplicates were found ("3-gram jaccard≥0.7"…): a diagnostic, never shown
 
     @property
     def title(self) -> str:

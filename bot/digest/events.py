@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from bot import catalogue
 from bot.digest.data import Event
 from bot.digest.dedupe import clean
 from bot.digest.lines import Liner, has_text, sender
@@ -53,8 +54,6 @@ _SUBJECT = re.compile(r"主题\s*[:：]\s*(.+?)(?=\s{2,}|\s*(?:主讲|时间|地
 
 TimeExtractor = Callable[[str, datetime, ZoneInfo], list[Entity]]
 
-_WEEKDAYS = "一二三四五六日"
-
 
 @dataclass(frozen=True, slots=True)
 class _Found:
@@ -79,20 +78,8 @@ def parse_when(value: str, tz: ZoneInfo) -> tuple[datetime, bool] | None:
 
 
 def day_label(when: date, today: date) -> str:
-    delta = (when - today).days
-    if delta == 0:
-        return "今天"
-    if delta == 1:
-        return "明天"
-    if delta == 2:
-        return "后天"
-    md = f"{when.month}/{when.day}"
-    weekday = f"周{_WEEKDAYS[when.weekday()]}"
-    if 0 < delta < 7:
-        return f"{weekday} {md}"
-    if 7 <= delta < 14:
-        return f"下{weekday} {md}"
-    return md
+    """"明天", "周六 11/28"…: see ``bot.catalogue.event_day``."""
+    return catalogue.event_day((when - today).days, when.weekday(), when.month, when.day)
 
 
 def _clause(text: str, start: int, end: int) -> tuple[int, int]:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Collection
 from zoneinfo import ZoneInfo
 
+from bot import catalogue
 from bot.digest.data import MessageLine
 from bot.message import MessageKind
 from bot.privacy import mask
@@ -70,7 +71,7 @@ class Liner:
 
     def text(self, text: str, limit: int = SHORT_CHARS) -> str:
         if self._hidden is not None:
-            text = self._hidden.sub("@群友", text)
+            text = self._hidden.sub("@" + catalogue.HIDDEN_MEMBER, text)
         return short(text, limit)
 
     def hhmm(self, am: AnalysedMessage) -> str:
@@ -107,6 +108,12 @@ def usefulness(am: AnalysedMessage, counted_as_ad: bool) -> float:
 
 def has_text(am: AnalysedMessage) -> bool:
     return am.message.kind not in MEDIA_KINDS and am.message.kind is not MessageKind.SYSTEM and bool(am.message.text.strip())
+
+
+def worded_as_question(am: AnalysedMessage) -> bool:
+    """The text itself asks (a question mark or a cue), whatever the intent verdict says: "官方 3 折
+    怎么可能" is a remark even where the intent model reads a question."""
+    return has_text(am) and bool(_QUESTION_RE.search(strip_urls(am.message.text)))
 
 
 def asks(am: AnalysedMessage) -> bool:

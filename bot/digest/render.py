@@ -1,7 +1,8 @@
 """Rendering: the digest as WeChat text parts (templates/digest.txt.j2) and as one standalone HTML
 page (templates/digest.html.j2). Same data, two templates; both mask every ``{{ }}`` output.
-The wording is the templates'; an analyzer's stored reason is shown through ``|reason``
-(``bot.catalogue.reason_text``), in Chinese.
+The templates hold the layout; their words come from the catalogue: ``t`` is
+``bot.catalogue.DIGEST``, ``|weekday`` names a day of the week, and ``|reason`` shows an
+analyzer's stored reason in Chinese (``bot.catalogue.reason_text``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def _env(templates_dir: Path, autoescape: bool) -> jinja2.Environment:
     )
     env.filters["cut"] = _cut
     env.filters["reason"] = catalogue.reason_text  # an analyzer's reason as people read it
+    env.filters["weekday"] = catalogue.weekday_name
+    env.globals["t"] = catalogue.DIGEST  # the templates' words, by key
     return env
 
 

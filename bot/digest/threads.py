@@ -109,7 +109,7 @@ def _quoted(am: AnalysedMessage, earlier: Sequence[AnalysedMessage]) -> Analysed
         return None
     by_text = [e for e in reversed(earlier) if re.sub(r"\s+", " ", e.message.text).strip().startswith(probe)]
     by_name = [e for e in by_text if e.message.sender_name.strip() == name]
-    return (by_name or by_text or [None])[0]
+    return next(iter(by_name or by_text), None)
 
 
 def find_threads(

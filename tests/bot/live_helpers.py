@@ -23,7 +23,7 @@ import pytest
 from bot.commands import registry
 from bot.message import GroupMessage, MessageKind, NotConnected, RoomInfo
 from bot.live import LiveBot, MessageHandler, RoomHandler
-from bot.store import queries
+from bot.store import analysis as analysis_db, outgoing as outgoing_db
 from tests.bot.wording import assert_no_english
 
 GROUP = "room1@chatroom"
@@ -121,8 +121,8 @@ class Harness:
                 busy = (
                     not self.platform.inbox.empty()
                     or self.bot.received != self.bot.handled
-                    or queries.analysis_counts(s)["pending"] > 0
-                    or bool(queries.outgoing(s, pending_only=True))
+                    or analysis_db.analysis_counts(s)["pending"] > 0
+                    or bool(outgoing_db.outgoing(s, pending_only=True))
                 )
             quiet = 0 if busy else quiet + 1
             if quiet >= 5:

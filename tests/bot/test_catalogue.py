@@ -1,7 +1,9 @@
-"""Everything the bot can say is Chinese: every catalogue function called, every string scanned.
+"""Everything the bot can say is Chinese and worded in bot/catalogue.py: every catalogue function
+called, every string scanned, every key used, every placeholder filled.
 
 "English" is defined in tests/bot/wording.py: a run of two or more ASCII letters that is not a
 command name after "/", not "QQ", and not part of what the case passed in (names, ids, quoted data).
+A "{name}" placeholder of a digest entry is filled with a number before the check.
 """
 
 from __future__ import annotations
@@ -9,16 +11,20 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import string
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
 import pytest
+from jinja2 import nodes
 
 from bot import catalogue
 from bot.commands import registry
 from bot.config import Moderation, PolicyMode
+from bot.message import MessageKind
 from bot.moderation import Standing, decide
 from nlp.item import Item
 from nlp.rules import AdRules, IntentRules, UsefulRules
@@ -157,6 +163,9 @@ CASES: dict[str, list[Case]] = {
     "profile_missing": [call("Alice")],
     # outbox follow-ups
     "kick_done": [call(group_name="AI 交流群", member_name="推广小王", member_id="wxid_spam", record=12)],
+    # the digest
+    "weekday_name": [call(i) for i in range(7)],
+    "event_day": [call(d, w, 11, 28) for d, w in ((0, 2), (1, 3), (2, 4), (3, 5), (6, 1), (7, 2), (13, 1), (14, 2), (40, 0))],
 }
 
 
@@ -197,12 +206,22 @@ def test_every_catalogue_string_is_chinese(name: str) -> None:
         assert_no_english(texts, data)
 
 
+def placeholders(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+
+
+def filled(text: str) -> str:
+    """``text`` with every placeholder given a number, as the templates fill it ("{}" too)."""
+    named = {f: 7 for f in placeholders(text) if f and not f.isdigit()}
+    return text.format(*[7] * 10, **named)
+
+
 def test_catalogue_constants_are_chinese() -> None:
-    """Constants hold wording too; their keys are identifiers (levels, actions, labels)."""
+    """Constants hold wording too; their keys are identifiers (levels, actions, labels, digest keys)."""
     for name, value in vars(catalogue).items():
         if name.isupper() and not name.startswith("_"):
             shown = value.values() if isinstance(value, Mapping) else [value]
-            assert_no_english(strings_in(list(shown)))
+            assert_no_english([filled(t) for t in strings_in(list(shown))])
 
 
 def test_the_english_check_can_fail() -> None:
@@ -271,6 +290,7 @@ def test_every_command_is_worded_in_the_catalogue() -> None:
 WORDED_ELSEWHERE = [
     "bot/commands.py", "bot/enforcement.py", "bot/moderation.py", "bot/profile_view.py", "bot/pipeline.py",
     "bot/live.py", "bot/outbox.py", "bot/scheduler.py", "bot/daily.py", "bot/profiles.py",
+    *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "bot" / "digest").glob("*.py"))),
 ]  # fmt: skip
 
 
@@ -285,3 +305,112 @@ def test_no_chinese_text_is_built_outside_the_catalogue(rel: str) -> None:
         and cjk.search("".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)))
     ]
     assert not built, f"{rel} builds Chinese text on lines {built}: move it to bot/catalogue.py"
+
+
+# --------------------------------------------------------------------------- every key used, filled
+
+
+def code_names(folder: Path) -> list[str]:
+    """Every name the code under ``folder`` reads: variables, attributes, imported names (not
+    comments or docstrings, not a definition itself)."""
+    found: list[str] = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                found.append(node.id)
+            elif isinstance(node, ast.Attribute):
+                found.append(node.attr)
+            elif isinstance(node, ast.ImportFrom):
+                found.extend(a.name for a in node.names)
+    return found
+
+
+TEMPLATES = sorted((ROOT / "templates").glob("*.j2"))
+
+
+def template_uses() -> tuple[set[str], dict[str, list[tuple[str, set[str]]]]]:
+    """From the templates' syntax trees: the catalogue keys read as ``t.<key>``, and for each key
+    every ``t.<key>.format(...)`` call's keyword names, with the template it is in."""
+    env = jinja2.Environment()
+    used: set[str] = set()
+    calls: dict[str, list[tuple[str, set[str]]]] = {}
+    for path in TEMPLATES:
+        tree = env.parse(path.read_text("utf-8"))
+        bound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        assert "t" not in bound, f"{path.name} binds t: the name is the catalogue's"
+        for node in tree.find_all(nodes.Getattr):
+            if isinstance(node.node, nodes.Name) and node.node.name == "t":
+                used.add(node.attr)
+        for node in tree.find_all(nodes.Call):
+            target = node.node
+            if (
+                isinstance(target, nodes.Getattr) and target.attr == "format"
+                and isinstance(target.node, nodes.Getattr) and isinstance(target.node.node, nodes.Name)
+                and target.node.node.name == "t"
+            ):  # fmt: skip
+                assert not node.args and not node.dyn_args and not node.dyn_kwargs, f"{path.name}: t.{target.node.attr} by name only"
+                calls.setdefault(target.node.attr, []).append((path.name, {k.key for k in node.kwargs}))
+    return used, calls
+
+
+def test_every_catalogue_key_is_used() -> None:
+    """Each public function and constant is read somewhere in bot/ (catalogue.py's own code
+    included: a table read by a function counts), and each digest key by a template."""
+    names = set(code_names(ROOT / "bot"))
+    public = {n for n, v in vars(catalogue).items() if not n.startswith("_") and (n.isupper() or n in public_functions())}
+    assert not sorted(public - names), "catalogue entries nothing uses: remove them or use them"
+    used, _ = template_uses()
+    assert not sorted(set(catalogue.DIGEST) - used), "digest words no template reads"
+    assert not sorted(used - set(catalogue.DIGEST)), "templates read words the catalogue lacks"
+
+
+def test_every_digest_placeholder_is_filled_and_nothing_more() -> None:
+    """A key with placeholders is only ever shown through ``.format`` with exactly those names;
+    one without is never formatted. Each entry formats with dummy values."""
+    used, calls = template_uses()
+    for key, text in catalogue.DIGEST.items():
+        fields = placeholders(text)
+        assert all(f and not f.isdigit() for f in fields), f"{key}: placeholders are named"
+        assert filled(text) != text or not fields
+        for where, given in calls.get(key, []):
+            assert given == fields, f"{where}: t.{key}.format({sorted(given)}) but the entry has {sorted(fields)}"
+        if fields:
+            source = "".join(p.read_text("utf-8") for p in TEMPLATES)
+            bare = re.findall(rf"\bt\.{key}\b(?!\.format)", source)
+            assert not bare, f"t.{key} shown without filling {sorted(fields)}"
+
+
+def test_templates_hold_layout_not_words() -> None:
+    """The digest's words are the catalogue's: no Chinese in the templates, comments aside."""
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for path in TEMPLATES:
+        body = re.sub(r"\{#.*?#\}", "", path.read_text("utf-8"), flags=re.S)
+        found = [line for line in body.splitlines() if cjk.search(line)]
+        assert not found, f"{path.name} has words of its own: {found[:3]}"
+
+
+def test_the_digest_code_says_nothing_of_its_own() -> None:
+    """In bot/digest, Chinese string literals are only what is read, never said: patterns
+    (``re.compile``), word lists (``.split()``) and docstrings."""
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    for path in sorted((ROOT / "bot" / "digest").glob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        allowed: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(node, clean=False):
+                allowed.add(id(node.body[0].value))  # type: ignore[attr-defined]
+            if isinstance(node, ast.Call):
+                f = node.func
+                if isinstance(f, ast.Attribute) and f.attr in ("compile", "split") or isinstance(f, ast.Name) and f.id == "compile":
+                    allowed.update(id(n) for a in [*node.args, f] for n in ast.walk(a))
+        said = [
+            node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and cjk.search(node.value) and id(node) not in allowed
+        ]  # fmt: skip
+        assert not said, f"{path.relative_to(ROOT)} says something on lines {said}: word it in bot/catalogue.py"
+
+
+
+def test_every_message_kind_has_a_name() -> None:
+    kinds = {k.value for k in MessageKind}
+    assert set(catalogue.DIGEST_KIND_NAMES) == kinds and set(catalogue.KIND_NAMES) == kinds

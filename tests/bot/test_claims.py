@@ -25,7 +25,7 @@ from bot.config import Config
 from bot.message import GroupMessage, MessageKind
 from bot.pipeline import Pipeline, is_dead_here
 from bot.profiles import build_profile_hook
-from bot.store import queries
+from bot.store import analysis as analysis_db, corrections as corrections_db
 from bot.store.db import make_engine, session_factory, upgrade
 from bot.store.models import MemberProfile, Message, ModerationAction
 from nlp.rules import AdRules
@@ -111,30 +111,30 @@ def test_claims_are_disjoint_lapse_and_a_lost_claim_saves_nothing(sessions):
     Pipeline(sessions, [], config()).store(corpus(10))
     lease = timedelta(minutes=5)
     with sessions.begin() as s:
-        a = queries.claim_pending(s, "A", 4, lease, now=T0)
+        a = analysis_db.claim_pending(s, "A", 4, lease, now=T0)
     with sessions.begin() as s:
-        b = queries.claim_pending(s, "B", 100, lease, now=T0)
+        b = analysis_db.claim_pending(s, "B", 100, lease, now=T0)
     assert [m.id for _, m in a] == ["m0", "m1", "m2", "m3"]  # oldest first
     assert [m.id for _, m in b] == [f"m{i}" for i in range(4, 10)]
     with sessions.begin() as s:
-        assert queries.claim_pending(s, "C", 100, lease, now=T0 + timedelta(minutes=4)) == []
-        assert queries.claim_holders(s) == ["A", "B"]
+        assert analysis_db.claim_pending(s, "C", 100, lease, now=T0 + timedelta(minutes=4)) == []
+        assert analysis_db.claim_holders(s) == ["A", "B"]
     # A's lease lapses and C takes its messages; A's late verdicts are not saved over C's claim
     with sessions.begin() as s:
-        c = queries.claim_pending(s, "C", 2, lease, now=T0 + timedelta(minutes=6))
+        c = analysis_db.claim_pending(s, "C", 2, lease, now=T0 + timedelta(minutes=6))
     assert [m.id for _, m in c] == ["m0", "m1"]
     with sessions.begin() as s:
-        saved = queries.save_analyses(s, [(pk, [], []) for pk, _ in a], worker_id="A")
+        saved = analysis_db.save_analyses(s, [(pk, [], []) for pk, _ in a], worker_id="A")
         assert saved == {a[2][0], a[3][0]}  # m2, m3 are still A's (lapsed, but nobody took them)
-        assert queries.mark_analysis_failed(s, a[0][0], "late", 2, worker_id="A") is None
-        assert queries.save_analyses(s, [(pk, [], []) for pk, _ in c], worker_id="C") == {pk for pk, _ in c}
+        assert analysis_db.mark_analysis_failed(s, a[0][0], "late", 2, worker_id="A") is None
+        assert analysis_db.save_analyses(s, [(pk, [], []) for pk, _ in c], worker_id="C") == {pk for pk, _ in c}
     with sessions() as s:
         statuses = dict(s.execute(select(Message.source_id, Message.analysis_status)).all())
         assert statuses["m0"] == "done" and s.scalar(select(Message.analysis_attempts).where(Message.source_id == "m0")) == 0
     # releasing gives B's claims back at once
     with sessions.begin() as s:
-        assert queries.release_claims(s, "B") == 6
-        assert len(queries.claim_pending(s, "D", 100, lease, now=T0)) == 6
+        assert analysis_db.release_claims(s, "B") == 6
+        assert len(analysis_db.claim_pending(s, "D", 100, lease, now=T0)) == 6
 
 
 def test_a_dead_process_on_this_host_is_recognised():
@@ -188,7 +188,7 @@ def test_two_pipelines_on_one_database_analyse_each_message_once(db_url, engine,
     assert count(sessions, ModerationAction) == actions
     assert profiled(sessions) == profiles  # every member's profile counted once
     with sessions() as s:
-        assert queries.analysis_counts(s) == {"pending": 0, "done": len(messages), "failed": 0}
+        assert analysis_db.analysis_counts(s) == {"pending": 0, "done": len(messages), "failed": 0}
 
 
 def replay_file(tmp_path: Path, messages: list[GroupMessage]) -> tuple[Path, Path]:
@@ -309,7 +309,7 @@ def test_kill_9_between_verdicts_and_moderation_then_the_same_replay_records_eve
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     sessions = session_factory(engine)
     with sessions() as s:
-        assert 0 < queries.analysis_counts(s)["done"] < len(corpus())  # it died half way
+        assert 0 < analysis_db.analysis_counts(s)["done"] < len(corpus())  # it died half way
     again = qunzhi(*args)
     out, err = again.communicate(timeout=180)
     assert again.returncode == 0, err
@@ -326,12 +326,12 @@ def test_process_messages_analyses_exactly_those_still_pending(sessions):
     pipe = Pipeline(sessions, [counting], config())
     pipe.store(corpus(20))
     with sessions() as s:
-        pks = [pk for pk, _ in queries.pending_messages(s, 100, 3)]
+        pks = [pk for pk, _ in analysis_db.pending_messages(s, 100, 3)]
     report = pipe.process_messages([pks[15], pks[3]])
     assert report.analysed == 2 and sorted(counting.seen) == sorted([corpus(20)[3].text, corpus(20)[15].text])
     assert pipe.process_messages([pks[3]]).analysed == 0  # already done
     with sessions.begin() as s:  # another process holds this one
-        queries.claim_pending(s, "other", 1, timedelta(minutes=5), pks=[pks[7]])
+        analysis_db.claim_pending(s, "other", 1, timedelta(minutes=5), pks=[pks[7]])
     assert pipe.process_messages([pks[7], pks[8]]).analysed == 1
     assert pipe.process_pending().analysed == 20 - 4
 
@@ -341,8 +341,8 @@ def test_a_message_an_admin_already_judged_is_not_judged_again(sessions, label):
     pipe = Pipeline(sessions, [AdRules()], config())
     pipe.store([msg(1, AD.format(n=1), "wxid_spam")])
     with sessions.begin() as s:
-        (pk, m), = queries.pending_messages(s, 10, 3)
-        queries.record_correction(s, text=m.text, analyzer="ad", label=label, by_contact="wxid_admin", message_pk=pk)
+        (pk, m), = analysis_db.pending_messages(s, 10, 3)
+        corrections_db.record_correction(s, text=m.text, analyzer="ad", label=label, by_contact="wxid_admin", message_pk=pk)
     report = pipe.process_pending()
     assert report.analysed == 1 and report.actions == []
     assert count(sessions, ModerationAction) == 0
@@ -354,9 +354,9 @@ def test_a_message_an_admin_already_judged_is_not_judged_again(sessions, label):
 def park(sessions, n: int = 3, group_id: str = GROUP) -> list[int]:
     Pipeline(sessions, [], config()).store([msg(i, f"t{i}", "wxid_a") for i in range(n)])
     with sessions.begin() as s:
-        pks = [pk for pk, _ in queries.pending_messages(s, 100, 3)]
+        pks = [pk for pk, _ in analysis_db.pending_messages(s, 100, 3)]
         for pk in pks:
-            queries.mark_analysis_failed(s, pk, "model away", 1, now=T0)
+            analysis_db.mark_analysis_failed(s, pk, "model away", 1, now=T0)
     return pks
 
 
@@ -365,11 +365,11 @@ def test_the_daily_retry_brings_failed_messages_back_with_growing_gaps_a_bounded
 
     def day(n: float) -> int:
         with sessions.begin() as s:
-            return queries.requeue_due(s, T0 + timedelta(days=n), max_requeues=3)
+            return analysis_db.requeue_due(s, T0 + timedelta(days=n), max_requeues=3)
 
     def fail_again(at: datetime) -> None:
         with sessions.begin() as s:
-            assert queries.mark_analysis_failed(s, pk, "still away", 1, now=at) == "failed"
+            assert analysis_db.mark_analysis_failed(s, pk, "still away", 1, now=at) == "failed"
 
     assert day(0.5) == 0
     assert day(1) == 1  # first retry after a day
@@ -380,7 +380,7 @@ def test_the_daily_retry_brings_failed_messages_back_with_growing_gaps_a_bounded
     fail_again(T0 + timedelta(days=7))
     assert day(100) == 0  # three retries, then only an operator's requeue
     with sessions.begin() as s:
-        assert queries.requeue_failed(s) == 1
+        assert analysis_db.requeue_failed(s) == 1
     fail_again(T0 + timedelta(days=100))
     assert day(101) == 1  # and the daily budget starts again
 
@@ -393,13 +393,13 @@ def test_db_requeue_puts_failed_messages_back(tmp_path, capsys):
         id="x", source="replay", group_id="other@chatroom", sender_id="b", sender_name="b", sent_at=T0, kind=MessageKind.TEXT, text="x",
     )])
     with sessions.begin() as s:
-        (pk, _), = queries.pending_messages(s, 10, 3)
-        queries.mark_analysis_failed(s, pk, "model away", 1)
+        (pk, _), = analysis_db.pending_messages(s, 10, 3)
+        analysis_db.mark_analysis_failed(s, pk, "model away", 1)
     assert main(["db", "requeue", "--group", GROUP, "--db", url]) == 0
     assert "requeued 3 failed messages in g1@chatroom" in capsys.readouterr().out
     with sessions() as s:
-        assert queries.analysis_counts(s, GROUP) == {"pending": 3, "done": 0, "failed": 0}
-        assert queries.analysis_counts(s, "other@chatroom")["failed"] == 1
+        assert analysis_db.analysis_counts(s, GROUP) == {"pending": 3, "done": 0, "failed": 0}
+        assert analysis_db.analysis_counts(s, "other@chatroom")["failed"] == 1
     assert main(["db", "requeue", "--db", url]) == 0
     assert "requeued 1 failed messages" in capsys.readouterr().out
     assert Pipeline(sessions, [AdRules()], config()).process_pending().analysed == 4
@@ -412,4 +412,4 @@ def test_the_daily_run_requeues_failed_messages(sessions):
     park(sessions, 2)
     assert requeue_once(sessions, config(), datetime.now(timezone.utc)) == 2
     with sessions() as s:
-        assert queries.analysis_counts(s)["pending"] == 2
+        assert analysis_db.analysis_counts(s)["pending"] == 2

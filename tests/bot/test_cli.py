@@ -1,6 +1,7 @@
 """The command line, end to end on real SQLite files: demo, replay, import, digest, db upgrade."""
 
 import json
+import shlex
 import sqlite3
 from pathlib import Path
 
@@ -30,6 +31,17 @@ def test_full_demo_run(tmp_path, capsys):
         assert db.execute("select count(*) from messages where analysis_status != 'done'").fetchone() == (0,)
         assert db.execute("select count(*) from digests").fetchone() == (1,)
         assert db.execute("select count(*) from moderation_actions where action = 'kick'").fetchone()[0] >= 1
+
+    # the commands it prints next give what it stored: its digest again, number for number, and a profile
+    digest_cmd, profile_cmd = [shlex.split(line)[1:] for line in printed.split("try next:\n", 1)[1].splitlines()]
+    assert digest_cmd[:2] == ["--config", str(out / "config.toml")] and digest_cmd[2] == "digest"
+    demo_digest = printed.split(" WeChat message(s)) ==\n", 1)[1].split("HTML digest written to")[0]
+    assert main(digest_cmd) == 0
+    again = capsys.readouterr()
+    assert again.out.split("HTML digest written to")[0] == demo_digest and "🚫 广告 12" in demo_digest
+    assert again.err == ""
+    assert main(profile_cmd) == 0
+    assert capsys.readouterr().out.startswith(f"{profile_cmd[-1]}（wxid_")  # found by display name
 
 
 def test_demo_refuses_a_folder_it_did_not_create(tmp_path, capsys):

@@ -216,7 +216,7 @@ def test_links_from_cards_and_text_deduplicated_ads_excluded() -> None:
         am("u5", "09:30", "课程 https://spam.example/buy", ad=("ad", 0.99)),
     ]
     d = digest(msgs)
-    got = sorted((l.url, l.title, l.sender, l.count) for l in d.links)
+    got = sorted((link.url, link.title, link.sender, link.count) for link in d.links)
     assert got == [
         ("", "一篇公众号文章：大模型推理优化", "U3", 1),
         ("https://arxiv.org/abs/2312.10997", "RAG 综述 值得一读", "U1", 2),  # shared twice
@@ -398,7 +398,7 @@ def _unmark(parts: list[str]) -> list[str]:
 
 
 def _nonblank(text: str) -> list[str]:
-    return [l for l in text.split("\n") if l.strip()]
+    return [line for line in text.split("\n") if line.strip()]
 
 
 def test_short_text_is_one_unmarked_part() -> None:

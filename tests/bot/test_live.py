@@ -22,7 +22,15 @@ from bot.daily import make_digest
 from bot.live import WORKER_THREAD, LiveBot
 from bot.profiles import profile_rows
 from bot.scheduler import JOB_PREFIX
-from bot.store import queries
+from bot.store import (
+    actions as actions_db,
+    analysis as analysis_db,
+    corrections as corrections_db,
+    digests as digests_db,
+    groups as groups_db,
+    messages as messages_db,
+    outgoing as outgoing_db,
+)
 from bot.store.models import Correction, Message
 from bot.wiring import build_rule_analyzers, open_store
 from tests.bot.live_helpers import (  # noqa: F401 - asyncio_debug is a fixture
@@ -63,7 +71,7 @@ async def running(config: Config, *, analyzers=None, before=()) -> AsyncIterator
     store = await off_loop(open_store, config)
     if before:
         with store.sessions.begin() as session:
-            queries.store_messages(session, list(before))
+            messages_db.store_messages(session, list(before))
     platform = RecordingPlatform()
     bot = await off_loop(LiveBot, config, store, platform, analyzers=analyzers or build_rule_analyzers(), clock=lambda: T0)
     task = asyncio.create_task(bot.run())
@@ -103,7 +111,7 @@ async def test_member_without_rights_is_refused_and_nothing_happens(live: Harnes
     assert live.platform.kicks == []
     assert live.texts()[-1] == "抱歉，/kick 需要管理员权限。"
     with live.bot.store.sessions() as s:
-        assert queries.actions_for_group(s, GROUP) == []
+        assert actions_db.actions_for_group(s, GROUP) == []
 
 
 async def test_display_name_copying_the_owner_gives_no_rights(live: Harness) -> None:
@@ -117,7 +125,7 @@ async def test_admins_from_room_config_and_superadmins_can_kick(live: Harness, a
     await live.say(message("/kick @Bob", admin, mentions=("wxid_bob",)))
     assert live.platform.kicks == [(GROUP, "wxid_bob")]
     with live.bot.store.sessions() as s:
-        (a,) = queries.actions_for_group(s, GROUP)
+        (a,) = actions_db.actions_for_group(s, GROUP)
     assert (a.action, a.member_id, a.by_contact) == ("kick", "wxid_bob", admin)
 
 
@@ -159,9 +167,9 @@ async def test_an_ad_behind_a_command_is_still_caught_but_never_counted(live: Ha
     assert (rendered.data.counts.total, rendered.data.counts.speakers) == (1, 1)
     assert "abc12345" not in "\n".join(rendered.text_parts)
     with live.bot.store.sessions() as s:
-        assert [a.action for a in sorted(queries.actions_for_group(s, GROUP), key=lambda a: a.pk)] == ["warn", "kick"]
+        assert [a.action for a in sorted(actions_db.actions_for_group(s, GROUP), key=lambda a: a.pk)] == ["warn", "kick"]
         assert profile_rows(s, "wxid_spam") == [] and profile_rows(s, "wxid_alice")
-        assert queries.member(s, GROUP, "wxid_spam").message_count == 0
+        assert groups_db.member(s, GROUP, "wxid_spam").message_count == 0
 
 
 async def test_whitelisted_members_are_left_alone(live: Harness) -> None:
@@ -170,7 +178,7 @@ async def test_whitelisted_members_are_left_alone(live: Harness) -> None:
     assert live.platform.kicks == []
     assert not any("广告" in t and "提醒" in t for t in live.texts())
     with live.bot.store.sessions() as s:
-        assert {a.action for a in queries.actions_for_group(s, GROUP)} == {"log"}
+        assert {a.action for a in actions_db.actions_for_group(s, GROUP)} == {"log"}
     await live.say(message("/unwhitelist @ad guy", ADMIN, mentions=("wxid_partner",)), message(AD, "wxid_partner", minutes=3))
     assert "第 1 次提醒" in live.texts()[-1]
 
@@ -180,8 +188,8 @@ async def test_notspam_undoes_records_and_restores_standing(live: Harness) -> No
     await live.say(message("/notspam @推广小王", ADMIN, mentions=("wxid_spam",)))
     assert "已撤销" in live.texts()[-1] and "当前违规 0 次" in live.texts()[-1]
     with live.bot.store.sessions() as s:
-        assert queries.strikes(s, GROUP, "wxid_spam", since=None) == 0
-        (c,) = queries.corrections(s, analyzer="ad")
+        assert actions_db.strikes(s, GROUP, "wxid_spam", since=None) == 0
+        (c,) = corrections_db.corrections(s, analyzer="ad")
     assert (c.label, c.text, c.by_contact) == ("normal", AD, ADMIN)
     # standing restored: the next ad is a first warning again, not a kick
     await live.say(message(AD2, "wxid_spam", minutes=10))
@@ -207,8 +215,8 @@ async def test_spam_on_a_quoted_message_records_training_data_and_applies_policy
     assert live.platform.sent == []  # the rules do not call it an ad
     await live.say(message("/spam", ADMIN, reply_to=sneaky.id))
     with live.bot.store.sessions() as s:
-        (c,) = queries.corrections(s, analyzer="ad")
-        (a,) = queries.actions_for_group(s, GROUP)
+        (c,) = corrections_db.corrections(s, analyzer="ad")
+        (a,) = actions_db.actions_for_group(s, GROUP)
     assert (c.label, c.text) == ("ad", sneaky.text)
     assert (a.action, a.member_id, a.by_contact) == ("warn", "wxid_sneaky", ADMIN)
     assert any(m == ("wxid_sneaky",) for _, _, m in live.platform.sent)
@@ -225,7 +233,7 @@ async def test_dryrun_switch_persists_and_holds_back_the_bots_own_actions(live: 
     drills = [t for to, t in live.platform.private if to == "wxid_cfgadmin" and "演练" in t]
     assert len(drills) == 2
     with live.bot.store.sessions() as s:
-        assert queries.group(s, GROUP).dry_run is True
+        assert groups_db.group(s, GROUP).dry_run is True
     await live.say(message("/policy", ADMIN))
     assert "演练模式：开（群内设置）" in live.texts()[-1]
     await live.say(message("/dryrun default", OWNER), message(AD3, "wxid_spam", minutes=2))
@@ -242,7 +250,7 @@ async def test_digest_on_demand_stats_profile_and_help(live: Harness) -> None:
     digest = [t for _, t, _ in live.platform.sent if "群日报" in t]
     assert len(digest) == 1 and "RAG" in digest[0]
     with live.bot.store.sessions() as s:
-        assert queries.get_digest(s, GROUP, T0.date()) is None  # a preview is not kept
+        assert digests_db.get_digest(s, GROUP, T0.date()) is None  # a preview is not kept
     await live.say(message("/stats", ADMIN, minutes=4))
     assert "广告 1 条" in live.texts()[-1] and "条消息" in live.texts()[-1]
     await live.say(message("/profile @Alice", ADMIN, minutes=5, mentions=("wxid_alice",)))
@@ -265,7 +273,7 @@ async def test_warning_queued_while_disconnected_goes_out_after_reconnect(live: 
     for _ in range(100):
         await asyncio.sleep(0.02)
         with live.bot.store.sessions() as s:
-            if queries.outgoing(s, pending_only=True):
+            if outgoing_db.outgoing(s, pending_only=True):
                 break
     assert live.platform.sent == []
     live.platform.connected = True
@@ -377,7 +385,7 @@ async def test_commands_answer_at_once_after_a_restart_with_a_backlog(asyncio_de
         # each analysed once, in the end; the two commands too (an ad may hide behind a command)
         assert sorted(slow.seen) == sorted([*(m.text for m in backlog), "/help", "/spam @推广小王"])
         with h.bot.store.sessions() as s:
-            actions = sorted(queries.actions_for_group(s, GROUP), key=lambda a: a.pk)
+            actions = sorted(actions_db.actions_for_group(s, GROUP), key=lambda a: a.pk)
         # the ad was judged by the bot before the admin's /spam ran, which then counted as the second strike
         assert [(a.action, a.member_id, a.by_contact) for a in actions] == [
             ("warn", "wxid_spam", None), ("kick", "wxid_spam", ADMIN),
@@ -395,12 +403,12 @@ async def test_the_live_bot_never_acts_on_what_an_import_left_pending(asyncio_de
 
         def judged() -> bool:
             with h.bot.store.sessions() as s:
-                return queries.analysis_counts(s)["pending"] == 1
+                return analysis_db.analysis_counts(s)["pending"] == 1
 
         await _until(judged)
         await _until(lambda: len(h.texts()) >= 1)
         with h.bot.store.sessions() as s:
-            members = {a.member_id for a in queries.actions_for_group(s, GROUP)}
+            members = {a.member_id for a in actions_db.actions_for_group(s, GROUP)}
             status = s.execute(select(Message.analysis_status).where(Message.source == "memotrace")).scalar_one()
         assert members == {"wxid_spam"} and status == "pending"
         assert all("旧成员" not in t for t in h.texts())

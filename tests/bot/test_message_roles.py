@@ -26,7 +26,7 @@ from bot.daily import make_digest
 from bot.live import LiveBot
 from bot.message import GroupMessage, MessageKind
 from bot.profiles import profile_rows
-from bot.store import queries
+from bot.store import analysis as analysis_db, groups as groups_db, messages as messages_db, verdicts as verdicts_db
 from bot.store.models import Message
 from bot.wiring import build_pipeline, build_rule_analyzers, open_store
 from nlp.verdict import Verdict
@@ -104,30 +104,30 @@ def test_message_role_is_the_live_parser_s_decision() -> None:
 
 def test_roles_are_stored_commands_analysed_and_only_chat_counted(session) -> None:  # noqa: ANN001
     msgs = [message("大家好", "wxid_alice"), message("/stats", "wxid_alice", minutes=1), message("今天：2 条", BOT, minutes=2)]
-    stored = queries.store_messages(session, msgs, ["chat", "command", "bot"])
+    stored = messages_db.store_messages(session, msgs, ["chat", "command", "bot"])
     # a command is judged like chat (an ad may hide behind one); the bot's own words never are
-    assert [m.id for _, m in queries.pending_messages(session, 10, 3)] == [msgs[0].id, msgs[1].id]
-    assert queries.analysis_counts(session, GROUP)["pending"] == 2
-    assert queries.message_roles(session, [pk for pk, _ in stored]) == {
+    assert [m.id for _, m in analysis_db.pending_messages(session, 10, 3)] == [msgs[0].id, msgs[1].id]
+    assert analysis_db.analysis_counts(session, GROUP)["pending"] == 2
+    assert messages_db.message_roles(session, [pk for pk, _ in stored]) == {
         stored[0][0]: "chat", stored[1][0]: "command", stored[2][0]: "bot",
     }
     # once analysed (say both called ads and useful), the command still counts nowhere
     verdicts = [Verdict("ad", "ad", 0.99, (), "rules"), Verdict("useful", "useful", 0.9, (), "rules")]
-    queries.save_analyses(session, [(stored[0][0], verdicts, ()), (stored[1][0], verdicts, ())])
-    assert queries.message_counts(session, GROUP) == {"wxid_alice": 1}
-    assert queries.message_counts(session, GROUP, role=None) == {"wxid_alice": 2, BOT: 1}
+    analysis_db.save_analyses(session, [(stored[0][0], verdicts, ()), (stored[1][0], verdicts, ())])
+    assert messages_db.message_counts(session, GROUP) == {"wxid_alice": 1}
+    assert messages_db.message_counts(session, GROUP, role=None) == {"wxid_alice": 2, BOT: 1}
     whole = (at(-60), at(60))
-    assert [a.message.text for a in queries.analysed_messages(session, GROUP, *whole)] == ["大家好"]
-    assert len(queries.analysed_messages(session, GROUP, *whole, role=None)) == 3
-    assert [a.message.text for a in queries.member_messages(session, GROUP, "wxid_alice")] == ["大家好"]
-    alice = queries.member(session, GROUP, "wxid_alice")
+    assert [a.message.text for a in verdicts_db.analysed_messages(session, GROUP, *whole)] == ["大家好"]
+    assert len(verdicts_db.analysed_messages(session, GROUP, *whole, role=None)) == 3
+    assert [a.message.text for a in verdicts_db.member_messages(session, GROUP, "wxid_alice")] == ["大家好"]
+    alice = groups_db.member(session, GROUP, "wxid_alice")
     assert alice.message_count == 1 and alice.last_seen == msgs[1].sent_at  # a command is seen, not counted
-    assert queries.member(session, GROUP, BOT) is None  # the bot is no member
-    assert queries.latest_message(session, GROUP, "wxid_alice")[1].text == "大家好"  # /spam @x never picks a command
+    assert groups_db.member(session, GROUP, BOT) is None  # the bot is no member
+    assert messages_db.latest_message(session, GROUP, "wxid_alice")[1].text == "大家好"  # /spam @x never picks a command
     with pytest.raises(ValueError, match="role"):
-        queries.store_messages(session, [message("x")], ["admin"])
+        messages_db.store_messages(session, [message("x")], ["admin"])
     with pytest.raises(ValueError, match="one per message"):
-        queries.store_messages(session, [message("x")], [])
+        messages_db.store_messages(session, [message("x")], [])
 
 
 def test_the_database_refuses_an_unknown_role(engine) -> None:  # noqa: ANN001
@@ -137,7 +137,7 @@ def test_the_database_refuses_an_unknown_role(engine) -> None:  # noqa: ANN001
         analysis_status="pending", analysis_attempts=0,
     )
     with Session(engine) as s, s.begin():
-        queries.ensure_group(s, GROUP)
+        groups_db.ensure_group(s, GROUP)
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert(Message.__table__).values(**row))
     with engine.begin() as conn:  # left out, the server default makes it chat
@@ -158,8 +158,8 @@ def test_a_replayed_day_of_commands_digests_only_the_members_messages(db_url: st
         assert roles_stored(store.sessions) == {"chat": 4, "command": 20, "bot": 20}
         rendered = make_digest(store.sessions, config, GROUP, DAY, save=False, embed=None)
         with store.sessions() as s:
-            stats_counts = queries.message_counts(s, GROUP)
-            admin = queries.member(s, GROUP, ADMIN)
+            stats_counts = messages_db.message_counts(s, GROUP)
+            admin = groups_db.member(s, GROUP, ADMIN)
             profiles = {m: profile_rows(s, m) for m in (ADMIN, BOT, "wxid_bob")}
     finally:
         store.close()

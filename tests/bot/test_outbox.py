@@ -19,7 +19,7 @@ import pytest
 from bot.config import Send
 from bot.outbox import MAX_BACKOFF_SECONDS, Outbox, OutboxSender, RateLimiter, backoff_seconds
 from bot.message import NotConnected, OutcomeUnknown, PlatformError
-from bot.store import queries
+from bot.store import outgoing as outgoing_db
 from tests.bot.live_helpers import RecordingPlatform
 
 T0 = datetime(2026, 11, 25, 2, 0, tzinfo=timezone.utc)
@@ -70,12 +70,12 @@ async def drain_all(sender: OutboxSender, rounds: int = 100) -> int:
     raise AssertionError("the outbox never ran dry")
 
 
-def rows(sessions, **kw) -> list[queries.OutgoingRecord]:
+def rows(sessions, **kw) -> list[outgoing_db.OutgoingRecord]:
     with sessions() as s:
-        return queries.outgoing(s, **kw)
+        return outgoing_db.outgoing(s, **kw)
 
 
-def row(sessions, pk: int) -> queries.OutgoingRecord:
+def row(sessions, pk: int) -> outgoing_db.OutgoingRecord:
     return next(r for r in rows(sessions) if r.pk == pk)
 
 

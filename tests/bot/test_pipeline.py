@@ -7,7 +7,7 @@ from bot.config import Config
 from bot.message import GroupMessage, MessageKind
 from bot.moderation import ActionKind
 from bot.pipeline import Pipeline
-from bot.store import queries
+from bot.store import groups as groups_db, verdicts as verdicts_db
 from bot.store.models import Message, ModerationAction, VerdictRow
 from nlp.rules import AdRules, IntentRules, UsefulRules
 
@@ -71,7 +71,7 @@ def test_messages_are_stored_analysed_and_replay_is_idempotent(sessions):
     assert (again.stored, again.duplicates, again.analysed, again.actions) == (0, len(CHAT), 0, [])
     with sessions() as s:
         assert (count(s, Message), count(s, VerdictRow), count(s, ModerationAction)) == before
-        day = queries.analysed_messages(s, GROUP, T0, T0 + timedelta(days=1))
+        day = verdicts_db.analysed_messages(s, GROUP, T0, T0 + timedelta(days=1))
     assert [am.message.text for am in day] == CHAT
     assert all(set(am.verdicts) == {"ad", "useful", "intent"} for am in day)
     assert day[1].verdicts["useful"].label == "useless"  # 哈哈哈
@@ -111,7 +111,7 @@ def test_a_disabled_analyzer_still_answers_skipped(sessions):
     cfg = config().model_copy(update={"analysis": config().analysis.model_copy(update={"intent": False})})
     Pipeline(sessions, [AdRules(), IntentRules()], cfg).ingest([msg(1, "请问怎么微调？")])
     with sessions() as s:
-        (am,) = queries.analysed_messages(s, GROUP, T0, T0 + timedelta(days=1))
+        (am,) = verdicts_db.analysed_messages(s, GROUP, T0, T0 + timedelta(days=1))
     assert am.verdicts["intent"].label == "skipped"
     assert am.verdicts["intent"].reasons == ("disabled in config",)
 
@@ -124,7 +124,7 @@ def test_ads_are_warned_then_kicked_by_policy_and_whitelist_is_respected(session
     assert kinds == [("wxid_spam", ActionKind.WARN), ("wxid_spam", ActionKind.KICK)]
     assert "第 2 次违规（72 小时内已满 2 次）" in report.actions[1].action.reasons
     with sessions.begin() as s:
-        queries.set_whitelisted(s, GROUP, "wxid_vip")
+        groups_db.set_whitelisted(s, GROUP, "wxid_vip")
     later = pipe.ingest([msg(4, ad + "!!", "wxid_vip")])
     assert [p.action.kind for p in later.actions] == [ActionKind.LOG]
     assert "白名单" in later.actions[0].action.reasons[0]
@@ -155,5 +155,5 @@ def test_a_failing_ner_pass_keeps_the_exact_entities(sessions):
     report = Pipeline(sessions, [AdRules()], config(), extractors=[extractor]).ingest([msg(1, text)])
     assert report.analysed == 1
     with sessions() as s:
-        (am,) = queries.analysed_messages(s, GROUP, T0, T0 + timedelta(days=1))
+        (am,) = verdicts_db.analysed_messages(s, GROUP, T0, T0 + timedelta(days=1))
     assert {"PHONE", "URL", "TIME"} <= {e.type for e in am.entities}

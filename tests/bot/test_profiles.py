@@ -16,7 +16,13 @@ from bot.outbox import Outbox
 from bot.pipeline import Pipeline
 from bot.profile_view import describe, lead, risk
 from bot.profiles import ProfileUpdater, Tally, build_profile_hook, combined, profile_rows
-from bot.store import queries
+from bot.store import (
+    actions as actions_db,
+    analysis as analysis_db,
+    groups as groups_db,
+    messages as messages_db,
+    verdicts as verdicts_db,
+)
 from bot.store.models import MemberProfile
 from bot.wiring import build_rule_analyzers
 from tests.bot.month_fixture import GROUP, LEAD_KEYWORDS, OTHER_GROUP, TZ, month
@@ -101,8 +107,8 @@ def test_rules_see_the_fixture_as_written(replayed) -> None:  # noqa: ANN001
     """The hand count compares with verdicts only if the analyzers agree with the fixture's roles."""
     with replayed() as s:
         for r in ROWS:
-            pk = queries.find_message(s, r.message.source, r.message.id)
-            got = queries.analysed_message(s, pk)
+            pk = messages_db.find_message(s, r.message.source, r.message.id)
+            got = verdicts_db.analysed_message(s, pk)
             assert (got.label("intent") == "question") == (r.role == "question"), r.message.text
             assert (got.label("ad") == "ad") == (r.role == "ad"), r.message.text
 
@@ -117,7 +123,7 @@ def test_profile_matches_the_hand_count(replayed, member: str) -> None:  # noqa:
 
 def test_strikes_messages_per_day_and_ad_risk(replayed) -> None:  # noqa: ANN001
     with replayed() as s:
-        strikes = queries.strikes(s, GROUP, "wxid_spam", since=None)
+        strikes = actions_db.strikes(s, GROUP, "wxid_spam", since=None)
         (_, spam), = profile_rows(s, "wxid_spam", GROUP)
         (_, chat), = profile_rows(s, "wxid_chat", GROUP)
         text = describe(s, make_config(), "wxid_chat", GROUP)
@@ -202,21 +208,21 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
         sent_at=first[-1].message.sent_at + timedelta(seconds=1), kind="text", text="/optout",
     )
     with sessions.begin() as s:  # stored as the live bot stores it: a command, not chat
-        ((pk, _),) = queries.store_messages(s, [optout], [commands.message_role(optout, config)])
+        ((pk, _),) = messages_db.store_messages(s, [optout], [commands.message_role(optout, config)])
     inv = commands.registry.parse(optout, prefixes=("/",), bot_id="bot", bot_name="群智")
     reply = commands.handle(inv, optout, pk, sessions=sessions, config=config, outbox=Outbox(), bot_id="bot")
     assert "已为你退出画像" in reply
     with sessions() as s:
         assert profile_rows(s, "wxid_chat") == []
-        assert queries.member(s, GROUP, "wxid_chat").opted_out
+        assert groups_db.member(s, GROUP, "wxid_chat").opted_out
         assert "已选择退出画像" in describe(s, config, "wxid_chat", GROUP)
     pipeline.ingest([r.message for r in rest])
     pipeline.process_pending()  # the /optout command too, as the live bot's analysis loop does (judged, not profiled)
     with sessions() as s:
         assert profile_rows(s, "wxid_chat") == []  # never profiled again...
-        stored = queries.message_counts(s, GROUP)["wxid_chat"]
+        stored = messages_db.message_counts(s, GROUP)["wxid_chat"]
         assert stored == sum(1 for r in ROWS if r.message.sender_id == "wxid_chat")  # ...but still stored (not the /optout: no chat)
-        assert queries.analysis_counts(s, GROUP)["pending"] == 0  # ...and analysed (moderated)
+        assert analysis_db.analysis_counts(s, GROUP)["pending"] == 0  # ...and analysed (moderated)
         assert profile_rows(s, "wxid_asker")  # others are untouched
     elsewhere = optout.__class__(
         id="elsewhere-1", source="replay", group_id="new@chatroom", sender_id="wxid_chat", sender_name="闲聊",
@@ -224,14 +230,14 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
     )
     pipeline.ingest([elsewhere])
     with sessions() as s:
-        assert queries.member(s, "new@chatroom", "wxid_chat").opted_out  # a group joined later is covered too
+        assert groups_db.member(s, "new@chatroom", "wxid_chat").opted_out  # a group joined later is covered too
         assert profile_rows(s, "wxid_chat") == []
     optin = optout.__class__(
         id="optin-1", source="replay", group_id=GROUP, sender_id="wxid_chat", sender_name="闲聊",
         sent_at=ROWS[-1].message.sent_at + timedelta(minutes=1), kind="text", text="/optin",
     )
     with sessions.begin() as s:
-        ((pk, _),) = queries.store_messages(s, [optin], [commands.message_role(optin, config)])
+        ((pk, _),) = messages_db.store_messages(s, [optin], [commands.message_role(optin, config)])
     reply = commands.handle(
         commands.registry.parse(optin, prefixes=("/",), bot_id="bot", bot_name="群智"), optin, pk,
         sessions=sessions, config=config, outbox=Outbox(), bot_id="bot",
@@ -244,7 +250,7 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
     pipeline.ingest([later])
     with sessions() as s:
         (_, t), = profile_rows(s, "wxid_chat")
-        assert not queries.member(s, GROUP, "wxid_chat").opted_out
+        assert not groups_db.member(s, GROUP, "wxid_chat").opted_out
     assert t.messages == 1  # the message after /optin (a command is no activity); nothing from before
 
 
@@ -271,7 +277,7 @@ def test_commands_and_the_bot_s_words_are_no_activity(sessions) -> None:  # noqa
     with sessions() as s:
         ((_, kim),) = profile_rows(s, "wxid_kim")
         assert profile_rows(s, "wxid_qunzhi") == []
-        assert queries.member(s, GROUP, "wxid_kim").message_count == 2
+        assert groups_db.member(s, GROUP, "wxid_kim").message_count == 2
     assert kim.messages == 2 and sum(kim.hours) == 2 and sum(kim.days.values()) == 2
     assert not {"stats", "help"} & set(kim.keywords)
 
@@ -284,7 +290,7 @@ def test_profile_command_is_for_admins_and_shows_the_profile(replayed) -> None: 
         sent_at=last.sent_at + timedelta(minutes=5), kind="text", text="/profile @小李", mentions=("wxid_helper",),
     )
     with replayed.begin() as s:
-        ((pk, _),) = queries.store_messages(s, [ask])
+        ((pk, _),) = messages_db.store_messages(s, [ask])
     inv = commands.registry.parse(ask, prefixes=("/",), bot_id="bot", bot_name="群智")
     reply = commands.handle(inv, ask, pk, sessions=replayed, config=config, outbox=Outbox(), bot_id="bot")
     helper = hand_count("wxid_helper")
@@ -292,7 +298,7 @@ def test_profile_command_is_for_admins_and_shows_the_profile(replayed) -> None: 
     assert f"回答他人 {helper['answers']}" in reply and "线索分：0" in reply
     sneaky = ask.__class__(**{**{f: getattr(ask, f) for f in ask.__slots__}, "id": "cmd-2", "sender_id": "wxid_chat"})
     with replayed.begin() as s:
-        ((pk, _),) = queries.store_messages(s, [sneaky])
+        ((pk, _),) = messages_db.store_messages(s, [sneaky])
     reply = commands.handle(inv, sneaky, pk, sessions=replayed, config=config, outbox=Outbox(), bot_id="bot")
     assert "需要管理员权限" in reply
 
@@ -371,7 +377,7 @@ def test_a_failing_profile_update_keeps_the_verdicts(sessions, monkeypatch) -> N
     report = Pipeline(sessions, build_rule_analyzers(), config, on_analysed=hook).ingest([r.message for r in ROWS[:40]])
     assert report.analysed == 40 and report.failed == 0
     with sessions() as s:
-        assert queries.analysis_counts(s, GROUP)["done"] == 40
+        assert analysis_db.analysis_counts(s, GROUP)["done"] == 40
         assert s.scalar(select(func.count()).select_from(MemberProfile)) == 0
 
 
@@ -381,24 +387,25 @@ def test_a_profile_created_meanwhile_is_added_to_not_duplicated(sessions, monkey
     from datetime import datetime, timezone
 
     import bot.profiles as profiles
+    from bot.store import member_profiles as member_profiles_db
 
     t0 = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
 
     def tally(n: int, word: str) -> Tally:
         return Tally(t0, t0 + timedelta(minutes=n), messages=n, keywords=Counter({word: n}))
 
-    real_insert, raced_once = profiles._dialect_insert, []
+    real_insert, raced_once = member_profiles_db.insert_new, []
 
-    def racing_insert(session):  # noqa: ANN001, ANN202
+    def racing_insert(session, rows):  # noqa: ANN001, ANN202
         if not raced_once:
             raced_once.append(True)
             with sessions.begin() as other:  # the other process wins the race and commits first
                 profiles.add_to_profiles(other, {(GROUP, "wxid_race"): tally(2, "向量库")})
-        return real_insert(session)
+        return real_insert(session, rows)
 
     with sessions.begin() as s:
-        queries.ensure_group(s, GROUP)
-    monkeypatch.setattr(profiles, "_dialect_insert", racing_insert)
+        groups_db.ensure_group(s, GROUP)
+    monkeypatch.setattr(member_profiles_db, "insert_new", racing_insert)
     with sessions.begin() as s:
         profiles.add_to_profiles(s, {(GROUP, "wxid_race"): tally(3, "微调"), (GROUP, "wxid_new"): tally(1, "显卡")})
     assert raced_once  # the race did happen

@@ -12,7 +12,7 @@ from bot.config import Config
 from bot.pipeline import Pipeline
 from bot.profiles import ProfileUpdater, profile_rows
 from bot.retention import next_run, purge, purge_daily, purge_once
-from bot.store import queries
+from bot.store import actions as actions_db, groups as groups_db, messages as messages_db, verdicts as verdicts_db
 from bot.store.models import EntityRow, Message
 from bot.wiring import build_rule_analyzers
 from nlp.verdict import Entity
@@ -45,15 +45,15 @@ def snapshot(session) -> dict:  # noqa: ANN001
     """Everything that must survive a purge: verdict labels, counts, profiles, strikes."""
     labels = {}
     for r in ROWS:
-        pk = queries.find_message(session, r.message.source, r.message.id)
-        got = queries.analysed_message(session, pk)
+        pk = messages_db.find_message(session, r.message.source, r.message.id)
+        got = verdicts_db.analysed_message(session, pk)
         labels[r.message.id] = {k: (v.label, v.score) for k, v in got.verdicts.items()}
     return {
         "labels": labels,
-        "counts": queries.message_counts(session, GROUP),
-        "members": queries.members(session, GROUP),
+        "counts": messages_db.message_counts(session, GROUP),
+        "members": groups_db.members(session, GROUP),
         "profiles": [(g, t.row()) for m in ("wxid_asker", "wxid_spam", "wxid_linker") for g, t in profile_rows(session, m)],
-        "strikes": queries.strikes(session, GROUP, "wxid_spam", since=None),
+        "strikes": actions_db.strikes(session, GROUP, "wxid_spam", since=None),
     }
 
 
@@ -83,7 +83,7 @@ def test_purge_blanks_old_text_and_keeps_aggregates(replayed) -> None:  # noqa: 
 
 def test_pending_messages_wait_for_analysis(sessions) -> None:  # noqa: ANN001
     with sessions.begin() as s:
-        queries.store_messages(s, [r.message for r in ROWS[:5]])
+        messages_db.store_messages(s, [r.message for r in ROWS[:5]])
         assert purge(s, CUT).messages == 0  # not analysed yet: their text is still needed
     config = make_config()
     Pipeline(sessions, build_rule_analyzers(), config, on_analysed=ProfileUpdater(config)).process_pending()

@@ -25,7 +25,7 @@ from bot.message import GroupMessage, MessageKind
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline
 from bot.scheduler import DigestScheduler, run_scheduled_digest, stored_parts
-from bot.store import queries
+from bot.store import digests as digests_db, outgoing as outgoing_db
 from bot.store.db import open_store
 from bot.store.models import Outgoing
 from bot.wiring import build_rule_analyzers
@@ -94,9 +94,9 @@ def make(sessions, cfg: Config, clock, **kw) -> DigestScheduler:
     return DigestScheduler(sessions, cfg, Outbox(cfg.digest.max_part_chars, clock=clock), clock=clock, **kw)
 
 
-def digest_rows(sessions, gid: str | None = None) -> list[queries.OutgoingRecord]:
+def digest_rows(sessions, gid: str | None = None) -> list[outgoing_db.OutgoingRecord]:
     with sessions() as s:
-        rows = queries.outgoing(s, purpose="digest")
+        rows = outgoing_db.outgoing(s, purpose="digest")
     return [r for r in rows if gid is None or r.group_id == gid]
 
 
@@ -105,9 +105,9 @@ def all_outgoing_count(sessions) -> int:
         return len(s.scalars(select(Outgoing.pk)).all())
 
 
-def digest_of(sessions, gid: str, day: date = DAY) -> queries.DigestRecord | None:
+def digest_of(sessions, gid: str, day: date = DAY) -> digests_db.DigestRecord | None:
     with sessions() as s:
-        return queries.get_digest(s, gid, day)
+        return digests_db.get_digest(s, gid, day)
 
 
 def digest_count(sessions) -> int:
@@ -196,7 +196,7 @@ def test_shanghai_and_utc_digest_timezones_differ():
 
 
 def test_two_schedulers_on_one_database_deliver_once(store, other_store):
-    (engine_a, sessions_a), (engine_b, sessions_b) = store, other_store
+    (engine_a, sessions_a), (_, sessions_b) = store, other_store
     cfg = config(group(G1), max_part_chars=300)
     ingest(sessions_a, cfg, G1)
     clock = Clock(AT_2100)
@@ -227,7 +227,7 @@ def test_two_schedulers_on_one_database_deliver_once(store, other_store):
 
 
 def test_two_schedulers_racing_from_two_threads_deliver_once(store, other_store):
-    (engine_a, sessions_a), (engine_b, sessions_b) = store, other_store
+    (_, sessions_a), (_, sessions_b) = store, other_store
     cfg = config(group(G1), group(G2))
     ingest(sessions_a, cfg, G1, G2)
     clock = Clock(AT_2100)
@@ -238,14 +238,16 @@ def test_two_schedulers_racing_from_two_threads_deliver_once(store, other_store)
         results: list[bool] = []
         errors: list[BaseException] = []
 
-        def race(sched: DigestScheduler) -> None:
+        def race(
+            sched: DigestScheduler, gid: str, barrier: threading.Barrier, results: list[bool], errors: list[BaseException]
+        ) -> None:
             try:
                 barrier.wait(timeout=10)
                 results.append(sched.run_due(gid))
             except BaseException as e:  # noqa: BLE001 - reported below
                 errors.append(e)
 
-        threads = [threading.Thread(target=race, args=(s,)) for s in schedulers]
+        threads = [threading.Thread(target=race, args=(s, gid, barrier, results, errors)) for s in schedulers]
         for t in threads:
             t.start()
         for t in threads:
@@ -262,7 +264,7 @@ def test_two_schedulers_racing_from_two_threads_deliver_once(store, other_store)
 
 
 def test_catch_up_delivers_yesterdays_missed_digest_once(store, other_store):
-    (engine_a, sessions_a), (engine_b, sessions_b) = store, other_store
+    (_, sessions_a), (_, sessions_b) = store, other_store
     cfg = config(group(G1), group(G2))
     ingest(sessions_a, cfg, G1)  # G2 was silent all day
     clock = Clock(datetime(2026, 11, 26, 8, 0, tzinfo=SH))  # the bot was down at 21:00 yesterday
@@ -296,7 +298,7 @@ def test_a_digest_saved_but_not_marked_is_delivered_from_the_stored_text_once(st
     ingest(sessions, cfg, G1)
     kept = "(1/2)\n昨晚已生成的日报 第一部分\n(2/2)\n昨晚已生成的日报 第二部分"
     with sessions.begin() as s:  # the crash came after the save, before the commit that marks it sent
-        assert queries.save_digest(s, G1, DAY, kept, "<p>kept</p>") is True
+        assert digests_db.save_digest(s, G1, DAY, kept, "<p>kept</p>") is True
     clock = Clock(datetime(2026, 11, 26, 7, 0, tzinfo=SH))
     sched = make(sessions, cfg, clock)
 
@@ -336,7 +338,7 @@ def test_delivery_to_the_group_to_admins_or_nowhere(store):
     )
     assert [sched.run(g, DAY) for g in (G1, G2, G3)] == [True, True, True]
     with sessions() as s:
-        rows = queries.outgoing(s)
+        rows = outgoing_db.outgoing(s)
     assert all(r.purpose == "digest" and r.created_at == AT_2100 for r in rows)
 
     p1 = stored_parts(digest_of(sessions, G1).text)

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from nlp import augment as A
 from nlp.normalize import normalize
+from nlp.training import augment as A
 
 # Separators the spaced/symbols augmentations may leave at a word's edge, where normalize() rightly
 # keeps them (it only joins short pieces): compare without them.

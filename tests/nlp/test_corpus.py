@@ -1,6 +1,6 @@
 """The training corpora: labels, splits kept apart, held-out topics, determinism, the hand-written seeds.
 
-Tests that read ``shared/data`` skip when it is not there.
+Tests that read ``shared/data`` skip when it is not there, and fail under CI=true (tests/needs.py).
 """
 
 import hashlib
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from nlp import corpus as C
-from nlp import datasets
-from nlp.datasets import DatasetMissing, split_of
-from nlp.intent_seed import SEED_LABELS, SEEDS, SLOTS, expand, slots_of
+from nlp.training import corpus as C, datasets
+from nlp.training.datasets import DatasetMissing, split_of
+from nlp.training.intent_seed import SEED_LABELS, SEEDS, SLOTS, expand, slots_of
+from tests.needs import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,7 +119,7 @@ def built():
         out["_seconds"] = time.perf_counter() - t0
         return out
     except DatasetMissing as e:
-        pytest.skip(f"shared data not available: {e}")
+        missing(f"shared data not available: {e}")
 
 
 LABELS = {"ad": set(C.AD_LABELS), "useful": set(C.USEFUL_LABELS), "intent": set(C.INTENT_LABELS)}
@@ -211,7 +211,7 @@ def test_ad_sources_and_per_source_test_sets(built):
     assert {"qq_group_ads", "sms_spam_80w", "nus_sms_zh", "evasion"} <= set(test)
     assert {r.label for r in test["nus_sms_zh"]} == {"normal"}
     assert {r.label for r in test["qq_group_ads"]} == {"ad", "normal"}
-    # The clean per-source test sets are the held-out part of the dataset, as nlp.evaluate reads it.
+    # The clean per-source test sets are the held-out part of the dataset, as nlp.training.evaluate reads it.
     qq_test = {ex.text.strip() for ex in datasets.qq_group_ads() if split_of(ex.text) == "test"}
     assert {r.text for r in test["qq_group_ads"]} <= qq_test
     assert len(test["qq_group_ads"]) >= 0.97 * len(qq_test)
@@ -256,7 +256,7 @@ def _digest(corpora: dict) -> str:
 def test_deterministic_across_processes(built):
     code = (
         "import sys, json; sys.path.insert(0, sys.argv[1]); from tests.nlp.test_corpus import _digest; "
-        "from nlp import corpus as C; print(_digest({t: C.build(t) for t in C.TASKS}))"
+        "from nlp.training import corpus as C; print(_digest({t: C.build(t) for t in C.TASKS}))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, env=env, cwd=ROOT)

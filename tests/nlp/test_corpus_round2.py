@@ -7,10 +7,9 @@ from collections import Counter
 
 import pytest
 
-from nlp import ad_seed
-from nlp import augment as A
-from nlp import corpus as C
-from nlp.datasets import DatasetMissing, split_of
+from nlp.training import ad_seed, augment as A, corpus as C
+from nlp.training.datasets import DatasetMissing, split_of
+from tests.needs import missing
 
 
 def test_game_chat_cleaning_rule():
@@ -67,7 +66,7 @@ def ad():
     try:
         return C.build_ad(exclude_sources=())
     except DatasetMissing as e:
-        pytest.skip(f"shared data not available: {e}")
+        missing(f"shared data not available: {e}")
 
 
 NEW = ("game_chat_ads_train", "telecom_fraud_texts5", *C._LONG_FOLDERS)
@@ -107,7 +106,7 @@ def test_leave_one_source_out(ad):
     try:
         loso = C.build_ad(exclude_sources=["game_chat"])
     except DatasetMissing as e:
-        pytest.skip(str(e))
+        missing(str(e))
     for s in C.SPLITS:
         assert not any(r.source == "game_chat_ads_train" for r in loso[s])
     assert {r.source for r in loso["train"]} == {r.source for r in ad["train"]} - {"game_chat_ads_train"}

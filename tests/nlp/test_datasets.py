@@ -1,9 +1,11 @@
 import collections
+import hashlib
 
 import pytest
 
-from nlp import datasets
-from nlp.datasets import DatasetMissing, Example, split, split_of
+from nlp.training import datasets
+from nlp.training.datasets import DatasetMissing, Example, split, split_of
+from tests.needs import shared_data
 
 
 def test_split_is_deterministic_and_seeded():
@@ -17,6 +19,19 @@ def test_split_proportions():
     assert counts["test"] / 20_000 == pytest.approx(0.20, abs=0.015)
     assert counts["dev"] / 20_000 == pytest.approx(0.10, abs=0.015)
     assert counts["train"] / 20_000 == pytest.approx(0.70, abs=0.015)
+
+
+def test_the_one_hash_split_assigns_as_before():
+    """split_of and the NER split are one function (hash_split) with their own seeds and fractions;
+    the digest pins what each assigned before they were merged, so no record changes side."""
+    from nlp.training.ner_data import ner_split
+
+    texts = [f"第{i}条 msg {i * 7919 % 1000}" for i in range(3000)]
+    marks = "".join(split_of(t)[0] + ner_split(t)[0] for t in texts)
+    assert hashlib.sha256(marks.encode()).hexdigest()[:16] == "2f7aeb75f0affafc"
+    assert [datasets.hash_split(t, datasets.DEFAULT_SEED, 0.20, 0.10) for t in texts[:200]] == [
+        split_of(t) for t in texts[:200]
+    ]
 
 
 @pytest.mark.parametrize("variant", ["加V信 ABC123", "加Ｖ信 ＡＢＣ１２３", "加\u200bV信  abc123", " 加 V 信 abc123 "])
@@ -65,8 +80,8 @@ def test_bad_header_is_an_error(tmp_path):
         list(datasets.sms_spam_80w(tmp_path))
 
 
-@pytest.mark.skipif(not (datasets.data_dir() / "qq_group_ads").is_dir(), reason="shared data folder not present")
 def test_real_data_loads():
+    shared_data("qq_group_ads", "smp_ecdt_intent")
     rows = list(datasets.qq_group_ads())
     assert len(rows) == 1700
     assert {e.label for e in rows} == {"ad", "normal"}

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nlp import demographics_train as trainer
 from nlp.demographics import DIM, DemographicModel, TaskModel, ngram_counts, normalise
 from nlp.profile import lead_hits, occupation_cues, topic_words
+from nlp.training import demographics_train as trainer
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "demographics"
 

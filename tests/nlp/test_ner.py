@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from nlp.bio import chunks
+from nlp.errors import ModelError
 from nlp.ner import (
     CharTokenizer,
     LowerEncoder,
@@ -21,8 +23,7 @@ from nlp.ner import (
     lower_digest,
     viterbi_bio,
 )
-from nlp.errors import ModelError
-from nlp.ner_data import Sentence, chunks, ner_split, read_bio, score
+from nlp.training.ner_data import Sentence, ner_split, read_bio, score
 from nlp.verdict import Entity
 
 # --- data and scoring --------------------------------------------------------------------------
@@ -137,7 +138,30 @@ def _tiny_ner_dir(tmp: Path, enc: Path) -> Path:
     cfg = {"version": "tiny", "frozen_layers": 1, "top_layers": 1, "heads": {k: list(v) for k, v in heads.items()},
            "lower_sha256": lower_digest(lower)}
     (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
+    (out / "manifest.json").write_text(json.dumps({"version": "tiny"}), "utf-8")
     return out
+
+
+def test_ner_directory_is_checked_as_the_shared_model_is(tmp_path: Path) -> None:
+    """One check for both model directories (nlp.model.check_model_dir): a missing directory, a
+    missing or unreadable manifest and a file that does not match it are clear errors."""
+    enc = _tiny_encoder_dir(tmp_path)
+    ner_dir = _tiny_ner_dir(tmp_path, enc)
+    with pytest.raises(ModelError, match=r"model directory not found \(set models.ner_path"):
+        NerModel.load(tmp_path / "nowhere", enc)
+    manifest = ner_dir / "manifest.json"
+    manifest.write_text("{", "utf-8")
+    with pytest.raises(ModelError, match="not readable JSON"):
+        NerModel.load(ner_dir, enc)
+    manifest.write_text(json.dumps({"files": {"ner.json": "0" * 64}}), "utf-8")
+    with pytest.raises(ModelError, match="sha256 does not match"):
+        NerModel.load(ner_dir, enc)
+    manifest.write_text(json.dumps({"files": {"gone.bin": "0" * 64}}), "utf-8")
+    with pytest.raises(ModelError, match="gone.bin is missing"):
+        NerModel.load(ner_dir, enc)
+    manifest.unlink()
+    with pytest.raises(ModelError, match="manifest.json is missing"):
+        NerModel.load(ner_dir, enc)
 
 
 def test_tiny_model_extracts_entities_with_exact_offsets(tmp_path: Path) -> None:
@@ -203,6 +227,7 @@ def test_word_features_reach_the_head(tmp_path: Path) -> None:
     cfg = {"version": "tiny-words", "frozen_layers": 2, "top_layers": 0, "heads": {"msra": ["PER", "LOC", "ORG"]},
            "lower_sha256": lower_digest(lower), "word_features": "jieba-posseg-1"}
     (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
+    (out / "manifest.json").write_text(json.dumps({"version": "tiny"}), "utf-8")
     model = NerModel.load(out, enc, threads=1)
     assert model.net.word_features
     (ents,) = model.extract(["王小明去北京开会"])
@@ -242,6 +267,7 @@ def test_lexicon_features_reach_the_head(tmp_path: Path) -> None:
     cfg = {"version": "tiny-lexicon", "frozen_layers": 2, "top_layers": 0, "heads": {"msra": ["PER", "LOC", "ORG"]},
            "lower_sha256": lower_digest(lower), "word_features": "jieba-posseg-1", "lexicon_features": "jieba-dag-1"}
     (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
+    (out / "manifest.json").write_text(json.dumps({"version": "tiny"}), "utf-8")
     model = NerModel.load(out, enc, threads=1)
     assert model.net.lexicon_features
     (out / "ner.json").write_text(json.dumps({**cfg, "lexicon_features": "jieba-dag-2"}), "utf-8")
@@ -291,7 +317,7 @@ def test_portable_export_round_trips(tmp_path: Path) -> None:
     import numpy as np
 
     from nlp.model import load
-    from nlp.train_ner import encode_sentences, read_portable, write_portable
+    from nlp.training.train_ner import encode_sentences, read_portable, write_portable
     from nlp.words import unit_word_features
 
     enc = _tiny_encoder_dir(tmp_path)
@@ -321,7 +347,7 @@ def test_portable_training_writes_a_model_ner_model_loads(tmp_path: Path) -> Non
     from transformers import BertConfig, BertModel
 
     from nlp.model import load, pack_int8
-    from nlp.train_ner import main, write_portable
+    from nlp.training.train_ner import main, write_portable
 
     enc = _tiny_encoder_dir(tmp_path)
     tok = CharTokenizer.from_dir(enc)
@@ -360,7 +386,7 @@ def test_average_is_the_mean_of_the_weights_and_refuses_other_networks(tmp_path:
     from safetensors.torch import load_file, save_file
 
     from nlp.model import unpack_weights
-    from nlp.train_ner import main
+    from nlp.training.train_ner import main
 
     enc = _tiny_encoder_dir(tmp_path)
     one = _tiny_ner_dir(tmp_path, enc)
@@ -392,7 +418,7 @@ def test_greedy_soup_keeps_only_what_does_not_lower_dev(tmp_path: Path) -> None:
     from safetensors.torch import load_file, save_file
 
     from nlp.model import unpack_weights
-    from nlp.train_ner import main, write_portable
+    from nlp.training.train_ner import main, write_portable
 
     enc = _tiny_encoder_dir(tmp_path)
     good = _tiny_ner_dir(tmp_path, enc)  # tags every character B-PER: finds the PER of the dev split

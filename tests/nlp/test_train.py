@@ -12,7 +12,7 @@ from transformers import BertConfig, BertModel
 from nlp.classify import ModelAnalyzer
 from nlp.item import Item
 from nlp.model import load_tokenizer
-from nlp.train import _encode, _flat, fit, load_pack
+from nlp.training.train import _encode, _flat, fit, load_pack
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "qunzhi"
 

@@ -7,10 +7,11 @@ connection in ``config.attributes["connection"]``); offline runs (``--sql``) nee
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 
 from bot.store.models import Base, UTCDateTime
 
@@ -18,7 +19,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Migrations spell the stored type; UTCDateTime only changes the Python side.
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
@@ -26,7 +27,12 @@ def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 
 def _configure(connection: sa.Connection | None = None, url: str | None = None) -> None:
-    dialect = connection.dialect.name if connection is not None else sa.engine.make_url(url).get_backend_name()
+    if connection is not None:
+        dialect = connection.dialect.name
+    elif url is not None:
+        dialect = sa.engine.make_url(url).get_backend_name()
+    else:
+        raise RuntimeError("offline migrations (--sql) need sqlalchemy.url set on the config")
     context.configure(
         connection=connection,
         url=url,

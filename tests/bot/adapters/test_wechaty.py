@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -32,7 +33,16 @@ from bot.adapters.wechaty import WechatyAuthError, WechatyConfigError, WechatyPl
 from bot.commands import registry
 from bot.config import Config
 from bot.live import LiveBot
-from bot.store import queries
+from bot.store import (
+    actions as actions_db,
+    corrections as corrections_db,
+    digests as digests_db,
+    groups as groups_db,
+    messages as messages_db,
+    outgoing as outgoing_db,
+    verdicts as verdicts_db,
+)
+from bot.store.common import BOT
 from bot.store.models import Message
 from bot.wiring import build_rule_analyzers, open_store
 from tests.bot.live_helpers import asyncio_debug, off_loop  # noqa: F401 - asyncio_debug is a fixture
@@ -212,7 +222,7 @@ async def assert_bot_said_only_chinese(running: Running) -> None:
     (not the bot's own, which the puppet echoes back and the store keeps)."""
     with running.bot.store.sessions() as session:
         stored = session.execute(
-            select(Message.text, Message.sender_name, Message.quote).where(Message.role != queries.BOT)
+            select(Message.text, Message.sender_name, Message.quote).where(Message.role != BOT)
         ).all()
     allowed = [*FIXTURE_WORDS, *(x for row in stored for x in row if x)]
     said = [m["text"] for m in await running.server.sent()]
@@ -245,7 +255,7 @@ async def test_room_messages_become_group_messages(live: Running) -> None:
 
     async def stored():  # noqa: ANN202
         with live.bot.store.sessions() as s:
-            msgs = queries.analysed_messages(s, ROOM, *_whole_range())
+            msgs = verdicts_db.analysed_messages(s, ROOM, *_whole_range())
         return msgs if len(msgs) >= 2 else None
 
     first, second = [am.message for am in await live.until(stored, "two stored messages")]
@@ -253,15 +263,15 @@ async def test_room_messages_become_group_messages(live: Running) -> None:
     assert first.group_topic == "AI 交流群" and first.text == "大家好，RAG 的召回怎么评估？"
     assert second.mentions == ("wxid_bot",) and second.mentions_bot
     with live.bot.store.sessions() as s:
-        room = queries.group(s, ROOM)
+        room = groups_db.group(s, ROOM)
     assert (room.owner_id, room.admin_ids) == ("wxid_owner", ("wxid_admin",))
     # the bot's own messages (echoed back by the puppet) are never counted as the members' chat
     await live.server.say("wxid_admin", "/stats")
     await live.bot_said("今天（")
     await asyncio.sleep(0.5)
     with live.bot.store.sessions() as s:
-        senders = {am.message.sender_id for am in queries.analysed_messages(s, ROOM, *_whole_range())}
-        kept = queries.message_counts(s, ROOM, role="bot")
+        senders = {am.message.sender_id for am in verdicts_db.analysed_messages(s, ROOM, *_whole_range())}
+        kept = messages_db.message_counts(s, ROOM, role="bot")
     assert "wxid_bot" not in senders
     assert kept.get("wxid_bot", 0) >= 1  # ...but stored, as the bot's own (issue 15)
 
@@ -302,11 +312,11 @@ async def test_ad_warns_then_kicks_on_the_second_strike(live: Running) -> None:
     kicks = await live.server.aapi("GET", "/kicks")
     assert [(k["room"], k["member"]) for k in kicks] == [(ROOM, "wxid_spammer")]
     with live.bot.store.sessions() as s:
-        assert [a.action for a in queries.actions_for_group(s, ROOM)] == ["kick", "warn"]
+        assert [a.action for a in actions_db.actions_for_group(s, ROOM)] == ["kick", "warn"]
 
     async def leave_stored():  # noqa: ANN202
         with live.bot.store.sessions() as s:
-            msgs = queries.analysed_messages(s, ROOM, *_whole_range(), role=None)  # the bot removed: its event
+            msgs = verdicts_db.analysed_messages(s, ROOM, *_whole_range(), role=None)  # the bot removed: its event
         return next((am.message for am in msgs if am.message.kind == "system"), None)
 
     leave = await live.until(leave_stored, "the room-leave event to be stored")
@@ -326,9 +336,9 @@ async def test_admin_from_the_room_kicks_and_notspam_undoes_and_is_recorded(live
     await live.server.say("wxid_admin", "/notspam @推广小王", mentions=["wxid_spammer"])
     await live.bot_said("已撤销")
     with live.bot.store.sessions() as s:
-        (c,) = queries.corrections(s, analyzer="ad")
+        (c,) = corrections_db.corrections(s, analyzer="ad")
         assert (c.label, c.text, c.by_contact) == ("normal", AD, "wxid_admin")
-        assert queries.strikes(s, ROOM, "wxid_spammer", since=None) == 0
+        assert actions_db.strikes(s, ROOM, "wxid_spammer", since=None) == 0
     await live.server.say("wxid_owner", "/kick @Bob", mentions=["wxid_bob"])
 
     async def bob_gone():  # noqa: ANN202
@@ -360,14 +370,14 @@ async def test_spam_by_quoting_the_message(live: Running) -> None:
 
     async def stored():  # noqa: ANN202
         with live.bot.store.sessions() as s:
-            return bool(queries.analysed_messages(s, ROOM, *_whole_range()))
+            return bool(verdicts_db.analysed_messages(s, ROOM, *_whole_range()))
 
     await live.until(stored, "Bob's message to be stored")
     quote = "「Bob：私聊我有好东西分享」\n- - - - - - - - - - - - - - -\n/spam"
     await live.server.say("wxid_admin", quote)
     await live.bot_said("已记为广告")
     with live.bot.store.sessions() as s:
-        (c,) = queries.corrections(s, analyzer="ad")
+        (c,) = corrections_db.corrections(s, analyzer="ad")
     assert (c.label, c.text) == ("ad", "私聊我有好东西分享")
 
 
@@ -377,7 +387,7 @@ async def test_digest_on_demand_arrives(live: Running) -> None:
 
     async def both_stored():  # noqa: ANN202 - the puppet delivers events concurrently: wait for both
         with live.bot.store.sessions() as s:
-            return len(queries.analysed_messages(s, ROOM, *_whole_range())) >= 2
+            return len(verdicts_db.analysed_messages(s, ROOM, *_whole_range())) >= 2
 
     await live.until(both_stored, "both messages to be stored")
     await live.server.say("wxid_admin", "/digest")
@@ -393,7 +403,7 @@ async def test_whitelisted_members_are_left_alone(live: Running) -> None:
 
     async def logged_twice():  # noqa: ANN202
         with live.bot.store.sessions() as s:
-            return len([a for a in queries.actions_for_group(s, ROOM) if a.action == "log"]) == 2
+            return len([a for a in actions_db.actions_for_group(s, ROOM) if a.action == "log"]) == 2
 
     await live.until(logged_twice, "two logged actions")
     await asyncio.sleep(0.5)
@@ -421,7 +431,7 @@ async def test_server_restart_mid_run(server: PuppetServer, tmp_path: Path) -> N
 
         async def warning_queued():  # noqa: ANN202
             with live.bot.store.sessions() as s:
-                return any(o.purpose == "warn" for o in queries.outgoing(s, pending_only=True))
+                return any(o.purpose == "warn" for o in outgoing_db.outgoing(s, pending_only=True))
 
         await live.until(warning_queued, "the warning to be queued")
         await server.aapi("POST", "/grpc/stop")  # the warning is still in its jitter pause
@@ -448,8 +458,8 @@ async def test_server_restart_mid_run(server: PuppetServer, tmp_path: Path) -> N
         await live.server.say("wxid_admin", "/stats")
         await live.bot_said("今天（")
         with live.bot.store.sessions() as s:
-            assert queries.outgoing(s, pending_only=True) == []
-            assert queries.get_digest(s, ROOM, today).sent_at is not None
+            assert outgoing_db.outgoing(s, pending_only=True) == []
+            assert digests_db.get_digest(s, ROOM, today).sent_at is not None
     finally:
         live.task.cancel()
         await asyncio.gather(live.task, return_exceptions=True)
@@ -519,9 +529,8 @@ topic = "人工智能"
         "utf-8",
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("WECHATY_PUPPET_SERVICE")}
-    qunzhi = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "qunzhi"
-    return subprocess.Popen(
-        [str(qunzhi if qunzhi.exists() else "qunzhi"), "run", "--config", str(config)],
+    return subprocess.Popen(  # the CLI through this interpreter: no `qunzhi` on PATH needed
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -555,7 +564,7 @@ def test_qunzhi_run_answers_and_stops_cleanly_on_ctrl_c(server: PuppetServer, tm
 def test_qunzhi_run_with_a_wrong_token_exits_2_with_one_clear_line(server: PuppetServer, tmp_path: Path) -> None:
     proc = _run_cli(server, tmp_path, "not-the-token")
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2
+    assert proc.returncode == 2, err
     assert f"qunzhi: the puppet service at {server.endpoint} refused the token (UNAUTHENTICATED)" in err
 
 
@@ -567,7 +576,7 @@ async def test_links_images_stickers_and_files_keep_their_kind(live: Running) ->
 
     async def four_stored():  # noqa: ANN202
         with live.bot.store.sessions() as s:
-            msgs = queries.analysed_messages(s, ROOM, *_whole_range())
+            msgs = verdicts_db.analysed_messages(s, ROOM, *_whole_range())
         return msgs if len(msgs) >= 4 else None
 
     msgs = [am.message for am in await live.until(four_stored, "four stored messages")]
@@ -613,7 +622,7 @@ async def test_each_warning_kick_and_report_happens_once_and_a_restart_resends_n
 
         async def all_sent():  # noqa: ANN202
             with live.bot.store.sessions() as s:
-                out = queries.outgoing(s)
+                out = outgoing_db.outgoing(s)
             return out if len(out) >= 6 and all(o.sent_at is not None for o in out) else None
 
         # the warning; the removal notice and the kick; to the owner: two reports and the follow-up
@@ -631,7 +640,7 @@ async def test_each_warning_kick_and_report_happens_once_and_a_restart_resends_n
         assert next(m for m in sent if "处理：已移出" in m["text"])["at"] >= kick_at
         assert [(k["room"], k["member"]) for k in await server.aapi("GET", "/kicks")] == [(ROOM, "wxid_spammer")]
         with live.bot.store.sessions() as s:
-            out = queries.outgoing(s)
+            out = outgoing_db.outgoing(s)
         assert len(out) == 6 and all(o.sent_at is not None and o.attempts == 1 for o in out)
     finally:
         await _stop(live)
@@ -659,7 +668,7 @@ async def test_a_send_answered_too_late_is_maybe_delivered_and_never_resent(
 
         async def uncertain():  # noqa: ANN202
             with live.bot.store.sessions() as s:
-                return next((o for o in queries.outgoing(s) if o.uncertain_at is not None), None)
+                return next((o for o in outgoing_db.outgoing(s) if o.uncertain_at is not None), None)
 
         row = await live.until(uncertain, "the warning to be recorded as maybe delivered", timeout=10)
         assert row.purpose == "warn" and row.sent_at is None and row.failed_at is None
@@ -668,8 +677,8 @@ async def test_a_send_answered_too_late_is_maybe_delivered_and_never_resent(
         room = [m["text"] for m in await server.sent() if m["room"] == ROOM]
         assert len(room) == 1 and "第 1 次提醒" in room[0]
         with live.bot.store.sessions() as s:
-            assert queries.outgoing(s, pending_only=True) == []
-            assert [o.purpose for o in queries.outgoing(s) if o.sent_at is not None] == ["report"]
+            assert outgoing_db.outgoing(s, pending_only=True) == []
+            assert [o.purpose for o in outgoing_db.outgoing(s) if o.sent_at is not None] == ["report"]
         maybe = [r for r in caplog.records if "maybe delivered" in r.getMessage()]
         assert len(maybe) == 1 and maybe[0].levelno == logging.WARNING
         # the connection is fine after the late answer: the next thing goes out
@@ -698,7 +707,7 @@ async def test_a_connection_reset_mid_send_is_maybe_delivered_and_the_login_send
 
         async def uncertain():  # noqa: ANN202
             with live.bot.store.sessions() as s:
-                return next((o for o in queries.outgoing(s) if o.uncertain_at is not None), None)
+                return next((o for o in outgoing_db.outgoing(s) if o.uncertain_at is not None), None)
 
         row = await live.until(uncertain, "the warning to be recorded as maybe delivered", timeout=10)
         assert row.purpose == "warn"
@@ -711,7 +720,7 @@ async def test_a_connection_reset_mid_send_is_maybe_delivered_and_the_login_send
         await server.say("wxid_admin", "/policy")
         await live.bot_said("广告处理")
         with live.bot.store.sessions() as s:
-            assert queries.outgoing(s, pending_only=True) == []
+            assert outgoing_db.outgoing(s, pending_only=True) == []
         assert sum("第 1 次提醒" in m["text"] for m in await server.sent()) == 1
     finally:
         await _stop(live)

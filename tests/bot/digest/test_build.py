@@ -13,7 +13,7 @@ from bot.digest import build_digest, render_html, render_text
 from bot.digest.charts import PNG_SIGNATURE, activity_png, data_uri, topics_png
 from bot.digest.data import HourCount, Topic
 from bot.message import MessageKind
-from bot.store import queries
+from bot.store import groups as groups_db
 from bot.wiring import open_store
 from nlp.patterns import extract_patterns
 
@@ -160,7 +160,7 @@ def test_make_digest_never_quotes_an_opted_out_member(demo_day):
         before = make_digest(store.sessions, demo_day, "ai-dev-2026@chatroom", DAY, save=False)
         assert "杭州-阿里-阿文" in before.text_parts[0]
         with store.sessions.begin() as s:
-            queries.set_opted_out(s, "ai-dev-2026@chatroom", "wxid_t8u2ho6c")
+            groups_db.set_opted_out(s, "ai-dev-2026@chatroom", "wxid_t8u2ho6c")
         after = make_digest(store.sessions, demo_day, "ai-dev-2026@chatroom", DAY, save=False)
     finally:
         store.close()

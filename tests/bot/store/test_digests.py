@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import date, timedelta
 
-from bot.store import queries as q
+from bot.store import digests as digests_db
 
 from .conftest import GROUP, T0
 
@@ -13,30 +13,30 @@ DAY = date(2025, 3, 1)
 
 
 def test_one_digest_per_group_and_day(session) -> None:  # noqa: ANN001
-    assert q.save_digest(session, GROUP, DAY, "今日摘要", "<p>今日摘要</p>")
-    assert not q.save_digest(session, GROUP, DAY, "second", "<p>second</p>")
-    assert q.save_digest(session, GROUP, DAY + timedelta(days=1), "next day", "")
-    assert q.save_digest(session, "other@chatroom", DAY, "other group", "")
+    assert digests_db.save_digest(session, GROUP, DAY, "今日摘要", "<p>今日摘要</p>")
+    assert not digests_db.save_digest(session, GROUP, DAY, "second", "<p>second</p>")
+    assert digests_db.save_digest(session, GROUP, DAY + timedelta(days=1), "next day", "")
+    assert digests_db.save_digest(session, "other@chatroom", DAY, "other group", "")
     session.commit()
 
-    d = q.get_digest(session, GROUP, DAY)
+    d = digests_db.get_digest(session, GROUP, DAY)
     assert d is not None
     assert (d.group_id, d.day, d.text, d.html, d.sent_at) == (GROUP, DAY, "今日摘要", "<p>今日摘要</p>", None)
     assert d.created_at.tzinfo is not None
-    assert q.get_digest(session, GROUP, DAY - timedelta(days=1)) is None
+    assert digests_db.get_digest(session, GROUP, DAY - timedelta(days=1)) is None
 
 
 def test_mark_sent_once_and_unsent_list(session) -> None:  # noqa: ANN001
-    q.save_digest(session, GROUP, DAY, "a", "")
-    q.save_digest(session, GROUP, DAY + timedelta(days=1), "b", "")
-    q.save_digest(session, "other@chatroom", DAY, "c", "")
-    assert [d.text for d in q.unsent_digests(session)] == ["a", "c", "b"]  # by day, then group id
-    assert q.mark_digest_sent(session, GROUP, DAY, at=T0)
-    assert not q.mark_digest_sent(session, GROUP, DAY)
-    assert not q.mark_digest_sent(session, GROUP, date(2000, 1, 1))
+    digests_db.save_digest(session, GROUP, DAY, "a", "")
+    digests_db.save_digest(session, GROUP, DAY + timedelta(days=1), "b", "")
+    digests_db.save_digest(session, "other@chatroom", DAY, "c", "")
+    assert [d.text for d in digests_db.unsent_digests(session)] == ["a", "c", "b"]  # by day, then group id
+    assert digests_db.mark_digest_sent(session, GROUP, DAY, at=T0)
+    assert not digests_db.mark_digest_sent(session, GROUP, DAY)
+    assert not digests_db.mark_digest_sent(session, GROUP, date(2000, 1, 1))
     session.commit()
-    assert q.get_digest(session, GROUP, DAY).sent_at == T0  # type: ignore[union-attr]
-    assert [d.text for d in q.unsent_digests(session, GROUP)] == ["b"]
+    assert digests_db.get_digest(session, GROUP, DAY).sent_at == T0  # type: ignore[union-attr]
+    assert [d.text for d in digests_db.unsent_digests(session, GROUP)] == ["b"]
 
 
 def test_two_sessions_racing_store_exactly_one(sessions) -> None:  # noqa: ANN001
@@ -48,7 +48,7 @@ def test_two_sessions_racing_store_exactly_one(sessions) -> None:  # noqa: ANN00
         try:
             with sessions() as s:
                 barrier.wait(timeout=10)
-                results[name] = q.save_digest(s, GROUP, DAY, name, f"<p>{name}</p>")
+                results[name] = digests_db.save_digest(s, GROUP, DAY, name, f"<p>{name}</p>")
                 s.commit()
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
@@ -62,14 +62,14 @@ def test_two_sessions_racing_store_exactly_one(sessions) -> None:  # noqa: ANN00
     assert sorted(results.values()) == [False, True]
     [winner] = [name for name, won in results.items() if won]
     with sessions() as s:
-        d = q.get_digest(s, GROUP, DAY)
+        d = digests_db.get_digest(s, GROUP, DAY)
         assert d is not None and d.text == winner
 
 
 def test_second_session_waits_for_the_first_then_loses(sessions) -> None:  # noqa: ANN001
     # Deterministic interleaving: A has inserted but not committed when B tries.
     with sessions() as a:
-        assert q.save_digest(a, GROUP, DAY, "A", "")
+        assert digests_db.save_digest(a, GROUP, DAY, "A", "")
         outcome: list[bool] = []
         b = threading.Thread(target=lambda: outcome.append(_save_in_new_session(sessions, "B")))
         b.start()
@@ -79,11 +79,11 @@ def test_second_session_waits_for_the_first_then_loses(sessions) -> None:  # noq
     b.join(timeout=15)
     assert outcome == [False]
     with sessions() as s:
-        assert q.get_digest(s, GROUP, DAY).text == "A"  # type: ignore[union-attr]
+        assert digests_db.get_digest(s, GROUP, DAY).text == "A"  # type: ignore[union-attr]
 
 
 def _save_in_new_session(sessions, text: str) -> bool:  # noqa: ANN001
     with sessions() as s:
-        saved = q.save_digest(s, GROUP, DAY, text, "")
+        saved = digests_db.save_digest(s, GROUP, DAY, text, "")
         s.commit()
         return saved

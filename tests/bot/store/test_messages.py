@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.message import MessageKind
-from bot.store import queries as q
+from bot.store import (
+    actions as actions_db,
+    analysis as analysis_db,
+    groups as groups_db,
+    messages as messages_db,
+    verdicts as verdicts_db,
+)
+from bot.store.common import MAX_ERROR_CHARS
 from bot.store.db import StoreError
 from bot.store.models import Message
 from nlp.verdict import Entity, Verdict
@@ -28,25 +35,25 @@ def _count(session, model) -> int:  # noqa: ANN001
 
 def test_duplicate_message_is_stored_once_and_changes_nothing(session) -> None:  # noqa: ANN001
     first = make_msg(1, text="hello", sender_name="Alice")
-    pk, created = q.store_message(session, first)
+    pk, created = messages_db.store_message(session, first)
     assert created
     session.commit()
 
     replay = make_msg(1, text="edited?", sender_name="Alice (renamed)", sent_at=T0 + timedelta(days=1))
-    pk2, created2 = q.store_message(session, replay)
+    pk2, created2 = messages_db.store_message(session, replay)
     session.commit()
     assert (pk2, created2) == (pk, False)
     assert _count(session, Message) == 1
-    [stored] = q.analysed_messages(session, GROUP, T0, T0 + timedelta(days=2))
+    [stored] = verdicts_db.analysed_messages(session, GROUP, T0, T0 + timedelta(days=2))
     assert stored.message == first
-    m = q.member(session, GROUP, "wxid_alice")
+    m = groups_db.member(session, GROUP, "wxid_alice")
     assert m is not None and m.message_count == 1 and m.display_name == "Alice"
     assert m.last_seen == first.sent_at
 
 
 def test_same_id_from_another_source_is_another_message(session) -> None:  # noqa: ANN001
-    a, _ = q.store_message(session, make_msg(1, source="wechaty"))
-    b, created = q.store_message(session, make_msg(1, source="replay"))
+    a, _ = messages_db.store_message(session, make_msg(1, source="wechaty"))
+    b, created = messages_db.store_message(session, make_msg(1, source="replay"))
     assert created and a != b
 
 
@@ -62,10 +69,10 @@ def test_every_field_round_trips_with_aware_utc(session) -> None:  # noqa: ANN00
         mentions_bot=True,
         reply_to="m3",
     )
-    pk, _ = q.store_message(session, original)
+    pk, _ = messages_db.store_message(session, original)
     session.commit()
     session.expunge_all()
-    [(got_pk, got)] = q.pending_messages(session, limit=10, max_attempts=3)
+    [(got_pk, got)] = analysis_db.pending_messages(session, limit=10, max_attempts=3)
     assert got_pk == pk
     assert got == original
     assert got.sent_at.tzinfo is timezone.utc
@@ -78,104 +85,104 @@ def test_every_field_round_trips_with_aware_utc(session) -> None:  # noqa: ANN00
 
 def test_naive_datetimes_are_refused(session) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match="start_utc"):
-        q.analysed_messages(session, GROUP, datetime(2025, 1, 1), T0)
+        verdicts_db.analysed_messages(session, GROUP, datetime(2025, 1, 1), T0)
     with pytest.raises(ValueError, match="at"):
-        q.record_action(session, GROUP, "x", "warn", at=datetime(2025, 1, 1))
+        actions_db.record_action(session, GROUP, "x", "warn", at=datetime(2025, 1, 1))
 
 
 def test_member_and_group_bookkeeping(session) -> None:  # noqa: ANN001
-    q.store_message(session, make_msg(5, sender_name="Alice 5", group_topic="Room A"))
-    q.store_message(session, make_msg(2, sender_name="Alice 2"))  # older, replayed late
-    q.store_message(session, make_msg(9, sender_name="", group_topic="Room B"))  # newest, no name
-    q.store_message(session, make_msg(3, sender_id="wxid_bob", sender_name="Bob"))
+    messages_db.store_message(session, make_msg(5, sender_name="Alice 5", group_topic="Room A"))
+    messages_db.store_message(session, make_msg(2, sender_name="Alice 2"))  # older, replayed late
+    messages_db.store_message(session, make_msg(9, sender_name="", group_topic="Room B"))  # newest, no name
+    messages_db.store_message(session, make_msg(3, sender_id="wxid_bob", sender_name="Bob"))
     session.commit()
 
-    alice = q.member(session, GROUP, "wxid_alice")
+    alice = groups_db.member(session, GROUP, "wxid_alice")
     assert alice is not None
     assert alice.message_count == 3
     assert alice.first_seen == T0 + timedelta(minutes=2)
     assert alice.last_seen == T0 + timedelta(minutes=9)
     assert alice.display_name == "Alice 5"  # the newest non-empty name
     assert not alice.whitelisted and not alice.opted_out
-    assert q.member(session, GROUP, "nobody") is None
-    assert [m.member_id for m in q.members(session, GROUP)] == ["wxid_alice", "wxid_bob"]
-    assert q.message_counts(session, GROUP) == {"wxid_alice": 3, "wxid_bob": 1}
-    assert q.message_counts(session, GROUP, T0 + timedelta(minutes=3), T0 + timedelta(minutes=9)) == {
+    assert groups_db.member(session, GROUP, "nobody") is None
+    assert [m.member_id for m in groups_db.members(session, GROUP)] == ["wxid_alice", "wxid_bob"]
+    assert messages_db.message_counts(session, GROUP) == {"wxid_alice": 3, "wxid_bob": 1}
+    assert messages_db.message_counts(session, GROUP, T0 + timedelta(minutes=3), T0 + timedelta(minutes=9)) == {
         "wxid_alice": 1,
         "wxid_bob": 1,
     }
-    [g] = q.groups(session)
+    [g] = groups_db.groups(session)
     assert (g.id, g.name, g.topic) == (GROUP, "Room B", "")
-    q.set_group(session, GROUP, topic="人工智能")
-    assert q.group(session, GROUP).topic == "人工智能"  # type: ignore[union-attr]
-    assert q.group(session, GROUP).name == "Room B"  # type: ignore[union-attr]
+    groups_db.set_group(session, GROUP, topic="人工智能")
+    assert groups_db.group(session, GROUP).topic == "人工智能"  # type: ignore[union-attr]
+    assert groups_db.group(session, GROUP).name == "Room B"  # type: ignore[union-attr]
 
 
 def test_whitelist_and_opt_out_before_and_after_speaking(session) -> None:  # noqa: ANN001
-    q.set_whitelisted(session, "new@chatroom", "wxid_admin_friend")
-    m = q.member(session, "new@chatroom", "wxid_admin_friend")
+    groups_db.set_whitelisted(session, "new@chatroom", "wxid_admin_friend")
+    m = groups_db.member(session, "new@chatroom", "wxid_admin_friend")
     assert m is not None and m.whitelisted and m.message_count == 0 and m.first_seen is None
-    q.store_message(session, make_msg(1, group_id="new@chatroom", sender_id="wxid_admin_friend"))
-    q.set_opted_out(session, "new@chatroom", "wxid_admin_friend")
-    q.set_whitelisted(session, "new@chatroom", "wxid_admin_friend", False)
-    m = q.member(session, "new@chatroom", "wxid_admin_friend")
+    messages_db.store_message(session, make_msg(1, group_id="new@chatroom", sender_id="wxid_admin_friend"))
+    groups_db.set_opted_out(session, "new@chatroom", "wxid_admin_friend")
+    groups_db.set_whitelisted(session, "new@chatroom", "wxid_admin_friend", False)
+    m = groups_db.member(session, "new@chatroom", "wxid_admin_friend")
     assert m is not None and not m.whitelisted and m.opted_out and m.message_count == 1
 
 
 def test_pending_queue_order_limit_and_attempts(session) -> None:  # noqa: ANN001
-    pks = {n: q.store_message(session, make_msg(n))[0] for n in (3, 1, 2, 4)}
-    assert [m.id for _, m in q.pending_messages(session, limit=10, max_attempts=3)] == ["m1", "m2", "m3", "m4"]
-    assert [m.id for _, m in q.pending_messages(session, limit=2, max_attempts=3)] == ["m1", "m2"]
+    pks = {n: messages_db.store_message(session, make_msg(n))[0] for n in (3, 1, 2, 4)}
+    assert [m.id for _, m in analysis_db.pending_messages(session, limit=10, max_attempts=3)] == ["m1", "m2", "m3", "m4"]
+    assert [m.id for _, m in analysis_db.pending_messages(session, limit=2, max_attempts=3)] == ["m1", "m2"]
 
-    assert q.mark_analysis_failed(session, pks[1], "boom 1", max_attempts=2) == "pending"
-    assert [m.id for _, m in q.pending_messages(session, 10, max_attempts=1)] == ["m2", "m3", "m4"]
-    assert q.mark_analysis_failed(session, pks[1], "boom 2", max_attempts=2) == "failed"
-    q.save_analysis(session, pks[2], [AD], [])
+    assert analysis_db.mark_analysis_failed(session, pks[1], "boom 1", max_attempts=2) == "pending"
+    assert [m.id for _, m in analysis_db.pending_messages(session, 10, max_attempts=1)] == ["m2", "m3", "m4"]
+    assert analysis_db.mark_analysis_failed(session, pks[1], "boom 2", max_attempts=2) == "failed"
+    analysis_db.save_analysis(session, pks[2], [AD], [])
     session.commit()
 
-    assert [m.id for _, m in q.pending_messages(session, 10, max_attempts=2)] == ["m3", "m4"]
+    assert [m.id for _, m in analysis_db.pending_messages(session, 10, max_attempts=2)] == ["m3", "m4"]
     row = session.execute(select(Message).where(Message.pk == pks[1])).scalar_one()
     assert (row.analysis_status, row.analysis_attempts, row.analysis_error) == ("failed", 2, "boom 2")
-    assert q.analysis_counts(session) == {"pending": 2, "done": 1, "failed": 1}
-    assert q.analysis_counts(session, "other@chatroom") == {"pending": 0, "done": 0, "failed": 0}
+    assert analysis_db.analysis_counts(session) == {"pending": 2, "done": 1, "failed": 1}
+    assert analysis_db.analysis_counts(session, "other@chatroom") == {"pending": 0, "done": 0, "failed": 0}
 
-    assert q.requeue_failed(session) == 1
-    assert [m.id for _, m in q.pending_messages(session, 10, max_attempts=2)] == ["m1", "m3", "m4"]
+    assert analysis_db.requeue_failed(session) == 1
+    assert [m.id for _, m in analysis_db.pending_messages(session, 10, max_attempts=2)] == ["m1", "m3", "m4"]
     with pytest.raises(StoreError, match="no message"):
-        q.mark_analysis_failed(session, 999_999, "x", 3)
+        analysis_db.mark_analysis_failed(session, 999_999, "x", 3)
 
 
 def test_long_errors_are_truncated(session) -> None:  # noqa: ANN001
-    pk, _ = q.store_message(session, make_msg(1))
-    q.mark_analysis_failed(session, pk, "x" * 10_000, max_attempts=3)
+    pk, _ = messages_db.store_message(session, make_msg(1))
+    analysis_db.mark_analysis_failed(session, pk, "x" * 10_000, max_attempts=3)
     err = session.execute(select(Message.analysis_error)).scalar_one()
-    assert len(err) == q.MAX_ERROR_CHARS
+    assert len(err) == MAX_ERROR_CHARS
 
 
 def test_save_analysis_replaces_and_clears_error(session) -> None:  # noqa: ANN001
-    pk, _ = q.store_message(session, make_msg(1, text="加V 13800138000"))
-    q.mark_analysis_failed(session, pk, "model crashed", max_attempts=3)
-    q.save_analysis(session, pk, [AD, USEFUL], [PHONE])
+    pk, _ = messages_db.store_message(session, make_msg(1, text="加V 13800138000"))
+    analysis_db.mark_analysis_failed(session, pk, "model crashed", max_attempts=3)
+    analysis_db.save_analysis(session, pk, [AD, USEFUL], [PHONE])
     session.commit()
-    got = q.analysed_message(session, pk)
+    got = verdicts_db.analysed_message(session, pk)
     assert got is not None
     assert got.verdicts == {"ad": AD, "useful": USEFUL}
     assert got.entities == (PHONE,)
     assert got.label("ad") == "ad"
 
     again = Verdict("ad", "normal", 0.6, ("admin said so",), "ad-v2")
-    q.save_analysis(session, pk, [again], [])
+    analysis_db.save_analysis(session, pk, [again], [])
     session.commit()
-    got = q.analysed_message(session, pk)
+    got = verdicts_db.analysed_message(session, pk)
     assert got is not None and got.verdicts == {"ad": again} and got.entities == ()
     row = session.execute(select(Message.analysis_status, Message.analysis_error)).one()
     assert tuple(row) == ("done", None)
 
     with pytest.raises(ValueError, match="one verdict per analyzer"):
-        q.save_analysis(session, pk, [AD, AD], [])
+        analysis_db.save_analysis(session, pk, [AD, AD], [])
     with pytest.raises(StoreError, match="no message"):
-        q.save_analysis(session, 999_999, [AD], [])
-    assert q.analysed_message(session, 999_999) is None
+        analysis_db.save_analysis(session, 999_999, [AD], [])
+    assert verdicts_db.analysed_message(session, 999_999) is None
 
 
 def test_analysed_messages_window_order_contents_and_no_n_plus_1(session, engine) -> None:  # noqa: ANN001
@@ -190,15 +197,15 @@ def test_analysed_messages_window_order_contents_and_no_n_plus_1(session, engine
     }
     pks = {}
     for i, (name, at) in enumerate(times.items()):
-        pks[name], _ = q.store_message(session, make_msg(i, sent_at=at, text=name))
-    q.store_message(session, make_msg(50, group_id="other@chatroom", sent_at=day + timedelta(hours=1)))
-    q.save_analysis(session, pks["first"], [AD, USEFUL], [PHONE])
-    q.save_analysis(session, pks["late"], [USEFUL], [])
-    q.save_analysis(session, pks["a"], [], [PHONE, Entity("URL", 0, 3, "x.y")])
+        pks[name], _ = messages_db.store_message(session, make_msg(i, sent_at=at, text=name))
+    messages_db.store_message(session, make_msg(50, group_id="other@chatroom", sent_at=day + timedelta(hours=1)))
+    analysis_db.save_analysis(session, pks["first"], [AD, USEFUL], [PHONE])
+    analysis_db.save_analysis(session, pks["late"], [USEFUL], [])
+    analysis_db.save_analysis(session, pks["a"], [], [PHONE, Entity("URL", 0, 3, "x.y")])
     session.commit()
 
     with count_statements(engine) as statements:
-        got = q.analysed_messages(session, GROUP, day, day + timedelta(days=1))
+        got = verdicts_db.analysed_messages(session, GROUP, day, day + timedelta(days=1))
     assert len(statements) == 3  # messages, verdicts, entities: however many rows
     assert [a.message.text for a in got] == ["first", "b", "a", "late"]
     by_text = {a.message.text: a for a in got}
@@ -211,25 +218,25 @@ def test_analysed_messages_window_order_contents_and_no_n_plus_1(session, engine
 
     # Bounds given in another timezone mean the same instants.
     sh = ZoneInfo("Asia/Shanghai")
-    local = q.analysed_messages(session, GROUP, datetime(2025, 3, 2, tzinfo=sh), datetime(2025, 3, 3, tzinfo=sh))
+    local = verdicts_db.analysed_messages(session, GROUP, datetime(2025, 3, 2, tzinfo=sh), datetime(2025, 3, 3, tzinfo=sh))
     assert [a.message.text for a in local] == ["first", "b", "a", "late"]
-    assert q.analysed_messages(session, "nobody@chatroom", day, day + timedelta(days=1)) == []
+    assert verdicts_db.analysed_messages(session, "nobody@chatroom", day, day + timedelta(days=1)) == []
 
 
 def test_member_messages_newest_kept_in_time_order(session) -> None:  # noqa: ANN001
     for n in range(1, 6):
-        q.store_message(session, make_msg(n))
-    q.store_message(session, make_msg(9, sender_id="wxid_bob"))
-    got = q.member_messages(session, GROUP, "wxid_alice", limit=3)
+        messages_db.store_message(session, make_msg(n))
+    messages_db.store_message(session, make_msg(9, sender_id="wxid_bob"))
+    got = verdicts_db.member_messages(session, GROUP, "wxid_alice", limit=3)
     assert [a.message.id for a in got] == ["m3", "m4", "m5"]
-    got = q.member_messages(session, GROUP, "wxid_alice", since=T0 + timedelta(minutes=4))
+    got = verdicts_db.member_messages(session, GROUP, "wxid_alice", since=T0 + timedelta(minutes=4))
     assert [a.message.id for a in got] == ["m4", "m5"]
 
 
 def test_find_message(session) -> None:  # noqa: ANN001
-    pk, _ = q.store_message(session, make_msg(1, source="wechaty"))
-    assert q.find_message(session, "wechaty", "m1") == pk
-    assert q.find_message(session, "replay", "m1") is None
+    pk, _ = messages_db.store_message(session, make_msg(1, source="wechaty"))
+    assert messages_db.find_message(session, "wechaty", "m1") == pk
+    assert messages_db.find_message(session, "replay", "m1") is None
 
 
 def test_two_sessions_storing_the_same_message_at_once(sessions) -> None:  # noqa: ANN001
@@ -241,7 +248,7 @@ def test_two_sessions_storing_the_same_message_at_once(sessions) -> None:  # noq
         try:
             with sessions() as s:
                 barrier.wait(timeout=10)
-                results.append(q.store_message(s, make_msg(1)))
+                results.append(messages_db.store_message(s, make_msg(1)))
                 s.commit()
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
@@ -256,7 +263,7 @@ def test_two_sessions_storing_the_same_message_at_once(sessions) -> None:  # noq
     assert len({pk for pk, _ in results}) == 1
     with sessions() as s:
         assert _count(s, Message) == 1
-        m = q.member(s, GROUP, "wxid_alice")
+        m = groups_db.member(s, GROUP, "wxid_alice")
         assert m is not None and m.message_count == 1
 
 
@@ -264,11 +271,11 @@ def test_a_message_twice_in_one_batch_is_stored_once(session):
     from datetime import datetime, timezone
 
     from bot.message import GroupMessage, MessageKind
-    from bot.store import queries
+    from bot.store import groups as groups_db, messages as messages_db
 
     m = GroupMessage("dup-1", "replay", "g@chatroom", "u1", "甲", datetime(2026, 11, 25, 1, tzinfo=timezone.utc), MessageKind.TEXT, "你好")
     other = GroupMessage("dup-2", "replay", "g@chatroom", "u1", "甲", datetime(2026, 11, 25, 2, tzinfo=timezone.utc), MessageKind.TEXT, "再见")
-    out = queries.store_messages(session, [m, other, m])
+    out = messages_db.store_messages(session, [m, other, m])
     assert [created for _, created in out] == [True, True, False]
     assert out[0][0] == out[2][0] != out[1][0]
-    assert queries.member(session, "g@chatroom", "u1").message_count == 2
+    assert groups_db.member(session, "g@chatroom", "u1").message_count == 2

@@ -1,9 +1,9 @@
 """Analysis claims and retries (issue 15): a message is analysed by the process that claimed it.
 
-``messages.claimed_by`` and ``claim_expires_at`` hold a worker's claim (``queries.claim_pending``), so
-two processes on one database analyse each message once and a dead process's claims lapse.
+``messages.claimed_by`` and ``claim_expires_at`` hold a worker's claim (``analysis.claim_pending``),
+so two processes on one database analyse each message once and a dead process's claims lapse.
 ``analysis_failed_at`` and ``analysis_requeues`` let the daily retry bring parked ('failed') messages
-back with a growing gap, a bounded number of times (``queries.requeue_due``).
+back with a growing gap, a bounded number of times (``analysis.requeue_due``).
 
 Revision ID: 0006
 Revises: 0005

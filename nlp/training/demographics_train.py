@@ -15,7 +15,7 @@ What can be inferred from a person's text messages about their gender and age ba
   ``MIN_SHOWN_ACCURACY`` of the time with a Wilson lower bound above the majority rate. Otherwise its
   threshold is "never" and a profile shows "—".
 
-``python -m nlp.demographics_train [--data DIR] [--out models/demographics]`` writes ``weights.npz``,
+``python -m nlp.training.demographics_train [--data DIR] [--out models/demographics]`` writes ``weights.npz``,
 ``manifest.json`` (every number) and prints the report. Numpy only (a few minutes on two cores).
 """
 
@@ -27,13 +27,15 @@ import json
 import math
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from nlp.datasets import nus_sms_records
 from nlp.demographics import DIM, ngram_counts, softmax_confidence
+from nlp.training.datasets import nus_sms_records
 
 SEED = 20261127
 FOLDS = 5
@@ -155,7 +157,7 @@ def fit(xs: list[Counter[int]], ys: list[int], n_labels: int, l2: float, steps: 
     for step in range(1, steps + 1):
         logits = np.stack([np.bincount(rows, weights=vals * w[cols, k], minlength=n) for k in range(n_labels)], axis=1) + b
         g = (softmax_confidence(logits) - onehot) * sample_w[:, None]  # d loss / d logits
-        grad_w = np.stack([np.bincount(cols, weights=vals * g[rows, k], minlength=DIM) for k in range(n_labels)], axis=1)
+        grad_w: np.ndarray = np.stack([np.bincount(cols, weights=vals * g[rows, k], minlength=DIM) for k in range(n_labels)], axis=1)
         grad_w += 2 * l2 * w
         grad_b = g.sum(axis=0)
         for p, grad, m, v in ((w, grad_w, m_w, v_w), (b, grad_b, m_b, v_b)):
@@ -265,14 +267,16 @@ def choose_threshold(conf: np.ndarray, right: np.ndarray, ns: np.ndarray, majori
 # --- the experiment -------------------------------------------------------------------------------
 
 
-def run_task(task: str, dev: list[User], test: list[User], log=print) -> tuple[dict, np.ndarray, np.ndarray]:
-    labels = tuple(sorted({u.labels[task] for u in dev + test if u.labels[task]}, key=lambda s: s))
+def run_task(
+    task: str, dev: list[User], test: list[User], log: Callable[[str], object] = print
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    labels = tuple(sorted({label for u in dev + test if (label := u.labels[task])}))
     counts = Counter(u.labels[task] for u in dev if u.labels[task])
     majority = labels.index(counts.most_common(1)[0][0])
     folds = [[u for u in dev if int(_bucket(u.id) * 1e6) % FOLDS == f] for f in range(FOLDS)]
     rng = np.random.default_rng(SEED)
     # 1. choose L2 by cross-validated macro-F1 on all messages
-    cv: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray, dict]] = {}
+    cv: dict[float, tuple[float, dict[Any, tuple[np.ndarray, ...]]]] = {}  # l2: (CV macro-F1, per prefix: logits, y, n-grams)
     for l2 in L2:
         per_prefix: dict = defaultdict(lambda: ([], [], []))
         for f in range(FOLDS):
@@ -328,7 +332,7 @@ def run_task(task: str, dev: list[User], test: list[User], log=print) -> tuple[d
     return report, w, b
 
 
-def train(data: str | None, out: Path, log=print) -> dict:
+def train(data: str | None, out: Path, log: Callable[[str], object] = print) -> dict:
     users = load_users(data)
     dev, test = split_users(users)
     log(f"nus_sms_zh: {len(users)} users, {sum(len(u.messages) for u in users)} messages; {len(dev)} for choosing and training, {len(test)} held out")
@@ -343,7 +347,7 @@ def train(data: str | None, out: Path, log=print) -> dict:
             arrays[f"{task}_b"] = b
         log(f"{task}: {'SHIPPED' if report['shipped'] else 'not shipped'} — {report['why']}")
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "weights.npz", **arrays)
+    np.savez_compressed(out / "weights.npz", **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
     return manifest
 
@@ -365,7 +369,7 @@ def format_report(manifest: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nlp.demographics_train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m nlp.training.demographics_train", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", help="shared data folder (default $QUNZHI_DATA or ../shared/data)")
     p.add_argument("--out", default="models/demographics", help="where weights.npz and manifest.json go")
     args = p.parse_args(argv)

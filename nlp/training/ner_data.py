@@ -9,29 +9,27 @@ Three sources under ``shared/data`` (see their ``SOURCE.md``), each read as one 
   ``PER.NAM``, ``PER.NOM``, ``LOC.NAM`` ... as the data has them.
 
 ``ner_split(text)`` puts a sentence in ``train`` (85%), ``dev`` (5%) or ``test`` (10%) by a stable hash
-of its normalised form (the key :func:`nlp.datasets.split_of` uses, with its own seed and fractions),
-so duplicates land on one side. Weibo's test is its ``dev.bio``; its ``train.bio`` gives train/dev.
+of its normalised form (:func:`nlp.training.datasets.hash_split`, the split of
+:func:`~nlp.training.datasets.split_of` with its own seed and fractions), so duplicates land on one side. Weibo's test is its ``dev.bio``; its ``train.bio`` gives train/dev.
 
-``chunks(tags)`` reads entities out of a tag sequence the way seqeval/conlleval do by default (an
-``I-X`` after ``O`` or after another type opens an entity), and ``score(gold, pred)`` gives
-entity-level exact-match precision, recall and F1, micro and per type.
+``score(gold, pred)`` gives entity-level exact-match precision, recall and F1, micro and per type, over
+entities as :func:`nlp.bio.chunks` reads them out of tag sequences (the run-time decoder's reading).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from nlp.datasets import _split_key, data_dir
+from nlp.bio import HEAD_TYPES
+from nlp.training.datasets import data_dir, hash_split
 
 __all__ = [
     "DATASETS",
     "Sentence",
-    "chunks",
     "load",
     "load_split",
     "ner_split",
@@ -43,19 +41,11 @@ Split = Literal["train", "dev", "test"]
 SEED = "qunzhi-ner-1"
 TEST_FRACTION = 0.10
 DEV_FRACTION = 0.05
-_BUCKETS = 10_000
 
 # dataset -> (folder, entity types in the order its head uses)
 DATASETS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "msra": ("msra_ner", ("PER", "LOC", "ORG")),
-    "cluener": (
-        "cluener2020",
-        ("name", "organization", "address", "company", "government", "game", "book", "movie", "position", "scene"),
-    ),
-    "weibo": (
-        "weibo_ner",
-        ("PER.NAM", "PER.NOM", "LOC.NAM", "LOC.NOM", "ORG.NAM", "ORG.NOM", "GPE.NAM", "GPE.NOM"),
-    ),
+    name: (folder, HEAD_TYPES[name])
+    for name, folder in (("msra", "msra_ner"), ("cluener", "cluener2020"), ("weibo", "weibo_ner"))
 }
 
 
@@ -93,13 +83,8 @@ def read_bio(path: str | Path) -> list[Sentence]:
 
 
 def ner_split(text: str, seed: str = SEED) -> Split:
-    digest = hashlib.blake2b(f"{seed}\x00{_split_key(text)}".encode(), digest_size=8).digest()
-    bucket = int.from_bytes(digest, "big") % _BUCKETS
-    if bucket < TEST_FRACTION * _BUCKETS:
-        return "test"
-    if bucket < (TEST_FRACTION + DEV_FRACTION) * _BUCKETS:
-        return "dev"
-    return "train"
+    """:func:`nlp.training.datasets.hash_split` with the NER seed and fractions."""
+    return hash_split(text, seed, TEST_FRACTION, DEV_FRACTION)
 
 
 def load(name: str, data: str | Path | None = None) -> dict[str, list[Sentence]]:
@@ -109,7 +94,7 @@ def load(name: str, data: str | Path | None = None) -> dict[str, list[Sentence]]
     folder = data_dir(data) / DATASETS[name][0]
     path = folder / "train.bio"
     if not path.is_file():
-        from nlp.datasets import DatasetMissing
+        from nlp.training.datasets import DatasetMissing
 
         raise DatasetMissing(f"{path}: not found (set QUNZHI_DATA or pass data_dir to point at shared/data)")
     parts: dict[str, list[Sentence]] = {"train": [], "dev": [], "test": []}
@@ -128,35 +113,6 @@ def load_split(name: str, part: Split, data: str | Path | None = None) -> list[S
 
 
 # --- entities and the scorer -------------------------------------------------------------------
-
-
-def _split_tag(tag: str) -> tuple[str, str]:
-    if tag == "O" or len(tag) < 2 or tag[1] != "-":
-        return "O", ""
-    return tag[0], tag[2:]
-
-
-def chunks(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """``(type, start, end)`` (end exclusive) for each entity, conlleval/seqeval default rules (IOB2;
-    ``E-``/``S-`` read as ``I-``/``B-``)."""
-    out: list[tuple[str, int, int]] = []
-    cur_type = ""
-    start = -1
-    for i, tag in enumerate(tags):
-        prefix, typ = _split_tag(tag)
-        if prefix == "S":
-            prefix = "B"
-        if prefix == "E":
-            prefix = "I"
-        begins = prefix == "B" or (prefix == "I" and typ != cur_type)
-        if cur_type and (prefix == "O" or begins):
-            out.append((cur_type, start, i))
-            cur_type = ""
-        if begins:
-            cur_type, start = typ, i
-    if cur_type:
-        out.append((cur_type, start, len(tags)))
-    return out
 
 
 @dataclass(frozen=True, slots=True)

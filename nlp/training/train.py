@@ -2,15 +2,16 @@
 
 Two steps, so the heavy one can run where a GPU is (it needs only torch and transformers):
 
-1. ``prepare``: build the task corpora (``nlp/corpus.py``, from ``../shared/data``) plus the admin
-   corrections stored in the database, normalise and tokenize every text once, and write a *pack*
-   (token ids as uint16, labels, topics) — a few MB, no raw data set inside beyond token ids.
+1. ``prepare``: build the task corpora (``nlp/training/corpus.py``, from ``../shared/data``) plus the admin
+   corrections it is given (``qunzhi train`` reads them from the database: nlp never imports the
+   store), normalise and tokenize every text once, and write a *pack* (token ids as uint16, labels,
+   topics) — a few MB, no raw data set inside beyond token ids.
 2. ``fit``: multi-task training from the converted e5 encoder: every step takes one batch of each
    task (ad, useful with its topics, intent) and sums their losses. Fixed seeds; a checkpoint every
    ``--save-every`` steps, and ``--resume`` continues from it; ``--max-minutes`` stops cleanly.
    The best epoch on the dev split is kept and written as a model directory (``nlp/model.py``).
 
-``qunzhi train`` runs both; ``python -m nlp.train prepare|fit`` runs either.
+``qunzhi train`` runs both; ``python -m nlp.training.train prepare|fit`` runs either.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -35,7 +36,6 @@ from torch import nn
 from nlp.encoder import PASSAGE, QUERY
 from nlp.model import (
     AD_LABELS,
-    INTENTS,
     USEFUL_LABELS,
     WEIGHTS_FILE,
     QunzhiNet,
@@ -46,6 +46,7 @@ from nlp.model import (
     sha256_file,
     stored_tensors,
 )
+from nlp.verdict import INTENTS
 
 TASKS = ("ad", "useful", "intent")
 LABELS = {"ad": AD_LABELS, "useful": USEFUL_LABELS, "intent": INTENTS}
@@ -61,27 +62,11 @@ def _normalise(text: str) -> str:
     return normalize(text).text
 
 
-def corrections_as_records(db_url: str) -> dict[str, list[tuple[str, str, str]]]:
-    """Admin corrections from the store as (text, label, topic) per task. Empty if no database."""
-    try:
-        from sqlalchemy import create_engine, text
-    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
-        return {}
+def corrections_by_task(rows: Iterable[Sequence[str]]) -> dict[str, list[tuple[str, str, str]]]:
+    """Admin corrections ``(text, analyzer, label, topic)``, as ``qunzhi train`` reads them from the
+    store (``bot.store.corrections.corrections_for_training``), as ``(text, label, topic)`` per task;
+    a row for another analyzer or with a label the task does not have is left out."""
     out: dict[str, list[tuple[str, str, str]]] = {t: [] for t in TASKS}
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text(
-                    "SELECT c.text, c.analyzer, c.label, COALESCE(g.topic, '') FROM corrections c "
-                    "LEFT JOIN messages m ON m.pk = c.message_pk LEFT JOIN groups g ON g.id = m.group_id"
-                )
-            ).all()
-    except Exception as e:  # no database, or not migrated: training goes on without corrections
-        print(f"note: no admin corrections read from {db_url}: {type(e).__name__}", file=sys.stderr)
-        return out
-    finally:
-        engine.dispose()
     for text_, analyzer, label, topic in rows:
         if analyzer in out and label in LABELS[analyzer]:
             out[analyzer].append((text_, label, topic))
@@ -106,16 +91,18 @@ def prepare(
     pack_path: Path,
     *,
     data_dir: str | None = None,
-    db_url: str | None = None,
+    corrections: Iterable[Sequence[str]] = (),
     max_length: int = 96,
     correction_weight: int = 5,
 ) -> Path:
-    """Build the corpora, tokenize them once, write the pack; returns its path."""
-    from nlp import corpus
+    """Build the corpora, tokenize them once, write the pack; returns its path. ``corrections`` are
+    the admin corrections as :func:`corrections_by_task` reads them (``qunzhi train`` passes the
+    store's); each joins its task's train split ``correction_weight`` times."""
+    from nlp.training import corpus
 
     tokenizer = load_tokenizer(encoder_dir)
-    built = {"ad": corpus.build_ad(data_dir), "useful": corpus.build_useful(data_dir), "intent": corpus.build_intent(data_dir)}
-    fixes = corrections_as_records(db_url) if db_url else {t: [] for t in TASKS}
+    built: dict[str, Any] = {"ad": corpus.build_ad(data_dir), "useful": corpus.build_useful(data_dir), "intent": corpus.build_intent(data_dir)}
+    fixes = corrections_by_task(corrections)
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {"version": PACK_VERSION, "max_length": max_length, "counts": {}, "corrections": {}}
     topics: dict[str, int] = {}
@@ -145,7 +132,7 @@ def prepare(
     meta["encoder"] = str(encoder_dir)
     arrays["meta"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
     pack_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(pack_path, **arrays)
+    np.savez_compressed(pack_path, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays against allow_pickle
     return pack_path
 
 
@@ -235,6 +222,7 @@ def predict_split(net: QunzhiNet, task: str, split: Split, topic_seqs: list[np.n
         elif task == "intent":
             logits = net.intent_logits(u)
         else:
+            assert topic_vecs is not None and split.topics is not None
             logits = net.useful_logits(u, topic_vecs[torch.as_tensor(split.topics[idx], device=device)])
         out[idx] = torch.softmax(logits.float(), -1).cpu().numpy()
     return out
@@ -297,6 +285,8 @@ def fit(
         net, tokenizer, _ = load(init_model)
         net.train()
     else:
+        if encoder_dir is None:
+            raise ValueError("fit() needs encoder_dir or init_model")
         net, _ = init_from_encoder(encoder_dir, layers)
         tokenizer = load_tokenizer(encoder_dir)
     if freeze_embeddings:
@@ -317,10 +307,11 @@ def fit(
     # Intent classes are unbalanced (chit-chat dominates): weight them by inverse square-root frequency.
     counts = np.bincount(data["intent"]["train"].labels, minlength=len(INTENTS)).astype(np.float64)
     weights = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** 0.5, 0.0)
-    weights = torch.tensor(weights / weights[counts > 0].mean(), dtype=torch.float32, device=dev)
-    loss_fns = {"ad": nn.CrossEntropyLoss(), "useful": nn.CrossEntropyLoss(), "intent": nn.CrossEntropyLoss(weight=weights)}
+    class_weights = torch.tensor(weights / weights[counts > 0].mean(), dtype=torch.float32, device=dev)
+    loss_fns = {"ad": nn.CrossEntropyLoss(), "useful": nn.CrossEntropyLoss(), "intent": nn.CrossEntropyLoss(weight=class_weights)}
     ckpt = out_dir / "checkpoint.pt"
-    step, best, history = 0, (-1.0, None), []
+    step, history = 0, []
+    best: tuple[float, dict[str, torch.Tensor] | None] = (-1.0, None)
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location=dev, weights_only=False)
         net.load_state_dict(state["net"])
@@ -375,8 +366,8 @@ def fit(
                     assert split.topics is not None
                     tids, inverse = np.unique(split.topics[idx], return_inverse=True)
                     tid_ids, tid_mask = _pad([topic_seqs[i] for i in tids], dev)
-                    t = net.embed(tid_ids, tid_mask)[torch.as_tensor(inverse, device=dev)]
-                    logits = net.useful_logits(u, t)
+                    topic_u = net.embed(tid_ids, tid_mask)[torch.as_tensor(inverse, device=dev)]
+                    logits = net.useful_logits(u, topic_u)
                 losses[task] = loss_fns[task](logits.float(), y)
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
@@ -417,7 +408,7 @@ def fit(
             "device": str(dev), "torch": torch.__version__,
             "init_model": str(init_model) if init_model is not None else None, "freeze_embeddings": freeze_embeddings,
         },
-        "data": "../shared/data: sms_spam_80w, qq_group_ads, nus_sms_zh, lccc_chitchat, thucnews_titles, tnews, smp_ecdt_intent; plus nlp/intent_seed.py",
+        "data": "../shared/data: sms_spam_80w, qq_group_ads, nus_sms_zh, lccc_chitchat, thucnews_titles, tnews, smp_ecdt_intent; plus nlp/training/intent_seed.py",
         "dev_history": history,
         "best_dev_mean": best[0],
     }
@@ -431,13 +422,13 @@ def fit(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nlp.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m nlp.training.train", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="step", required=True)
-    pr = sub.add_parser("prepare", help="build corpora + corrections and tokenize them into a pack")
+    pr = sub.add_parser("prepare", help="build the corpora and tokenize them into a pack "
+                        "(qunzhi train adds the database's admin corrections)")
     pr.add_argument("--encoder", type=Path, required=True, help="converted e5 directory (tokenizer source)")
     pr.add_argument("--pack", type=Path, required=True)
     pr.add_argument("--data", help="../shared/data by default")
-    pr.add_argument("--db", help="database URL to read admin corrections from")
     fi = sub.add_parser("fit", help="train from a pack")
     fi.add_argument("--pack", type=Path, required=True)
     fi.add_argument("--encoder", type=Path, help="converted e5 directory to start from (or --init-model)")
@@ -459,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fi.add_argument("--version")
     a = p.parse_args(argv)
     if a.step == "prepare":
-        path = prepare(a.encoder, a.pack, data_dir=a.data, db_url=a.db)
+        path = prepare(a.encoder, a.pack, data_dir=a.data)
         print(f"pack written: {path} ({path.stat().st_size / 1e6:.1f} MB, sha256 {sha256_file(path)[:16]})")
     else:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -1,15 +1,15 @@
 """Train and evaluate the NER head (``nlp/ner.py``) on CPU. Not imported at runtime.
 
-    python -m nlp.train_ner cache                      # run the frozen lower layers once, cache them (fp16)
-    python -m nlp.train_ner train --epochs 4           # train top layers + heads on the cache, checkpointed
-    python -m nlp.train_ner eval  --model var/ner/model  # test splits from the cache, all three datasets
-    python -m nlp.train_ner eval  --model var/ner/model --e2e --int8   # the same through NerModel, raw text
-    python -m nlp.train_ner baseline                   # jieba.posseg nr/ns/nt on the same test splits
-    python -m nlp.train_ner bench --model var/ner/model  # sentences/s on this machine
-    python -m nlp.train_ner pack  --model var/ner/model --out models/qunzhi-ner  # ship: matrices int8
-    python -m nlp.train_ner export --out DIR           # splits as ids + tags + jieba cues (a few MB)
-    python -m nlp.train_ner train --portable DIR --device cuda ...  # train where no data or jieba is
-    python -m nlp.train_ner average --models A B --out DIR  # weight average of a run and its continuation
+    python -m nlp.training.train_ner cache                      # run the frozen lower layers once, cache them (fp16)
+    python -m nlp.training.train_ner train --epochs 4           # train top layers + heads on the cache, checkpointed
+    python -m nlp.training.train_ner eval  --model var/ner/model  # test splits from the cache, all three datasets
+    python -m nlp.training.train_ner eval  --model var/ner/model --e2e --int8   # the same through NerModel, raw text
+    python -m nlp.training.train_ner baseline                   # jieba.posseg nr/ns/nt on the same test splits
+    python -m nlp.training.train_ner bench --model var/ner/model  # sentences/s on this machine
+    python -m nlp.training.train_ner pack  --model var/ner/model --out models/qunzhi-ner  # ship: matrices int8
+    python -m nlp.training.train_ner export --out DIR           # splits as ids + tags + jieba cues (a few MB)
+    python -m nlp.training.train_ner train --portable DIR --device cuda ...  # train where no data or jieba is
+    python -m nlp.training.train_ner average --models A B --out DIR  # weight average of a run and its continuation
 
 The lower ``--frozen`` layers of the shared encoder (``--encoder``, default ``models/qunzhi``) are run
 once over every sentence of every split; their outputs are cached under ``var/ner/cache`` keyed by a
@@ -20,7 +20,7 @@ splits (mean of the three micro-F1, MSRA weighted double), and never reads the t
 On a lent GPU machine, which has neither ``../shared/data`` nor jieba, ``export`` first writes each
 split's token ids, tags and precomputed cues; ``train --portable`` then computes the lower states
 there. ``--layers-from`` takes top layers deeper than the shared encoder from a converted 12-layer
-e5 (``nlp/encoder/convert.py``), and ``--max-minutes`` time-boxes a run with the learning rate
+e5 (``nlp/training/encoder_convert.py``), and ``--max-minutes`` time-boxes a run with the learning rate
 reaching zero at the deadline.
 """
 
@@ -35,11 +35,12 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
+from nlp.bio import chunks
 from nlp.ner import (
     CONFIG_FILE,
     LEXICON_FEATURES,
@@ -56,8 +57,10 @@ from nlp.ner import (
     viterbi_bio,
     word_feature_tensor,
 )
-from nlp.ner_data import DATASETS, Sentence, chunks, score
-from nlp.ner_data import load as load_data
+from nlp.training.ner_data import DATASETS, Sentence, load as load_data, score
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 VAR = Path("var/ner")
 SEED = 20261126
@@ -72,7 +75,7 @@ def _progress(it: Any, total: int | None = None, desc: str = "") -> Any:
         return it
 
 
-def _load_encoder(encoder_dir: str, frozen: int) -> tuple[LowerEncoder, Any, nn.Module]:
+def _load_encoder(encoder_dir: str, frozen: int) -> tuple[LowerEncoder, Any, BertModel]:
     from nlp.model import load as load_qunzhi
 
     qnet, _, _ = load_qunzhi(encoder_dir)
@@ -160,7 +163,7 @@ def cmd_cache(args: argparse.Namespace) -> None:
 def _read_cache(args: argparse.Namespace, digest: str, name: str, part: str) -> dict[str, Any]:
     path = _cache_path(Path(args.cache), digest, args.frozen, name, part)
     if not path.is_file():
-        raise SystemExit(f"{path}: no cache; run `python -m nlp.train_ner cache --frozen {args.frozen}` first")
+        raise SystemExit(f"{path}: no cache; run `python -m nlp.training.train_ner cache --frozen {args.frozen}` first")
     return torch.load(path)
 
 
@@ -223,7 +226,7 @@ def read_portable(folder: Path, name: str, part: str, labels: tuple[str, ...], l
 
     path = _portable_path(folder, name, part)
     if not path.is_file():
-        raise SystemExit(f"{path}: missing; run `python -m nlp.train_ner export --out {folder}` first")
+        raise SystemExit(f"{path}: missing; run `python -m nlp.training.train_ner export --out {folder}` first")
     z = np.load(path)
     meta = json.loads(z["meta"].tobytes())
     if meta.get("format") != PORTABLE_FORMAT:
@@ -235,7 +238,8 @@ def read_portable(folder: Path, name: str, part: str, labels: tuple[str, ...], l
     unit_lists = [u.split(_UNIT_SEP) for u in text.split(_SENT_SEP)] if lengths else []
     tags = [meta["tagset"][j] for j in z["tags"].tolist()]
     ids_flat, bmes, pos, lex = z["ids"].tolist(), z["bmes"].tolist(), z["pos"].tolist(), z["lexicon"].tolist()
-    sents, ids, words = [], [], []
+    sents, ids = [], []
+    words: list[tuple[list[int], ...]] = []
     at = at_ids = 0
     for units, n in zip(unit_lists, lengths):
         if len(units) != n:
@@ -421,8 +425,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.init:
         # start from a trained NER model (same layers and heads; what it lacks, e.g. a new cue,
         # keeps its zero initialisation)
-        from nlp.model import unpack_weights
         from safetensors.torch import load_file
+
+        from nlp.model import unpack_weights
 
         init_cfg = json.loads((Path(args.init) / CONFIG_FILE).read_text("utf-8"))
         if init_cfg.get("lower_sha256") != digest or init_cfg["top_layers"] != args.top:
@@ -532,7 +537,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             "models/qunzhi's, untouched (lower_sha256 in ner.json)",
             "data": {n: {"folder": f"../shared/data/{DATASETS[n][0]}", "train": len(train[n]), "dev": len(dev[n]),
                          "repeat_per_epoch": weights.get(n, 1.0)} for n in train},
-            "split": "nlp.ner_data.ner_split: blake2b of the normalised text, seed qunzhi-ner-1, test 10% dev 5% "
+            "split": "nlp.training.ner_data.ner_split: blake2b of the normalised text, seed qunzhi-ner-1, test 10% dev 5% "
             "(Weibo: dev.bio is the test)",
             "training": {k: v for k, v in vars(args).items() if k not in ("func",)},
             "torch": torch.__version__,
@@ -639,7 +644,7 @@ _SAME_NET = ("frozen_layers", "top_layers", "heads", "lower_sha256", "word_featu
 
 def _mean_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """The element-wise mean of float weights (integer buffers taken from the first)."""
-    return {k: sum(s[k] for s in states) / len(states) if v.is_floating_point() else v for k, v in states[0].items()}
+    return {k: cast(torch.Tensor, sum(s[k] for s in states)) / len(states) if v.is_floating_point() else v for k, v in states[0].items()}
 
 
 def _read_one_net(dirs: list[Path], verb: str) -> list[tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]]:
@@ -885,7 +890,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m nlp.train_ner", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m nlp.training.train_ner", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:

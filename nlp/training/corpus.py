@@ -1,13 +1,13 @@
 """Training and evaluation corpora for the three model heads (ad, useful, intent). Stdlib only.
 
-    python -m nlp.corpus --stats                 # counts per task, split, label and source
-    python -m nlp.corpus --stats --task useful   # one task
-    python -m nlp.corpus --out out/corpus        # also write <task>.<split>.jsonl (outside git)
+    python -m nlp.training.corpus --stats                 # counts per task, split, label and source
+    python -m nlp.training.corpus --stats --task useful   # one task
+    python -m nlp.training.corpus --out out/corpus        # also write <task>.<split>.jsonl (outside git)
 
 ``build_ad()``, ``build_useful()`` and ``build_intent()`` each return ``{"train": [...], "dev": [...],
 "test": [...]}`` of small frozen records (:class:`AdRecord`, :class:`UsefulRecord`,
 :class:`IntentRecord`), each with ``text``, ``label`` and ``source`` (the dataset folder name, or
-``intent_seed`` / ``phatic`` for what this module and :mod:`nlp.intent_seed` wrote). Texts are raw
+``intent_seed`` / ``phatic`` for what this module and :mod:`nlp.training.intent_seed` wrote). Texts are raw
 (not normalised): the trainer applies whatever it applies at inference. Everything is deterministic:
 sampling keys on a hash of the text (so it does not depend on file order), and augmentation draws
 from ``random.Random`` seeded per record. All three build in well under 30 s; the raw data are read
@@ -15,7 +15,7 @@ once per process and data folder.
 
 Splits
 ------
-A text's split is ``nlp.datasets.split_of(text)`` (about 70/10/20), the one split of the project, so a
+A text's split is ``nlp.training.datasets.split_of(text)`` (about 70/10/20), the one split of the project, so a
 text is on the same side in every task. Two exceptions, both to keep near-duplicates apart:
 
 * a hand-written seed and all its slot-filled variants take the split of the seed's template;
@@ -31,7 +31,7 @@ Positives: ``sms_spam_80w`` label 1 and ``qq_group_ads`` label 1. Negatives: ``s
 ``qq_group_ads`` label 0, ``nus_sms_zh`` (all normal; real personal SMS, much of it Cantonese or
 traditional), LCCC utterances, SMP texts (2017 train and 2019, every domain), THUCNews and TNEWS
 headlines (normal, including estate and stock headlines that read like promotions, "均价22000元全款
-97折"), the phatic list below and the seeds of :mod:`nlp.intent_seed` except job posts.
+97折"), the phatic list below and the seeds of :mod:`nlp.training.intent_seed` except job posts.
 
 Train only is sampled: ``sms_spam_80w`` normals (web sentence fragments, not SMS) down to 10,000;
 LCCC down to 7,000; ``nus_sms_zh`` down to 10,000; headlines at most 1,000 per category and source for finance, stocks and estate
@@ -39,7 +39,7 @@ LCCC down to 7,000; ``nus_sms_zh`` down to 10,000; headlines at most 1,000 per c
 nearest data, is oversampled ×5 in train (both labels, exact copies; :data:`QQ_OVERSAMPLE`).
 ``sms_spam_80w`` masks digits as ``x`` in its spam only (its normals keep real digits): for half of
 the train rows that have masks a copy with random digits put back is added (``aug="digits"``).
-Evasion augmentations (:mod:`nlp.augment`) add a disguised copy for 35% of train ads and for the same
+Evasion augmentations (:mod:`nlp.training.augment`) add a disguised copy for 35% of train ads and for the same
 *number* of normals, so a disguise raises the odds of an ad without deciding it.
 
 **What an ad is** (every source's labels are made to agree with it): any unsolicited promotion or
@@ -56,7 +56,7 @@ Round 2 sources (each with the same hash split, so their test parts stay held ou
   promotion cue (:data:`_GAME_PROMO_RE`: a price, selling/buying/boosting words, 需要的/要的, 群号,
   福利, 视频…); a label-0 row with a contact cue and no promotion cue is dropped (neither label is
   safe: "cp滴滴", "我的微信号…"). Other label-0 rows are ``normal``. The counts are in
-  :func:`clean_game_chat`'s second return value (``python -m nlp.corpus --stats`` prints them).
+  :func:`clean_game_chat`'s second return value (``python -m nlp.training.corpus --stats`` prints them).
   Train sampled to 2,000 ads and 2,000 normals.
 * ``telecom_fraud_texts5``: the four fraud classes → ad (1,500 in train). Its ``normal_sms`` class
   is mostly marketing and is not used at all (neither side).
@@ -69,7 +69,7 @@ Round 2 sources (each with the same hash split, so their test parts stay held ou
   they come from), plus up to 500 of its short texts (reading-comprehension questions, paper
   titles): so ordinary text of every length bucket (≤20, 21–60, 61–200, >200) is among the
   negatives from the first step. dev and test hold every held-out text and one chunk of each.
-* :mod:`nlp.ad_seed`: hand-written modern-genre ads (task scams in today's slang, contact
+* :mod:`nlp.training.ad_seed`: hand-written modern-genre ads (task scams in today's slang, contact
   harvesting, gambling with short domains, card agents, loans, fraud, trade) and ordinary
   look-alikes (technical questions and answers, recipes, warnings about scams); up to 6 variants
   per seed, ads and normals ×2 in train (``aug="seed"``). **Train only**: never in dev or test.
@@ -78,14 +78,14 @@ To make room, train samples ``sms_spam_80w`` normals down to 10,000, LCCC to 7,0
 ``nus_sms_zh`` to 10,000 (dev and test keep them all).
 
 **Leave one source out**: ``build_ad(exclude_sources={"game_chat"})`` (or the environment variable
-``QUNZHI_AD_EXCLUDE=game_chat``, comma-separated, which ``python -m nlp.train prepare`` inherits)
+``QUNZHI_AD_EXCLUDE=game_chat``, comma-separated, which ``python -m nlp.training.train prepare`` inherits)
 drops a source from every split of every task (``qq_group_ads`` and ``sms_spam_80w`` are also read
 by the useful and intent corpora; ``build_useful`` and ``build_intent`` honour the same variable),
 so a pack trained without it never saw it. Names: the folder names or the aliases of
 :data:`AD_SOURCE_ALIASES` (``game_chat``, ``qq``, ``fraud``, ``sms``).
 
 ``dev`` and ``test`` are not sampled: every held-out row of every source is there, so the per-source
-test sets equal what ``nlp.evaluate`` reads. Both also get disguised copies (35% of their ads, as
+test sets equal what ``nlp.training.evaluate`` reads. Both also get disguised copies (35% of their ads, as
 many normals) for measuring robustness. :func:`records_by_source` separates them: clean rows under
 their dataset name (``qq_group_ads``, ``sms_spam_80w``, ``nus_sms_zh`` — every "ad" there is a false
 alarm — ...), disguised ones under ``"evasion"``.
@@ -127,7 +127,7 @@ for nothing), sampled at 20%; the few that ask for information (怎么做/在哪
 are questions by the seed rules but unverified, so they are left out. Short ``qq_group_ads``
 chatter (≤ 12 characters, no question, no link) and the phatic list → chitchat. Ads: all
 ``qq_group_ads`` ads and 20% of the ``sms_spam_80w`` spam. Announcement, job_post, link_share,
-answer, other and group-style question and request: :mod:`nlp.intent_seed` (hand-written; labelling
+answer, other and group-style question and request: :mod:`nlp.training.intent_seed` (hand-written; labelling
 rules in its docstring), up to four variants per seed (slots filled, a mention or an ending added).
 Classes stay unbalanced (chitchat is the largest); use class weights.
 On a duplicate text the first source wins, in the order seeds, SMP, phatic, QQ, LCCC, ads.
@@ -150,13 +150,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-from nlp import ad_seed
-from nlp import augment as aug
-from nlp import datasets
-from nlp.verdict import INTENTS
-from nlp.datasets import DatasetMissing, Split, split_of
-from nlp.intent_seed import SEEDS, Seed, expand
 from nlp.normalize import normalize
+from nlp.training import ad_seed, augment as aug, datasets
+from nlp.training.datasets import DatasetMissing, Split, split_of
+from nlp.training.intent_seed import SEEDS, Seed, expand
+from nlp.verdict import INTENTS
 
 __all__ = [
     "AD_LABELS",
@@ -675,7 +673,7 @@ def _ad_base(raw: _Raw) -> dict[Split, list[AdRecord]]:
 
 
 def _ad_seed_texts() -> list[tuple[str, str]]:
-    """Every :mod:`nlp.ad_seed` seed's variants, deterministic (train only)."""
+    """Every :mod:`nlp.training.ad_seed` seed's variants, deterministic (train only)."""
     out = []
     for i, seed in enumerate(ad_seed.AD_SEEDS):
         for text in ad_seed.expand(seed, _rng("ad-seed", str(i), seed.text), AD_SEED_VARIANTS):
@@ -911,14 +909,14 @@ def build_useful(
     for s in SPLITS:
         heads = [h for t, h in headlines[s].items() if t not in conflicts]
         seen = [h for h in heads if h.category not in HELD_OUT] + [t for t in seeds[s] if t.category not in HELD_OUT]
-        part = _useful_part(
+        records = _useful_part(
             s, SEEN, seen, seen, _chat_pool(raw, s, "seen"), _ad_pool(raw, s, "seen"), generic[s], held_out=False
         )
         if s == "test":
             held = [h for h in heads if h.category in HELD_OUT]
             chat, ads = _chat_pool(raw, s, "held"), _ad_pool(raw, s, "held")
-            part += _useful_part(s, sorted(HELD_OUT), held, heads, chat, ads, (), held_out=True)
-        corpus[s] = _dedupe_pairs(part)
+            records += _useful_part(s, sorted(HELD_OUT), held, heads, chat, ads, (), held_out=True)
+        corpus[s] = _dedupe_pairs(records)
     return _separate(corpus)
 
 
@@ -1000,7 +998,7 @@ def build_intent(
     for t, lab in raw.sms:
         if lab == "ad" and _keep(t, SMS_AD_INTENT_RATE, "intent-sms"):
             add(t, "ad", "sms_spam_80w")
-    corpus = {s: _first_wins(rs) for s, rs in rows.items()}
+    corpus: dict[str, list[IntentRecord]] = {s: _first_wins(rs) for s, rs in rows.items()}
     return _separate(corpus)
 
 
@@ -1027,13 +1025,13 @@ def smp2017_dev_chat_vs_rest(data_dir: str | os.PathLike[str] | None = None) -> 
 # ================================================================================================
 
 
-def records_by_source(records: Iterable[Record]) -> dict[str, list[Record]]:
+def records_by_source(records: Iterable[R]) -> dict[str, list[R]]:
     """Records grouped for per-source evaluation.
 
     Ad and intent records by ``source``; ad records with an evasion augmentation under ``"evasion"``.
     Useful records by topic kind: ``"seen_topics"`` and ``"held_out_topics"``.
     """
-    out: dict[str, list[Record]] = {}
+    out: dict[str, list[R]] = {}
     for r in records:
         if isinstance(r, UsefulRecord):
             key = "held_out_topics" if r.held_out else "seen_topics"
@@ -1080,7 +1078,7 @@ def format_stats(task: str, corpus: dict[str, list[Record]]) -> str:
     lines = [f"== {task} =="]
     for s, c in stats(corpus).items():
         total = sum(c.values())
-        labels = Counter()
+        labels: Counter[str] = Counter()
         for (label, _), n in c.items():
             labels[label] += n
         shares = ", ".join(f"{lab} {n} ({n / total:.0%})" for lab, n in sorted(labels.items()))
@@ -1097,7 +1095,7 @@ def _write_jsonl(path: Path, records: Iterable[Record]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nlp.corpus", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m nlp.training.corpus", description=__doc__.split("\n\n")[0])
     ap.add_argument("--stats", action="store_true", help="print counts per task, split, label and source")
     ap.add_argument("--task", choices=TASKS, action="append", help="only this task (repeatable)")
     ap.add_argument("--data-dir", help="the shared data folder (default: $QUNZHI_DATA or ../shared/data)")

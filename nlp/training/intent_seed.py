@@ -8,7 +8,7 @@ parents, sports and hobby groups, work and business, home owners), varied length
 with the typos-free but casual punctuation of real group chat.
 
 Each :class:`Seed` is a base sentence, possibly with ``{slot}`` placeholders, a label, and the
-topic category it belongs to (a key of ``nlp.corpus.CATEGORIES``) or ``None`` for messages that
+topic category it belongs to (a key of ``nlp.training.corpus.CATEGORIES``) or ``None`` for messages that
 fit any group (logistics, system lines). :func:`expand` fills the slots from :data:`SLOTS`
 (seeded), so one base gives a few variants; the base sentences themselves are all hand-written.
 No seed is about a held-out topic category of the useful task (agriculture, military, travel, car).
@@ -37,7 +37,7 @@ How each message was labelled (the rules, in priority order):
    renamed, muted), media and file placeholders without a comment (``[图片]``, ``[文件] x.pdf``,
    ``[语音]``), red packets and transfers, test messages, stray characters. Stickers and emoji
    (``[表情]``, ``[动画表情]``) are chit-chat, not other: they are a social reply.
-8. ``chitchat``: not written here; LCCC, SMP ``chat`` and the phatic list of ``nlp.corpus`` cover it.
+8. ``chitchat``: not written here; LCCC, SMP ``chat`` and the phatic list of ``nlp.training.corpus`` cover it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ SEED_LABELS = ("announcement", "job_post", "link_share", "answer", "question", "
 class Seed:
     text: str  # hand-written; may hold {slot} placeholders
     label: str  # one of SEED_LABELS
-    topic: str | None = None  # a category key of nlp.corpus.CATEGORIES, None = fits any group
+    topic: str | None = None  # a category key of nlp.training.corpus.CATEGORIES, None = fits any group
 
 
 # --- slot values -------------------------------------------------------------------------------
