@@ -121,6 +121,7 @@ def upgrade(url: str | URL | Engine, revision: str = "head") -> None:
     """``alembic upgrade head`` (or to ``revision``) on the database at ``url``."""
     engine = url if isinstance(url, Engine) else make_engine(url)
     try:
+        current_revision(engine)  # unreachable: say so at once, not after waiting for a migration
         with engine.connect() as conn:
             # Two processes may start on one new database at once (an import beside the live bot):
             # the migration runs under a lock, so the second waits, then finds it at head.
