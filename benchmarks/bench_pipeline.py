@@ -82,8 +82,15 @@ def _pipeline(store: Store, analyzers: list, config: Config, full: bool, ner: bo
     built as the product builds it (``bot.wiring.build_pipeline``); the objects alive at start-up are
     frozen once in ``main``, not per run."""
     return build_pipeline(
-        config, store, dry_run=True, analyzers=analyzers, extractors=None if full else (), ner=ner, profiles=full,
-        roles=False, freeze=False,
+        config,
+        store,
+        dry_run=True,
+        analyzers=analyzers,
+        extractors=None if full else (),
+        ner=ner,
+        profiles=full,
+        roles=False,
+        freeze=False,
     )
 
 
@@ -118,10 +125,12 @@ class SideBySide:
         return statistics.median(per), " ".join(f"{x:.2f}" for x in per)
 
 
-def side_by_side(a: ModelAnalyzer, b: ModelAnalyzer, texts: list[str], msgs: list[GroupMessage], n: int = 3) -> SideBySide:
-    return SideBySide([
-        (raw_model(a, texts), raw_model(b, texts), pipeline_run([a], msgs), pipeline_run([b], msgs)) for _ in range(n)
-    ])
+def side_by_side(
+    a: ModelAnalyzer, b: ModelAnalyzer, texts: list[str], msgs: list[GroupMessage], n: int = 3
+) -> SideBySide:
+    return SideBySide(
+        [(raw_model(a, texts), raw_model(b, texts), pipeline_run([a], msgs), pipeline_run([b], msgs)) for _ in range(n)]
+    )
 
 
 def latency_at(rate: float, analyzers: list, msgs: list[GroupMessage]) -> tuple[float, float, float]:
@@ -197,13 +206,17 @@ def main() -> int:
     e2e_rules = pipeline_run(rules, msgs)
     p50, p99, worst = latency_at(50.0, [int8], messages(args.latency_messages))
 
-    print(f"machine: {torch.get_num_threads()} torch threads; {len(msgs)} messages of the demo day (mean {statistics.mean(map(len, texts)):.0f} chars)")
+    print(
+        f"machine: {torch.get_num_threads()} torch threads; {len(msgs)} messages of the demo day (mean {statistics.mean(map(len, texts)):.0f} chars)"
+    )
     print()
     print(f"{'measure':<48} {'msgs/s':>9}")
     print(f"{'raw encoder+heads, pre-tokenized, fp32':<48} {raw_fp32:>9.0f}")
     print(f"{'raw encoder+heads, pre-tokenized, int8':<48} {raw_int8:>9.0f}   (median of {len(rounds)} rounds)")
     print(f"{'raw encoder+heads, pre-tokenized, bf16':<48} {bf.median(1):>9.0f}   (median of {len(bf.rounds)} rounds)")
-    print(f"{'  the same, eager encoder (models.trace = false)':<48} {trace.median(0):>9.0f}   (median of {len(trace.rounds)} rounds)")
+    print(
+        f"{'  the same, eager encoder (models.trace = false)':<48} {trace.median(0):>9.0f}   (median of {len(trace.rounds)} rounds)"
+    )
     print(f"{'end to end (replay → verdicts, entities, profiles), int8':<48} {e2e_int8:>9.0f}")
     print(f"{'  the same without extractors and profiles':<48} {e2e_int8_bare:>9.0f}")
     print(f"{'  the same with the NER head on (analysis.ner)':<48} {e2e_int8_ner:>9.0f}")
@@ -219,12 +232,16 @@ def main() -> int:
         for label, raw in (("raw model", True), ("end to end", False)):
             ratio, per = pair.ratio(raw)
             print(f"  {name + ', ' + label:<38} {ratio:5.2f}   (per round: {per})")
-    print(f"  pipeline / raw model (int8)            {pipe_ratio:5.2f}   (target ≥ 0.8; per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in rounds)})")
+    print(
+        f"  pipeline / raw model (int8)            {pipe_ratio:5.2f}   (target ≥ 0.8; per round: {' '.join(f'{r[1] / r[0]:.2f}' for r in rounds)})"
+    )
     print(f"  analysis-only pipeline / raw (int8)    {bare_ratio:5.2f}")
     print(f"  pipeline with NER / without            {e2e_int8_ner / e2e_int8:5.2f}")
     print(f"  model pipeline / rule pipeline         {e2e_int8 / e2e_rules:5.2f}")
     print()
-    print(f"latency at 50 msgs/s, {args.latency_messages} messages, int8: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms (target p99 ≤ 150 ms)")
+    print(
+        f"latency at 50 msgs/s, {args.latency_messages} messages, int8: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms (target p99 ≤ 150 ms)"
+    )
     return 0
 
 

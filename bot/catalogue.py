@@ -68,7 +68,7 @@ def _within(window_hours: int | None) -> str:
 
 
 def strike_count(strike: int, limit: int | None = None, window_hours: int | None = None) -> str:
-    """"第 n 次违规", with the group's limit when it removes members. A count never reads as
+    """ "第 n 次违规", with the group's limit when it removes members. A count never reads as
     "3 of 2": a member already past the limit (re-invited, say) is "已超过上限"."""
     if limit is None:
         return f"第 {strike} 次违规"
@@ -289,7 +289,10 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
     "kick": ("/kick @成员", "把成员移出本群"),
     "warn": ("/warn @成员 [原因]", "警告成员（记一次违规）"),
     "spam": ("/spam（引用消息）或 /spam @成员", "标为广告：记为训练数据并按群策略处理"),
-    "notspam": ("/notspam（引用消息）或 /notspam @成员", "撤销误判：恢复成员记录（被移出的重新邀请入群），记为训练数据"),
+    "notspam": (
+        "/notspam（引用消息）或 /notspam @成员",
+        "撤销误判：恢复成员记录（被移出的重新邀请入群），记为训练数据",
+    ),
     "whitelist": ("/whitelist @成员", "加入白名单：永不被自动处理"),
     "unwhitelist": ("/unwhitelist @成员", "移出白名单"),
     "digest": ("/digest [昨天|2026-11-24]", "现在发本群某天的摘要（默认今天到目前）"),
@@ -454,7 +457,11 @@ def dryrun_done(on: bool) -> str:
 # ================================================================================================
 
 RISK_HIGH, RISK_MEDIUM, RISK_LOW = "高", "中", "低"
-LEAD_KINDS: dict[str, str] = {"request": "询价/求购「{}」{} 次", "question": "问过「{}」{} 次", "mention": "提到「{}」{} 次"}
+LEAD_KINDS: dict[str, str] = {
+    "request": "询价/求购「{}」{} 次",
+    "question": "问过「{}」{} 次",
+    "mention": "提到「{}」{} 次",
+}
 
 
 def lead_reason(kind: str, what: str, count: int) -> str:
@@ -528,7 +535,9 @@ def profile_card(
         f"提到：{mentions}",
         f"角色：提问 {questions}，回答他人 {answers}，分享链接 {links}{f'（{sites}）' if sites else ''}，有用 {useful}",
         f"广告风险：{risk} — " + "，".join(risk_why),
-        "画像线索：" + "，".join(f"{DEMOGRAPHIC_TASKS.get(k, k)} {v}" for k, v in hints.items()) + f"；职业 {occupations}",
+        "画像线索："
+        + "，".join(f"{DEMOGRAPHIC_TASKS.get(k, k)} {v}" for k, v in hints.items())
+        + f"；职业 {occupations}",
         f"线索分：{lead_score}" + (" — " + "；".join(lead_why) if lead_why else "（无产品关键词相关发言）"),
     ]
     return "\n".join(lines)

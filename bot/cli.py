@@ -129,7 +129,11 @@ def _check_group(session: Session, config: Config, group_id: str) -> None:
     more = f" and {len(known) - 20} more" if len(known) > 20 else ""
     raise CliError(
         f"unknown group {group_id!r}: "
-        + (f"the known groups are {listed}{more}" if known else "the database holds no group yet and the config names none")
+        + (
+            f"the known groups are {listed}{more}"
+            if known
+            else "the database holds no group yet and the config names none"
+        )
     )
 
 
@@ -293,8 +297,10 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
     finally:
         store.close()
     assert report is not None
-    print(f"purged the text of {report.messages} messages and {report.entities} entities sent before "
-          f"{report.before.astimezone(config.digest_timezone()):%Y-%m-%d %H:%M} (older than {config.privacy.retention_days} days)")
+    print(
+        f"purged the text of {report.messages} messages and {report.entities} entities sent before "
+        f"{report.before.astimezone(config.digest_timezone()):%Y-%m-%d %H:%M} (older than {config.privacy.retention_days} days)"
+    )
     return 0
 
 
@@ -412,7 +418,7 @@ def _most_active(messages: Sequence[GroupMessage]) -> str:
     """The display name of who wrote most of ``messages``."""
     from collections import Counter
 
-    (name, _), = Counter(m.sender_name or m.sender_id for m in messages).most_common(1)
+    ((name, _),) = Counter(m.sender_name or m.sender_id for m in messages).most_common(1)
     return name
 
 
@@ -498,7 +504,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for r in records:
         counts[str(r["label"])] = counts.get(str(r["label"]), 0) + 1
-    print(f"predict {args.task}: {len(records)} lines → {args.output} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    print(
+        f"predict {args.task}: {len(records)} lines → {args.output} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})"
+    )
     return 0
 
 
@@ -556,8 +564,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
                 record = {
                     "text": item.text,
                     "entities": [
-                        {"type": e.type, "start": e.start, "end": e.end, "text": e.text, "score": round(e.score, 4),
-                         **({"value": e.value} if e.value else {})}
+                        {
+                            "type": e.type,
+                            "start": e.start,
+                            "end": e.end,
+                            "text": e.text,
+                            "score": round(e.score, 4),
+                            **({"value": e.value} if e.value else {}),
+                        }
                         for e in sorted(ents, key=lambda e: (e.start, e.end))
                     ],
                     "intent": v["intent"].label if "intent" in v else None,
@@ -609,10 +623,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         fixes = _training_corrections(args, config)
         prepare(encoder, pack, data_dir=args.data, corrections=fixes)
         print(f"pack written: {pack} ({len(fixes)} admin corrections)")
-    model = fit(pack, None if init else encoder, out, layers=args.layers, epochs=args.epochs,
-                batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, resume=args.resume,
-                max_minutes=args.max_minutes, init_model=init, freeze_embeddings=args.freeze_embeddings,
-                int8=args.int8)
+    model = fit(
+        pack,
+        None if init else encoder,
+        out,
+        layers=args.layers,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        resume=args.resume,
+        max_minutes=args.max_minutes,
+        init_model=init,
+        freeze_embeddings=args.freeze_embeddings,
+        int8=args.int8,
+    )
     print(f"model written: {model}\nevaluate it with: qunzhi eval --model {model}")
     return 0
 
@@ -630,8 +656,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.fp32 and args.precision not in (None, "fp32"):
             raise CliError(f"--fp32 and --precision {args.precision} disagree: give one")
         precision = "fp32" if args.fp32 else (args.precision or config.models.precision)
-        result = evaluate_models(model_dir, args.data, precision=precision, useful_threshold=threshold,
-                                 unseen_cap=UNSEEN_CAP if args.unseen_cap is None else args.unseen_cap)
+        result = evaluate_models(
+            model_dir,
+            args.data,
+            precision=precision,
+            useful_threshold=threshold,
+            unseen_cap=UNSEEN_CAP if args.unseen_cap is None else args.unseen_cap,
+        )
     except DatasetMissing as e:
         raise CliError(f"no evaluation data: {e} (pass --data or set QUNZHI_DATA)") from None
     print(format_model_report(result))
@@ -674,45 +705,66 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qunzhi", description="群智 — WeChat group intelligence bot")
-    p.add_argument("--config", type=Path, help="TOML config (default: ./config.toml if present, else built-in defaults)")
+    p.add_argument(
+        "--config", type=Path, help="TOML config (default: ./config.toml if present, else built-in defaults)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    d = sub.add_parser("demo", help="replay the bundled sample day into a fresh SQLite file and print its digest",
-                       description="Replay the bundled sample day of an AI developers' group into a fresh SQLite "
-                       "database, print the moderation log and the text digest, and write the HTML digest. The "
-                       "demo's settings are written beside the database (OUT/config.toml): give it to --config to "
-                       "read what the demo stored (the demo prints the commands).")
-    d.add_argument("--out", default=str(Path("var") / "demo"), help="folder for the demo database and HTML: new, empty, or a previous demo's (default var/demo)")
+    d = sub.add_parser(
+        "demo",
+        help="replay the bundled sample day into a fresh SQLite file and print its digest",
+        description="Replay the bundled sample day of an AI developers' group into a fresh SQLite "
+        "database, print the moderation log and the text digest, and write the HTML digest. The "
+        "demo's settings are written beside the database (OUT/config.toml): give it to --config to "
+        "read what the demo stored (the demo prints the commands).",
+    )
+    d.add_argument(
+        "--out",
+        default=str(Path("var") / "demo"),
+        help="folder for the demo database and HTML: new, empty, or a previous demo's (default var/demo)",
+    )
     d.set_defaults(func=cmd_demo)
 
-    r = sub.add_parser("replay", help="ingest JSON Lines files of group messages (see README for the schema)",
-                       description="Store, analyse and moderate (dry run) every message of the given JSON Lines files. "
-                       "Replaying a file twice changes nothing.")
+    r = sub.add_parser(
+        "replay",
+        help="ingest JSON Lines files of group messages (see README for the schema)",
+        description="Store, analyse and moderate (dry run) every message of the given JSON Lines files. "
+        "Replaying a file twice changes nothing.",
+    )
     r.add_argument("files", nargs="+", metavar="FILE")
     r.add_argument("--db", help="database URL or SQLite file, overriding the config")
     r.set_defaults(func=cmd_replay)
 
-    i = sub.add_parser("import", help="import a MemoTrace (WeChatMsg) CSV export of a group chat",
-                       description="Import the CSV that MemoTrace/WeChatMsg writes for a group chat. Malformed rows "
-                       "are reported with their line numbers and skipped; the rest is imported.")
+    i = sub.add_parser(
+        "import",
+        help="import a MemoTrace (WeChatMsg) CSV export of a group chat",
+        description="Import the CSV that MemoTrace/WeChatMsg writes for a group chat. Malformed rows "
+        "are reported with their line numbers and skipped; the rest is imported.",
+    )
     i.add_argument("file", metavar="FILE.csv")
     i.add_argument("--group-id", help="room id to use when the export has no TalkerId column values")
     i.add_argument("--self-id", default="self", help="contact id of the exporting account (rows with IsSender=1)")
     i.add_argument("--db", help="database URL or SQLite file, overriding the config")
     i.set_defaults(func=cmd_import)
 
-    g = sub.add_parser("digest", help="render one group's digest for one day",
-                       description="Render the digest of one group for one local day: text (printed, split for WeChat) and HTML (written).")
+    g = sub.add_parser(
+        "digest",
+        help="render one group's digest for one day",
+        description="Render the digest of one group for one local day: text (printed, split for WeChat) and HTML (written).",
+    )
     g.add_argument("--group", required=True, help="group (room) id")
     g.add_argument("--date", help="local day, YYYY-MM-DD (default: today in the digest timezone)")
     g.add_argument("--html-dir", help="folder for the HTML page (default: digest.html_dir)")
     g.add_argument("--db", help="database URL or SQLite file, overriding the config")
     g.set_defaults(func=cmd_digest)
 
-    pr = sub.add_parser("predict", help="classify a file of messages, one per line, into JSON Lines",
-                        description="INPUT: UTF-8, one message per line. OUTPUT: JSON Lines, one object per input line, in order: "
-                        '{"text", "label", "score" (confidence of label), "p" (probability per label), "reasons"}.')
+    pr = sub.add_parser(
+        "predict",
+        help="classify a file of messages, one per line, into JSON Lines",
+        description="INPUT: UTF-8, one message per line. OUTPUT: JSON Lines, one object per input line, in order: "
+        '{"text", "label", "score" (confidence of label), "p" (probability per label), "reasons"}.',
+    )
     pr.add_argument("--task", required=True, choices=("ad", "useful", "intent"))
     pr.add_argument("--topic", default="", help="group topic for --task useful (free text, e.g. 人工智能)")
     pr.add_argument("--model", help="model directory (default: models.path from the config)")
@@ -721,10 +773,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("output", metavar="OUTPUT")
     pr.set_defaults(func=cmd_predict)
 
-    ex = sub.add_parser("extract", help="entities, intent and verdicts for a file of messages, one per line, into JSON Lines",
-                        description="INPUT: UTF-8, one message per line. OUTPUT: JSON Lines, one object per input line, in order: "
-                        '{"text", "entities": [{"type", "start", "end", "text", "score", "value"?}], "intent", "verdicts"}; '
-                        "offsets are character offsets, end exclusive; relative times are resolved against --now.")
+    ex = sub.add_parser(
+        "extract",
+        help="entities, intent and verdicts for a file of messages, one per line, into JSON Lines",
+        description="INPUT: UTF-8, one message per line. OUTPUT: JSON Lines, one object per input line, in order: "
+        '{"text", "entities": [{"type", "start", "end", "text", "score", "value"?}], "intent", "verdicts"}; '
+        "offsets are character offsets, end exclusive; relative times are resolved against --now.",
+    )
     ex.add_argument("--topic", default="", help="group topic for the useful verdict")
     ex.add_argument("--now", help="the messages' time, ISO 8601 (default: now; no offset means the bot's timezone)")
     ex.add_argument("--rules", action="store_true", help="rule baseline verdicts instead of the model")
@@ -732,16 +787,22 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("output", metavar="OUTPUT")
     ex.set_defaults(func=cmd_extract)
 
-    tr = sub.add_parser("train", help="fine-tune the shared encoder and its heads (data + admin corrections)",
-                        description="Build the corpora from ../shared/data (or --data) plus the admin corrections in the "
-                        "database, tokenize them into OUT/pack.npz, and train. Fixed seeds; checkpoints every 500 steps; "
-                        "--resume continues. A GPU is used when torch sees one.")
+    tr = sub.add_parser(
+        "train",
+        help="fine-tune the shared encoder and its heads (data + admin corrections)",
+        description="Build the corpora from ../shared/data (or --data) plus the admin corrections in the "
+        "database, tokenize them into OUT/pack.npz, and train. Fixed seeds; checkpoints every 500 steps; "
+        "--resume continues. A GPU is used when torch sees one.",
+    )
     tr.add_argument("--encoder", default="var/encoder", help="converted e5 directory (scripts/build-encoder makes it)")
     tr.add_argument("--out", default="var/train", help="folder for the pack, checkpoints and the model")
     tr.add_argument("--data", help="shared data folder (default $QUNZHI_DATA or ../shared/data)")
     tr.add_argument("--db", help="database URL to read admin corrections from (default: the config's)")
-    tr.add_argument("--no-corrections", action="store_true",
-                    help="train on the data sets alone, without reading admin corrections from a database")
+    tr.add_argument(
+        "--no-corrections",
+        action="store_true",
+        help="train on the data sets alone, without reading admin corrections from a database",
+    )
     tr.add_argument("--layers", type=int, default=6)
     tr.add_argument("--epochs", type=float, default=4.0)
     tr.add_argument("--batch-size", type=int, default=64)
@@ -750,37 +811,57 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     tr.add_argument("--resume", action="store_true")
     tr.add_argument("--max-minutes", type=float, help="stop cleanly after this long and keep the best so far")
-    tr.add_argument("--init-model", help="start from a trained model directory (e.g. models/qunzhi) instead of --encoder")
-    tr.add_argument("--freeze-embeddings", action="store_true",
-                    help="with --init-model: keep its token embeddings, so the shipped NER head stays valid")
+    tr.add_argument(
+        "--init-model", help="start from a trained model directory (e.g. models/qunzhi) instead of --encoder"
+    )
+    tr.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="with --init-model: keep its token embeddings, so the shipped NER head stays valid",
+    )
     tr.add_argument("--int8", action="store_true", help="store the matrices int8 per row, as models/ ships them")
     tr.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser("eval", help="P/R/F1, confusion and false-positive rates on held-out data, model beside rules",
-                        description="Evaluate the model on the held-out parts of ../shared/data that training never sees: ad "
-                        "(qq_group_ads, sms_spam_80w, nus_sms_zh false-ad rate, evasions), useful (seen and held-out topics), "
-                        "intent (SMP 2017 dev chit-chat vs rest, 9-class test); and text from outside the first round's "
-                        "sources: the false-ad rate on every long-text folder (ad_long) and by length bucket (ad_len), ad "
-                        "P/R/F1 on game chat and telecom fraud (ad_new). The rule baseline is scored beside it.")
+    ev = sub.add_parser(
+        "eval",
+        help="P/R/F1, confusion and false-positive rates on held-out data, model beside rules",
+        description="Evaluate the model on the held-out parts of ../shared/data that training never sees: ad "
+        "(qq_group_ads, sms_spam_80w, nus_sms_zh false-ad rate, evasions), useful (seen and held-out topics), "
+        "intent (SMP 2017 dev chit-chat vs rest, 9-class test); and text from outside the first round's "
+        "sources: the false-ad rate on every long-text folder (ad_long) and by length bucket (ad_len), ad "
+        "P/R/F1 on game chat and telecom fraud (ad_new). The rule baseline is scored beside it.",
+    )
     ev.add_argument("--model", help="model directory (default: models.path from the config)")
     ev.add_argument("--data", help="shared data folder (default $QUNZHI_DATA or ../shared/data)")
     ev.add_argument("--fp32", action="store_true", help="evaluate without int8 quantisation (--precision fp32)")
     ev.add_argument("--precision", choices=PRECISIONS, help="encoder precision (default: models.precision)")
-    ev.add_argument("--useful-threshold", type=float, default=None,
-                    help="p(useful) from which a message is useful (default: models.useful_threshold)")
+    ev.add_argument(
+        "--useful-threshold",
+        type=float,
+        default=None,
+        help="p(useful) from which a message is useful (default: models.useful_threshold)",
+    )
     ev.add_argument("--json", help="also write the full result here")
     # default None: nlp.training.evaluate.UNSEEN_CAP, read when eval runs (the training package is not
     # imported to build the parser); tests/test_layers.py checks the number below is that constant
-    ev.add_argument("--unseen-cap", type=int, default=None, metavar="N",
-                    help="texts per long-text folder and length bucket, 2N per new ad source; 0 skips them "
-                    "(default 500: about 6 minutes on one CPU thread, long texts being slow)")
+    ev.add_argument(
+        "--unseen-cap",
+        type=int,
+        default=None,
+        metavar="N",
+        help="texts per long-text folder and length bucket, 2N per new ad source; 0 skips them "
+        "(default 500: about 6 minutes on one CPU thread, long texts being slow)",
+    )
     ev.set_defaults(func=cmd_eval)
 
-    rn = sub.add_parser("run", help="the live bot: connect to a Wechaty puppet service and run until stopped",
-                        description="Connect to the Wechaty puppet service named in [wechaty] (or by "
-                        "WECHATY_PUPPET_SERVICE_ENDPOINT / WECHATY_PUPPET_SERVICE_TOKEN) and run: ingest every "
-                        "group message, moderate, answer admin commands, send each group's daily digest. "
-                        "Reconnects with backoff; Ctrl-C stops it cleanly.")
+    rn = sub.add_parser(
+        "run",
+        help="the live bot: connect to a Wechaty puppet service and run until stopped",
+        description="Connect to the Wechaty puppet service named in [wechaty] (or by "
+        "WECHATY_PUPPET_SERVICE_ENDPOINT / WECHATY_PUPPET_SERVICE_TOKEN) and run: ingest every "
+        "group message, moderate, answer admin commands, send each group's daily digest. "
+        "Reconnects with backoff; Ctrl-C stops it cleanly.",
+    )
     rn.set_defaults(func=cmd_run)
 
     dbp = sub.add_parser("db", help="database maintenance")
@@ -788,27 +869,39 @@ def build_parser() -> argparse.ArgumentParser:
     up = dbsub.add_parser("upgrade", help="migrate the database to the newest schema (idempotent)")
     up.add_argument("--db", help="database URL or SQLite file, overriding the config")
     up.set_defaults(func=cmd_db_upgrade)
-    pu = dbsub.add_parser("purge", help="blank message text older than the retention (privacy.retention_days) now",
-                          description="Blank the text of analysed messages (and of their entities) older than "
-                          "privacy.retention_days; counts, verdict labels and member profiles stay. The live bot does "
-                          "this daily at privacy.purge_time.")
+    pu = dbsub.add_parser(
+        "purge",
+        help="blank message text older than the retention (privacy.retention_days) now",
+        description="Blank the text of analysed messages (and of their entities) older than "
+        "privacy.retention_days; counts, verdict labels and member profiles stay. The live bot does "
+        "this daily at privacy.purge_time.",
+    )
     pu.add_argument("--days", type=int, help="retention in days, overriding privacy.retention_days")
     pu.add_argument("--db", help="database URL or SQLite file, overriding the config")
     pu.set_defaults(func=cmd_db_purge)
-    rq = dbsub.add_parser("requeue", help="put messages whose analysis failed back in the queue",
-                          description="Messages whose analysis failed analysis.max_attempts times are parked as failed; "
-                          "the live bot retries them daily (after 1, 2, 4 ... days, a few times). This puts them all back "
-                          "now, attempts reset, e.g. after a model is fixed.")
+    rq = dbsub.add_parser(
+        "requeue",
+        help="put messages whose analysis failed back in the queue",
+        description="Messages whose analysis failed analysis.max_attempts times are parked as failed; "
+        "the live bot retries them daily (after 1, 2, 4 ... days, a few times). This puts them all back "
+        "now, attempts reset, e.g. after a model is fixed.",
+    )
     rq.add_argument("--group", help="only this group (room) id")
     rq.add_argument("--db", help="database URL or SQLite file, overriding the config")
     rq.set_defaults(func=cmd_db_requeue)
 
-    pf = sub.add_parser("profile", help="show a member's profile (activity, topics, roles, ad risk, lead score)",
-                        description="Show the member profile kept from the analysed messages: activity, topics, roles, "
-                        "ad risk, demographic and occupation hints (\"—\" below the confidence the data supports) and "
-                        "the lead score for the configured product keywords, with reasons. Across every group unless --group.")
-    pf.add_argument("member", metavar="MEMBER", help="contact id (wxid_abc123) or display name; several members "
-                    "answering to a name are listed")
+    pf = sub.add_parser(
+        "profile",
+        help="show a member's profile (activity, topics, roles, ad risk, lead score)",
+        description="Show the member profile kept from the analysed messages: activity, topics, roles, "
+        'ad risk, demographic and occupation hints ("—" below the confidence the data supports) and '
+        "the lead score for the configured product keywords, with reasons. Across every group unless --group.",
+    )
+    pf.add_argument(
+        "member",
+        metavar="MEMBER",
+        help="contact id (wxid_abc123) or display name; several members answering to a name are listed",
+    )
     pf.add_argument("--group", help="one group (room) id")
     pf.add_argument("--db", help="database URL or SQLite file, overriding the config")
     pf.set_defaults(func=cmd_profile)
@@ -816,7 +909,9 @@ def build_parser() -> argparse.ArgumentParser:
     # --config is also taken after the command (`qunzhi digest --config var/demo/config.toml ...`)
     for parser in [*sub.choices.values(), *dbsub.choices.values()]:
         if parser not in (dbp, d):  # the demo runs on its own config
-            parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config (as the global --config)")
+            parser.add_argument(
+                "--config", type=Path, default=argparse.SUPPRESS, help="TOML config (as the global --config)"
+            )
     return p
 
 

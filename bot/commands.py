@@ -253,7 +253,9 @@ def _quoted_or_latest(ctx: Context) -> tuple[int, GroupMessage] | None:
 
 @registry.register("help", aliases=("帮助", "菜单", "?", "？"), level=Level.MEMBER)
 def _help(ctx: Context) -> str:
-    lines = [catalogue.help_line(cmd.usage, cmd.help, cmd.aliases) for cmd in registry.commands if ctx.level >= cmd.level]
+    lines = [
+        catalogue.help_line(cmd.usage, cmd.help, cmd.aliases) for cmd in registry.commands if ctx.level >= cmd.level
+    ]
     return catalogue.help_text(lines, more_for_admins=ctx.level < Level.ADMIN)
 
 
@@ -266,9 +268,13 @@ def _kick(ctx: Context) -> str:
         return why
     name = ctx.name_of(target)
     actions_db.record_action(
-        ctx.session, ctx.message.group_id, target, "kick",
+        ctx.session,
+        ctx.message.group_id,
+        target,
+        "kick",
         reasons=(catalogue.reason_kicked_by(ctx.message.sender_name, ctx.message.sender_id),),
-        by_contact=ctx.message.sender_id, at=ctx.now,
+        by_contact=ctx.message.sender_id,
+        at=ctx.now,
     )
     ctx.outbox.kick(ctx.session, ctx.message.group_id, target)
     return catalogue.kick_reply(name)
@@ -285,9 +291,13 @@ def _warn(ctx: Context) -> str:
     group_id = ctx.message.group_id
     policy = ctx.config.moderation_for(group_id)
     actions_db.record_action(
-        ctx.session, group_id, target, "warn",
+        ctx.session,
+        group_id,
+        target,
+        "warn",
         reasons=(catalogue.reason_warned_by(ctx.message.sender_name, ctx.message.sender_id, reason),),
-        by_contact=ctx.message.sender_id, at=ctx.now,
+        by_contact=ctx.message.sender_id,
+        at=ctx.now,
     )
     since = ctx.now - timedelta(hours=policy.strike_window_hours)
     n = actions_db.strikes(ctx.session, group_id, target, since=since)
@@ -306,8 +316,13 @@ def _spam(ctx: Context) -> str:
     if why := _protected(ctx, target_msg.sender_id):
         return why
     corrections_db.record_correction(
-        ctx.session, text=target_msg.text, analyzer="ad", label="ad", by_contact=ctx.message.sender_id,
-        message_pk=pk, at=ctx.now,
+        ctx.session,
+        text=target_msg.text,
+        analyzer="ad",
+        label="ad",
+        by_contact=ctx.message.sender_id,
+        message_pk=pk,
+        at=ctx.now,
     )
     marked = catalogue.reason_marked_by(ctx.message.sender_name, ctx.message.sender_id)
     verdict = Verdict("ad", "ad", 1.0, (marked,), "admin")
@@ -321,9 +336,19 @@ def _spam(ctx: Context) -> str:
     )
     if planned is None:
         return catalogue.spam_already_handled(name)
-    carry_out(ctx.session, ctx.outbox, ctx.config, target_msg, planned.action, action_pk=planned.action_pk, dry_run=planned.dry_run)
+    carry_out(
+        ctx.session,
+        ctx.outbox,
+        ctx.config,
+        target_msg,
+        planned.action,
+        action_pk=planned.action_pk,
+        dry_run=planned.dry_run,
+    )
     reason = readable_reasons(planned.action.reasons, limit=1)
-    return catalogue.spam_done(name, str(planned.action.kind), dry_run=planned.dry_run, reason=reason[0] if reason else "")
+    return catalogue.spam_done(
+        name, str(planned.action.kind), dry_run=planned.dry_run, reason=reason[0] if reason else ""
+    )
 
 
 @registry.register("notspam", aliases=("不是广告", "误判"))
@@ -351,8 +376,13 @@ def _notspam(ctx: Context) -> str:
     name = ctx.name_of(member_id)
     if target_msg is not None:
         corrections_db.record_correction(
-            ctx.session, text=target_msg.text, analyzer="ad", label="normal", by_contact=ctx.message.sender_id,
-            message_pk=message_pk, at=ctx.now,
+            ctx.session,
+            text=target_msg.text,
+            analyzer="ad",
+            label="normal",
+            by_contact=ctx.message.sender_id,
+            message_pk=message_pk,
+            at=ctx.now,
         )
     if not actions:
         return catalogue.notspam_nothing_to_undo(name, recorded=target_msg is not None)
@@ -362,7 +392,9 @@ def _notspam(ctx: Context) -> str:
     if kicked:  # a wrong kick is undone by putting the member back
         ctx.outbox.add_member(ctx.session, group_id, member_id)
     policy = ctx.config.moderation_for(group_id)
-    left = actions_db.strikes(ctx.session, group_id, member_id, since=ctx.now - timedelta(hours=policy.strike_window_hours))
+    left = actions_db.strikes(
+        ctx.session, group_id, member_id, since=ctx.now - timedelta(hours=policy.strike_window_hours)
+    )
     return catalogue.notspam_done(name, len(actions), left, reinvited=kicked)
 
 
@@ -430,8 +462,13 @@ def _stats(ctx: Context) -> str:
             by_kind[a.action] = by_kind.get(a.action, 0) + 1
     status = analysis_db.analysis_counts(ctx.session, group_id)
     return catalogue.stats_reply(
-        today.isoformat(), messages=sum(counts.values()), speakers=len(counts), useful=useful, ads=ads,
-        actions=by_kind, pending=status["pending"],
+        today.isoformat(),
+        messages=sum(counts.values()),
+        speakers=len(counts),
+        useful=useful,
+        ads=ads,
+        actions=by_kind,
+        pending=status["pending"],
     )
 
 
@@ -517,4 +554,13 @@ def handle(
     return reply
 
 
-__all__ = ["Command", "CommandRegistry", "Context", "Invocation", "handle", "message_role", "messages_needed", "registry"]
+__all__ = [
+    "Command",
+    "CommandRegistry",
+    "Context",
+    "Invocation",
+    "handle",
+    "message_role",
+    "messages_needed",
+    "registry",
+]

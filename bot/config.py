@@ -81,12 +81,14 @@ class Group(_Section):
     digest_time: str | None = None  # falls back to [digest].time
     digest_delivery: DigestDelivery = DigestDelivery.GROUP
     digest_recipients: tuple[str, ...] = ()
-    lead_keywords: tuple[str, ...] | None = Field(None, description="this group's product keywords; falls back to [leads].keywords")
+    lead_keywords: tuple[str, ...] | None = Field(
+        None, description="this group's product keywords; falls back to [leads].keywords"
+    )
 
     _hhmm = field_validator("digest_time")(lambda cls, v: v if v is None else _check_hhmm(v))
 
     @model_validator(mode="after")
-    def _recipients_for_admin_delivery(self) -> "Group":
+    def _recipients_for_admin_delivery(self) -> Group:
         if self.digest_delivery is DigestDelivery.ADMINS and not self.digest_recipients:
             raise ValueError("digest_delivery = 'admins' needs at least one contact id in digest_recipients")
         return self
@@ -98,15 +100,18 @@ class Bot(_Section):
     superadmins: tuple[str, ...] = Field((), description="contact ids (never display names) with full rights")
     command_prefixes: tuple[str, ...] = ("/", "／")
     self_id: str = Field(
-        "", description="the bot account's contact id: replayed and imported messages from it are the bot's own, not chat "
-        "(the live bot learns it at login)"
+        "",
+        description="the bot account's contact id: replayed and imported messages from it are the bot's own, not chat "
+        "(the live bot learns it at login)",
     )
 
     _tz = field_validator("timezone")(lambda cls, v: _check_timezone(v))
 
 
 class Database(_Section):
-    url: str = Field("sqlite:///var/qunzhi.db", description="SQLAlchemy URL; relative SQLite paths are under the working directory")
+    url: str = Field(
+        "sqlite:///var/qunzhi.db", description="SQLAlchemy URL; relative SQLite paths are under the working directory"
+    )
 
     @field_validator("url")
     @classmethod
@@ -129,10 +134,14 @@ class Models(_Section):
         "and fast only on CPUs with native bfloat16); fp32: as trained (about half int8's speed)",
     )
     useful_threshold: float = Field(
-        USEFUL_THRESHOLD, ge=0.0, le=1.0, description="p(useful) from which the model calls a message useful (see the README model card)"
+        USEFUL_THRESHOLD,
+        ge=0.0,
+        le=1.0,
+        description="p(useful) from which the model calls a message useful (see the README model card)",
     )
     trace: bool = Field(
-        True, description="run the encoder as a TorchScript graph recorded at load (same outputs, checked at load; faster on CPU)"
+        True,
+        description="run the encoder as a TorchScript graph recorded at load (same outputs, checked at load; faster on CPU)",
     )
 
     @model_validator(mode="before")
@@ -146,8 +155,10 @@ class Models(_Section):
                 raise ValueError("set models.precision only (int8 is its older spelling)")
             data["precision"] = "int8" if legacy else "fp32"
         return data
+
     ner_path: str = Field(
-        "models/qunzhi-ner", description="NER head over the shared encoder (people, places, organisations ...); '' turns it off"
+        "models/qunzhi-ner",
+        description="NER head over the shared encoder (people, places, organisations ...); '' turns it off",
     )
 
 
@@ -200,9 +211,15 @@ class Privacy(_Section):
 
 class Profiles(_Section):
     enabled: bool = Field(True, description="keep member profiles up to date as messages are analysed")
-    answer_window_minutes: int = Field(360, ge=1, le=10_080, description="a mention of an asker within this long after their question answers it")
-    burst_hours: int = Field(24, ge=1, le=720, description="a member's first hours in a group, watched for bursts of messages and ads")
-    demographics: str = Field("models/demographics", description="gender/age hint model directory; empty turns the hints off")
+    answer_window_minutes: int = Field(
+        360, ge=1, le=10_080, description="a mention of an asker within this long after their question answers it"
+    )
+    burst_hours: int = Field(
+        24, ge=1, le=720, description="a member's first hours in a group, watched for bursts of messages and ads"
+    )
+    demographics: str = Field(
+        "models/demographics", description="gender/age hint model directory; empty turns the hints off"
+    )
 
 
 class Leads(_Section):
@@ -229,7 +246,7 @@ class Config(_Section):
     groups: tuple[Group, ...] = ()
 
     @model_validator(mode="after")
-    def _unique_groups(self) -> "Config":
+    def _unique_groups(self) -> Config:
         seen: set[str] = set()
         for g in self.groups:
             if g.id in seen:
@@ -242,7 +259,7 @@ class Config(_Section):
 
     def topic_for(self, group_id: str, fallback: str = "") -> str:
         g = self.group(group_id)
-        return (g.topic if g and g.topic else fallback)
+        return g.topic if g and g.topic else fallback
 
     def moderation_for(self, group_id: str) -> Moderation:
         g = self.group(group_id)

@@ -83,7 +83,11 @@ def make_digest(
         messages = verdicts_db.analysed_messages(session, group_id, start, end)
         stored_group = groups_db.group(session, group_id)
         opted_out = frozenset(m.member_id for m in groups_db.members(session, group_id) if m.opted_out)
-    name = (group_cfg.name if group_cfg and group_cfg.name else "") or (stored_group.name if stored_group else "") or group_id
+    name = (
+        (group_cfg.name if group_cfg and group_cfg.name else "")
+        or (stored_group.name if stored_group else "")
+        or group_id
+    )
     topic = config.topic_for(group_id, fallback=stored_group.topic if stored_group else "")
     policy = config.moderation_for(group_id)
     data = build_digest(

@@ -91,7 +91,9 @@ def carry_out(
     room = groups_db.group(session, msg.group_id)
     kick_pk: int | None = None
     if not dry_run:
-        outbox.say(session, msg.group_id, warning_text(action, policy), mentions=(msg.sender_id,), purpose=str(action.kind))
+        outbox.say(
+            session, msg.group_id, warning_text(action, policy), mentions=(msg.sender_id,), purpose=str(action.kind)
+        )
         if action.kind is ActionKind.KICK:
             kick_pk = outbox.kick(session, msg.group_id, msg.sender_id)
     if policy.report_to_admins:

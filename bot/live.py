@@ -113,8 +113,12 @@ class LiveBot:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WORKER_THREAD)
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop run() runs on
         self.digests = DigestScheduler(
-            store.sessions, config, self.outbox, clock=clock,
-            on_queued=lambda: self.on_loop(self.sender.wake), run_blocking=self._in_worker,
+            store.sessions,
+            config,
+            self.outbox,
+            clock=clock,
+            on_queued=lambda: self.on_loop(self.sender.wake),
+            run_blocking=self._in_worker,
         )
         self._analysis_needed = asyncio.Event()
         self.received = 0  # messages the platform delivered
@@ -152,8 +156,13 @@ class LiveBot:
 
     def _queue_action(self, session: Session, planned: PlannedAction) -> None:
         carry_out(
-            session, self.outbox, self.config, planned.message, planned.action,
-            action_pk=planned.action_pk, dry_run=planned.dry_run,
+            session,
+            self.outbox,
+            self.config,
+            planned.message,
+            planned.action,
+            action_pk=planned.action_pk,
+            dry_run=planned.dry_run,
         )
 
     # -- platform callbacks -------------------------------------------------------------------
@@ -170,7 +179,9 @@ class LiveBot:
         self.sender.wake()
 
     def _take(self, msg: GroupMessage) -> None:
-        role = commands.message_role(msg, self.config, bot_id=self.platform.self_id or None, bot_name=self.platform.self_name)
+        role = commands.message_role(
+            msg, self.config, bot_id=self.platform.self_id or None, bot_name=self.platform.self_name
+        )
         with self.store.sessions.begin() as session:
             ((pk, created),) = messages_db.store_messages(session, [msg], [role])
         if not created:
@@ -191,8 +202,14 @@ class LiveBot:
             if needed:  # what the command acts on is judged first; the rest of a backlog waits
                 self.pipeline.process_messages(needed)
             commands.handle(
-                invocation, msg, pk, sessions=self.store.sessions, config=self.config, outbox=self.outbox,
-                bot_id=self.platform.self_id, now=self.clock(),
+                invocation,
+                msg,
+                pk,
+                sessions=self.store.sessions,
+                config=self.config,
+                outbox=self.outbox,
+                bot_id=self.platform.self_id,
+                now=self.clock(),
             )
 
     async def on_room(self, room: RoomInfo) -> None:
@@ -256,7 +273,10 @@ class LiveBot:
             asyncio.create_task(self._catch_up(), name="digest catch-up"),
             asyncio.create_task(
                 purge_daily(
-                    self.store.sessions, self.config, self._in_worker, self.clock,
+                    self.store.sessions,
+                    self.config,
+                    self._in_worker,
+                    self.clock,
                     on_requeued=self._analysis_needed.set,  # on the loop: purge_daily awaits there
                 ),
                 name="retention",

@@ -99,7 +99,12 @@ class Outbox:
         parts = split_parts(text, self.max_part_chars)
         return [
             outgoing_db.enqueue(
-                session, "text", group_id=group_id, text=part, mentions=mentions if i == 0 else (), purpose=purpose,
+                session,
+                "text",
+                group_id=group_id,
+                text=part,
+                mentions=mentions if i == 0 else (),
+                purpose=purpose,
                 at=self._clock(),
             )
             for i, part in enumerate(parts)
@@ -416,7 +421,12 @@ class OutboxSender:
         dropped = await self._record(mark)
         log.warning(
             "outbox: %s %s (%s → %s) maybe delivered, not resent into the group: %s%s",
-            row.op, row.pk, row.purpose, row.group_id, why, _dropped(dropped),
+            row.op,
+            row.pk,
+            row.purpose,
+            row.group_id,
+            why,
+            _dropped(dropped),
         )
 
     async def _failed(self, row: OutgoingRecord, error: Exception) -> None:
@@ -438,12 +448,24 @@ class OutboxSender:
         if give_up:
             log.error(
                 "outbox: gave up on %s %s (%s → %s) after %d attempts: %s%s",
-                row.op, row.pk, row.purpose, target, attempts, text, _dropped(dropped),
+                row.op,
+                row.pk,
+                row.purpose,
+                target,
+                attempts,
+                text,
+                _dropped(dropped),
             )
         else:
             log.warning(
                 "outbox: %s %s (%s → %s) failed (attempt %d, retry in %.0f s): %s",
-                row.op, row.pk, row.purpose, target, attempts, wait, text,
+                row.op,
+                row.pk,
+                row.purpose,
+                target,
+                attempts,
+                wait,
+                text,
             )
 
 

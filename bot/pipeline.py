@@ -147,7 +147,7 @@ class IngestReport:
     failed: int = 0  # analysis attempts that crashed this run (messages stay stored)
     actions: list[PlannedAction] = field(default_factory=list)
 
-    def merge(self, other: "IngestReport") -> None:
+    def merge(self, other: IngestReport) -> None:
         self.stored += other.stored
         self.duplicates += other.duplicates
         self.analysed += other.analysed
@@ -270,12 +270,19 @@ class Pipeline:
                 report.merge(self._process_batch(batch)[0])
         return report
 
-    def _claim(self, *, pks: Sequence[int] | None = None, exclude: set[int] | None = None) -> list[tuple[int, GroupMessage]]:
+    def _claim(
+        self, *, pks: Sequence[int] | None = None, exclude: set[int] | None = None
+    ) -> list[tuple[int, GroupMessage]]:
         self._release_dead_claims()
         with self._sessions.begin() as session:  # the claim is the transaction's first statement
             return analysis_db.claim_pending(
-                session, self.worker_id, self._config.analysis.batch_size, self._claim_lease,
-                max_attempts=self._config.analysis.max_attempts, pks=pks, exclude=exclude or (),
+                session,
+                self.worker_id,
+                self._config.analysis.batch_size,
+                self._claim_lease,
+                max_attempts=self._config.analysis.max_attempts,
+                pks=pks,
+                exclude=exclude or (),
             )
 
     def _item(self, msg: GroupMessage) -> Item:
@@ -300,7 +307,9 @@ class Pipeline:
         try:
             with self._sessions.begin() as session:
                 for i in errors:
-                    if analysis_db.mark_analysis_failed(session, batch[i][0], errors[i], max_attempts, worker_id=self.worker_id):
+                    if analysis_db.mark_analysis_failed(
+                        session, batch[i][0], errors[i], max_attempts, worker_id=self.worker_id
+                    ):
                         report.failed += 1
                 saved = analysis_db.save_analyses(
                     session, [(batch[i][0], per_message[i], entities[i]) for i in good], worker_id=self.worker_id
@@ -308,13 +317,19 @@ class Pipeline:
                 role = messages_db.message_roles(session, saved)
                 analysed = [
                     AnalysedItem(
-                        batch[i][0], batch[i][1], {v.analyzer: v for v in per_message[i]}, tuple(entities[i]), role[batch[i][0]]
+                        batch[i][0],
+                        batch[i][1],
+                        {v.analyzer: v for v in per_message[i]},
+                        tuple(entities[i]),
+                        role[batch[i][0]],
                     )
                     for i in good
                     if batch[i][0] in saved
                 ]
                 if len(analysed) < len(good):
-                    log.warning("%d messages were claimed by another process meanwhile; left to it", len(good) - len(analysed))
+                    log.warning(
+                        "%d messages were claimed by another process meanwhile; left to it", len(good) - len(analysed)
+                    )
                 if self._on_analysed is not None and analysed:
                     self._on_analysed(session, analysed)
                 report.analysed += len(analysed)
@@ -354,15 +369,15 @@ class Pipeline:
                 if len(results) != len(items):
                     raise RuntimeError(f"returned {len(results)} results for {len(items)} items")
             except Exception:  # noqa: BLE001 - entities are extra; the verdicts still count
-                log.exception("extractor %s failed on a batch of %d; its entities are skipped", extractor.name, len(items))
+                log.exception(
+                    "extractor %s failed on a batch of %d; its entities are skipped", extractor.name, len(items)
+                )
                 continue
             for i, ents in enumerate(results):
                 found[i].extend(ents)
         return found
 
-    def _run_isolated(
-        self, analyzer: MultiAnalyzer, items: list[Item], errors: dict[int, str]
-    ) -> list[list[Verdict]]:
+    def _run_isolated(self, analyzer: MultiAnalyzer, items: list[Item], errors: dict[int, str]) -> list[list[Verdict]]:
         """Every enabled verdict of ``analyzer`` per item; a crash is narrowed to the item causing it."""
         enabled = [n for n in analyzer.names if not self._disabled.get(n)]
         skipped = [Verdict.skipped(n, "disabled in config") for n in analyzer.names if self._disabled.get(n)]

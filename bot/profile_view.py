@@ -68,8 +68,13 @@ def lead(t: Tally) -> Lead:
 def risk(t: Tally, strikes: int, burst_hours: int) -> Risk:
     mean = t.ad_score_sum / t.ad_scored if t.ad_scored else 0.0
     reasons = catalogue.risk_reasons(
-        ads=t.ads, strikes=strikes, mean=mean, top=t.ad_score_max, burst_hours=burst_hours,
-        burst_messages=t.burst_messages, burst_ads=t.burst_ads,
+        ads=t.ads,
+        strikes=strikes,
+        mean=mean,
+        top=t.ad_score_max,
+        burst_hours=burst_hours,
+        burst_messages=t.burst_messages,
+        burst_ads=t.burst_ads,
     )
     if strikes >= 1 or t.ads >= 2 or t.burst_ads >= 1:
         return Risk(catalogue.RISK_HIGH, reasons)

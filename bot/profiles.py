@@ -80,13 +80,23 @@ class Tally:
     demo_sums: dict[str, list[float]] = field(default_factory=dict)
     demo_model: str = ""
 
-    def add(self, other: "Tally") -> None:
+    def add(self, other: Tally) -> None:
         """Add ``other`` (a batch, or another group's row) to this one."""
         self.first_seen = min(self.first_seen, other.first_seen)
         self.last_seen = max(self.last_seen, other.last_seen)
         # distinct days: a day both sides were active on counts once
         self.active_days += other.active_days - len(set(self.days) & set(other.days))
-        for name in ("messages", "questions", "answers", "links", "ads", "useful", "ad_scored", "burst_messages", "burst_ads"):
+        for name in (
+            "messages",
+            "questions",
+            "answers",
+            "links",
+            "ads",
+            "useful",
+            "ad_scored",
+            "burst_messages",
+            "burst_ads",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.ad_score_sum += other.ad_score_sum
         self.ad_score_max = max(self.ad_score_max, other.ad_score_max)
@@ -102,7 +112,7 @@ class Tally:
                 mine = self.demo_sums.get(task) or [0.0] * len(sums)
                 self.demo_sums[task] = [a + b for a, b in zip(mine, sums)]
 
-    def bounded(self) -> "Tally":
+    def bounded(self) -> Tally:
         for name, k in KEEP.items():
             counts: Counter[str] = getattr(self, name)
             if len(counts) > k:
@@ -121,7 +131,7 @@ class Tally:
         return out
 
     @classmethod
-    def from_row(cls, r: Any) -> "Tally":
+    def from_row(cls, r: Any) -> Tally:
         t = cls(first_seen=r.first_seen, last_seen=r.last_seen)
         for f in fields(cls):
             value = getattr(r, f.name)
@@ -192,7 +202,9 @@ class ProfileUpdater:
         items = [i for i in items if i.message.sender_id not in opted_out]
         if not items:
             return
-        joined = groups_db.first_seen(session, {i.message.group_id for i in items}, {i.message.sender_id for i in items})
+        joined = groups_db.first_seen(
+            session, {i.message.group_id for i in items}, {i.message.sender_id for i in items}
+        )
         answering = answers(session, items, self._window)
         tallies: dict[tuple[str, str], Tally] = {}
         for item in sorted(items, key=lambda i: (i.message.sent_at, i.pk)):
@@ -230,11 +242,20 @@ class ProfileUpdater:
         if m.kind is MessageKind.LINK or sites:
             t.links += 1
             t.domains.update(sites)
-        if is_ad or m.kind not in TEXT_KINDS or not m.text.strip() or m.text.lstrip().startswith(self._config.bot.command_prefixes):
+        if (
+            is_ad
+            or m.kind not in TEXT_KINDS
+            or not m.text.strip()
+            or m.text.lstrip().startswith(self._config.bot.command_prefixes)
+        ):
             return  # an ad's or a command's words say nothing about the member
         t.keywords.update(topic_words(m.text))
         t.entities.update(
-            {f"{e.type}:{e.text.strip()}" for e in item.entities if e.type not in UNPROFILED_ENTITIES and e.text.strip()}
+            {
+                f"{e.type}:{e.text.strip()}"
+                for e in item.entities
+                if e.type not in UNPROFILED_ENTITIES and e.text.strip()
+            }
         )
         t.occupations.update(f"{name}:{cue}" for name, cue in occupation_cues(m.text))
         named, cues = lead_hits(m.text, self._config.lead_keywords_for(m.group_id))
@@ -278,7 +299,11 @@ def answers(session: Session, items: Sequence[AnalysedItem], window: timedelta) 
         quoted = _quoted_name(m.quote)
         if not m.mentions and not quoted:
             continue  # only a reply, a quote or an @-mention makes an answer
-        recent = [a for a in asked if a.group_id == m.group_id and a.sender_id != m.sender_id and m.sent_at - window <= a.sent_at <= m.sent_at]
+        recent = [
+            a
+            for a in asked
+            if a.group_id == m.group_id and a.sender_id != m.sender_id and m.sent_at - window <= a.sent_at <= m.sent_at
+        ]
         if any(a.sender_id in m.mentions or (quoted and a.sender_name == quoted) for a in recent):
             out.add(item.pk)
     return out
@@ -368,6 +393,12 @@ def build_profile_hook(config: Config) -> ProfileUpdater | None:
 
 
 __all__ = [
-    "ProfileUpdater", "Tally", "add_to_profiles", "answers", "build_profile_hook", "combined", "profile_rows",
+    "ProfileUpdater",
+    "Tally",
+    "add_to_profiles",
+    "answers",
+    "build_profile_hook",
+    "combined",
+    "profile_rows",
     "set_opted_out",
 ]

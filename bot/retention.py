@@ -60,8 +60,12 @@ def purge_once(sessions: sessionmaker[Session], config: Config, now: datetime) -
     with sessions.begin() as session:
         report = purge(session, before, now=now)
     if report.messages:
-        log.info("retention: purged the text of %d messages (and %d entities) sent before %s",
-                 report.messages, report.entities, before.isoformat())
+        log.info(
+            "retention: purged the text of %d messages (and %d entities) sent before %s",
+            report.messages,
+            report.entities,
+            before.isoformat(),
+        )
     return report
 
 

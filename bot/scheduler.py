@@ -59,7 +59,7 @@ class DueDigest:
 class DigestScheduler:
     """Makes and delivers daily digests; ``start()`` wires the APScheduler jobs (needs a loop)."""
 
-    active: ClassVar["DigestScheduler | None"] = None  # the one the stored jobs call back into
+    active: ClassVar[DigestScheduler | None] = None  # the one the stored jobs call back into
 
     def __init__(
         self,

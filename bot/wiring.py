@@ -52,7 +52,12 @@ def shared_model(
     from nlp.classify import ModelAnalyzer
 
     return ModelAnalyzer(
-        path, threads=threads, batch_size=batch_size, batch_tokens=batch_tokens, precision=precision, trace=trace,
+        path,
+        threads=threads,
+        batch_size=batch_size,
+        batch_tokens=batch_tokens,
+        precision=precision,
+        trace=trace,
         useful_threshold=useful_threshold,
     )
 
@@ -61,7 +66,13 @@ def model_for(config: Config, path: Path | None = None) -> Any:
     """The analyzer for ``models.*`` of ``config``, loaded from ``path`` if given (``qunzhi predict --model``)."""
     m = config.models
     return shared_model(
-        str(path or config.models_path()), m.threads, m.batch_size, m.batch_tokens, m.precision, m.trace, m.useful_threshold
+        str(path or config.models_path()),
+        m.threads,
+        m.batch_size,
+        m.batch_tokens,
+        m.precision,
+        m.trace,
+        m.useful_threshold,
     )
 
 

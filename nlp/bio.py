@@ -16,7 +16,18 @@ __all__ = ["HEAD_TYPES", "chunks"]
 # head (the data set it was trained on) -> its entity types, in the order the head's labels use
 HEAD_TYPES: dict[str, tuple[str, ...]] = {
     "msra": ("PER", "LOC", "ORG"),
-    "cluener": ("name", "organization", "address", "company", "government", "game", "book", "movie", "position", "scene"),
+    "cluener": (
+        "name",
+        "organization",
+        "address",
+        "company",
+        "government",
+        "game",
+        "book",
+        "movie",
+        "position",
+        "scene",
+    ),
     "weibo": ("PER.NAM", "PER.NOM", "LOC.NAM", "LOC.NOM", "ORG.NAM", "ORG.NOM", "GPE.NAM", "GPE.NOM"),
 }
 

@@ -23,8 +23,7 @@ from nlp.item import MEDIA_KINDS, Item
 from nlp.model import AD_LABELS, USEFUL_LABELS, load, traced_embed
 from nlp.normalize import normalize, normalized
 from nlp.policy import POLICY_SCORE, overrides
-from nlp.rules import VERSION as RULES_VERSION
-from nlp.rules import ad_signals_cached
+from nlp.rules import VERSION as RULES_VERSION, ad_signals_cached
 from nlp.verdict import INTENTS, PRECISIONS, USEFUL_THRESHOLD, Verdict
 
 
@@ -97,7 +96,9 @@ class ModelAnalyzer:
             # the heads stay float32; embed() pools in float32 (the cast: transformers' wrapped .to() has no signature)
             cast(torch.nn.Module, net.encoder).to(torch.bfloat16)
         self.net = net.eval()
-        self.version = str(self.manifest.get("version", Path(model_dir).name)) + ("" if precision == "fp32" else f"-{precision}")
+        self.version = str(self.manifest.get("version", Path(model_dir).name)) + (
+            "" if precision == "fp32" else f"-{precision}"
+        )
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
         self.max_length = max_length
@@ -308,5 +309,13 @@ def predict_lines(
         items = [Item(text=t, topic=topic) for t in lines[s : s + chunk]]
         for item, (p, verdicts) in zip(items, analyzer.analyse_with_probs(items)):
             v = verdicts[task]
-            out.append({"text": item.text, "label": v.label, "score": v.score, "p": getattr(p, task), "reasons": list(v.reasons)})
+            out.append(
+                {
+                    "text": item.text,
+                    "label": v.label,
+                    "score": v.score,
+                    "p": getattr(p, task),
+                    "reasons": list(v.reasons),
+                }
+            )
     return out

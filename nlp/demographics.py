@@ -92,14 +92,15 @@ class TaskModel:
 class DemographicModel:
     """The shipped tasks (possibly none), loaded from ``manifest.json`` and ``weights.npz``."""
 
-    def __init__(self, tasks: Mapping[str, TaskModel], manifest: Mapping[str, object] | None = None, version: str = "") -> None:
+    def __init__(
+        self, tasks: Mapping[str, TaskModel], manifest: Mapping[str, object] | None = None, version: str = ""
+    ) -> None:
         self.tasks = dict(tasks)
         self.manifest = dict(manifest or {})
         self.version = version  # stored beside a member's sums: other weights, other sums
 
-
     @classmethod
-    def load(cls, folder: Path | str) -> "DemographicModel":
+    def load(cls, folder: Path | str) -> DemographicModel:
         folder = Path(folder)
         text = (folder / "manifest.json").read_text("utf-8")
         manifest = json.loads(text)
@@ -111,8 +112,13 @@ class DemographicModel:
                 continue
             weights = arrays[f"{name}_w"].astype(np.float32)
             tasks[name] = TaskModel(
-                name, tuple(spec["labels"]), weights, arrays[f"{name}_b"].astype(np.float64),
-                float(spec["temperature"]), float(spec["threshold"]), int(spec["min_ngrams"]),
+                name,
+                tuple(spec["labels"]),
+                weights,
+                arrays[f"{name}_b"].astype(np.float64),
+                float(spec["temperature"]),
+                float(spec["threshold"]),
+                int(spec["min_ngrams"]),
             )
         return cls(tasks, manifest, hashlib.sha256(raw + text.encode()).hexdigest()[:12])
 

@@ -92,4 +92,3 @@ def merge(exact: Sequence[Entity], learned: Sequence[Entity]) -> list[Entity]:
     """Pattern entities win over model entities that overlap them (a phone number is not an ORG)."""
     kept = list(exact) + [e for e in learned if not any(overlaps(e, x) for x in exact)]
     return sorted(kept, key=lambda e: (e.start, e.end))
-

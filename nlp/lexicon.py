@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-
 # Each vocabulary group: keyword -> weight, and a cap on the group's total. Keywords match the
 # normalised, lower-cased text. Weights are log-odds contributions (see AdRules docstring).
 
@@ -133,7 +132,9 @@ TOPIC_STOPWORDS: frozenset[str] = frozenset({
     "群聊", "微信群", "qq群", "总群", "1群", "2群", "3群", "一群", "二群", "三群", "互助", "资讯", "同好",
     "技术", "圈", "会", "部", "组", "站", "吧",
 })  # fmt: skip
-TOPIC_STOPCHARS: frozenset[str] = frozenset("我你他她它们人群的和与及第号期班届会部组站吧圈交流讨论学习分享家园官方粉丝爱好者联盟社区小大中心互助一二三")
+TOPIC_STOPCHARS: frozenset[str] = frozenset(
+    "我你他她它们人群的和与及第号期班届会部组站吧圈交流讨论学习分享家园官方粉丝爱好者联盟社区小大中心互助一二三"
+)
 
 # Related-term families for common group topics: when a topic contains one of the triggers, every
 # term of the family counts as on-topic. Latin terms match as whole words, Chinese as substrings.

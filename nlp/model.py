@@ -114,7 +114,9 @@ def traced_embed(net: QunzhiNet, checks: Sequence[tuple[torch.Tensor, torch.Tens
         for input_ids, mask in checks:
             diff = (graph(input_ids, mask) - net.embed(input_ids, mask)).abs().max().item()
             if not diff <= 1e-5:
-                raise ModelError(f"the traced encoder differs from the eager one by {diff:.2e} on a {tuple(input_ids.shape)} batch")
+                raise ModelError(
+                    f"the traced encoder differs from the eager one by {diff:.2e} on a {tuple(input_ids.shape)} batch"
+                )
     return graph
 
 
@@ -176,7 +178,10 @@ def save(
         state = {k: v for k, v in state.items() if k.removesuffix(INT8_SCALE) not in replaced} | verbatim
     state = {k: v.contiguous() for k, v in state.items()}
     save_file(state, str(out_dir / WEIGHTS_FILE), metadata={"format": "pt", "qunzhi": "1"})
-    manifest = {**manifest, "files": {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != MANIFEST_FILE}}
+    manifest = {
+        **manifest,
+        "files": {p.name: sha256_file(p) for p in sorted(out_dir.iterdir()) if p.name != MANIFEST_FILE},
+    }
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
     return out_dir
 

@@ -71,9 +71,7 @@ MAX_CHARS = 200  # longer texts are read in windows of this many characters
 # head -> {its type: the type extract() reports}; types not listed are not reported by default.
 DEFAULT_OUTPUT: dict[str, dict[str, str]] = {
     "msra": {"PER": "PER", "LOC": "LOC", "ORG": "ORG"},
-    "cluener": {
-        t: t for t in ("company", "government", "game", "book", "movie", "position", "scene", "address")
-    },
+    "cluener": {t: t for t in ("company", "government", "game", "book", "movie", "position", "scene", "address")},
 }
 
 
@@ -134,9 +132,7 @@ class CharTokenizer:
 
     def ids(self, units: Sequence[str] | str) -> list[int]:
         """``<s>``, one id per unit (a character, or a short token's first character), ``</s>``."""
-        return [self.bos] + [self.char_id(u[:1] if len(u) > 1 and not u.isspace() else u) for u in units] + [
-            self.eos
-        ]
+        return [self.bos] + [self.char_id(u[:1] if len(u) > 1 and not u.isspace() else u) for u in units] + [self.eos]
 
 
 # --- the network ---------------------------------------------------------------------------------

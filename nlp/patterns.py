@@ -49,7 +49,13 @@ from nlp.timeparse import find_times, fold, parse_number
 from nlp.verdict import Entity
 
 __all__ = [
-    "CONTACT_TYPES", "PATTERN_TYPES", "contact_entities", "extract_patterns", "find_urls", "is_number_id", "strip_urls",
+    "CONTACT_TYPES",
+    "PATTERN_TYPES",
+    "contact_entities",
+    "extract_patterns",
+    "find_urls",
+    "is_number_id",
+    "strip_urls",
 ]
 
 PATTERN_TYPES: tuple[str, ...] = ("URL", "EMAIL", "PHONE", "WECHAT", "QQ", "MONEY", "TIME")
@@ -134,9 +140,7 @@ _MOBILE_RE = re.compile(
     rf"(?<![{_D}A-Za-z+])(?:(?:\+|00)\s?86{_SEP}|86[ \-])?"
     rf"[1一幺壹]{_SEP}[3-9三四五六七八九叁肆伍陆柒捌玖](?:{_SEP}[{_D}]){{9}}(?![{_D}])"
 )
-_LANDLINE_RE = re.compile(
-    r"(?<![\d\-])(?:\(0(?:10|2\d|[3-9]\d{2})\)\s?|0(?:10|2\d|[3-9]\d{2})[ \-])\d{7,8}(?!\d)"
-)
+_LANDLINE_RE = re.compile(r"(?<![\d\-])(?:\(0(?:10|2\d|[3-9]\d{2})\)\s?|0(?:10|2\d|[3-9]\d{2})[ \-])\d{7,8}(?!\d)")
 _SERVICE_RE = re.compile(r"(?<![\d\-])[48]00[ \-]?\d{3}[ \-]?\d{4}(?![\d])")
 
 

@@ -56,6 +56,7 @@ BUY_CUES = re.compile(
     r"有没有好用的|试用|采购|预算|怎么卖|包月|年费|套餐"
 )
 
+
 def _clean(text: str) -> str:
     return strip_urls(unicodedata.normalize("NFKC", text))
 

@@ -129,7 +129,21 @@ _W = {  # pattern signals
 _D = r"[0-9]"
 _NOT_ALNUM_L = r"(?<![a-z0-9])"
 _NOT_ALNUM_R = r"(?![a-z0-9])"
-_WECHAT_WORDS = ("vx", "wx", "v信", "薇信", "威信", "徽信", "维信", "微x", "卫星号", "weixin", "wechat", "vchat", "嶶信")
+_WECHAT_WORDS = (
+    "vx",
+    "wx",
+    "v信",
+    "薇信",
+    "威信",
+    "徽信",
+    "维信",
+    "微x",
+    "卫星号",
+    "weixin",
+    "wechat",
+    "vchat",
+    "嶶信",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,11 +477,7 @@ def topic_terms(topic: str) -> TopicTerms:
             words.update(terms)
     words = {w for w in words if len(w) > 1 or not w.isascii()}
     chars = frozenset(
-        c
-        for w in words
-        if not w.isascii()
-        for c in w
-        if c not in lexicon.TOPIC_STOPCHARS and "\u4e00" <= c <= "\u9fff"
+        c for w in words if not w.isascii() for c in w if c not in lexicon.TOPIC_STOPCHARS and "\u4e00" <= c <= "\u9fff"
     )
     if families:
         chars = frozenset(c for w in _cut(low) for c in w if c in chars)  # own characters only

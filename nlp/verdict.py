@@ -44,7 +44,7 @@ class Verdict:
             object.__setattr__(self, "reasons", tuple(self.reasons))
 
     @classmethod
-    def skipped(cls, analyzer: str, why: str) -> "Verdict":
+    def skipped(cls, analyzer: str, why: str) -> Verdict:
         return cls(analyzer, "skipped", 0.0, (why,))
 
 

@@ -37,7 +37,11 @@ def test_nlp_never_imports_bot(path):
 def test_only_the_wechaty_adapter_imports_wechaty(path):
     if path == ROOT / "bot" / "adapters" / "wechaty.py":
         return
-    assert not [m for m in imports(path) if m.split(".")[0] in {"wechaty", "wechaty_puppet", "wechaty_puppet_service", "wechaty_grpc"}]
+    assert not [
+        m
+        for m in imports(path)
+        if m.split(".")[0] in {"wechaty", "wechaty_puppet", "wechaty_puppet_service", "wechaty_grpc"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -146,7 +150,9 @@ def test_the_run_time_imports_without_the_training_package(tmp_path):
     assert not (tmp_path / "nlp" / "training").exists()
     names = [module_name(p) for p in runtime_modules()]
     assert {"bot.live", "bot.cli", "bot.pipeline", "bot.wiring", "nlp.classify", "nlp.ner", "nlp.extract"} <= set(names)
-    code = BLOCK_TRAINING + f"""
+    code = (
+        BLOCK_TRAINING
+        + f"""
 import bot.live, nlp.classify
 import importlib
 for name in {names!r}:
@@ -160,6 +166,7 @@ try:
 except SystemExit as e:
     sys.exit(e.code)
 """
+    )
     done = run_python(code, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "qunzhi" in done.stdout

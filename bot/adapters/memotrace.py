@@ -206,9 +206,7 @@ def _header(path: str, row: list[str], *, need_talker: bool) -> _Header:
     return _Header(columns, len(row))
 
 
-def _to_message(
-    row: list[str], header: _Header, group_id: str | None, self_id: str, group_name: str
-) -> GroupMessage:
+def _to_message(row: list[str], header: _Header, group_id: str | None, self_id: str, group_name: str) -> GroupMessage:
     columns, width = header.columns, header.width
     if len(row) > width and any(cell.strip() for cell in row[width:]):
         raise _RowProblem(f"row: {len(row)} fields but the header has {width} (unquoted comma?)")

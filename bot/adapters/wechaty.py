@@ -215,9 +215,7 @@ class WechatyPlatform:
                         f"the puppet service at {self.endpoint} refused the token (UNAUTHENTICATED): "
                         "check [wechaty].token / WECHATY_PUPPET_SERVICE_TOKEN"
                     ) from None
-                log.warning(
-                    "wechaty: connection to %s lost (%s: %s); reconnecting", self.endpoint, type(e).__name__, e
-                )
+                log.warning("wechaty: connection to %s lost (%s: %s); reconnecting", self.endpoint, type(e).__name__, e)
             finally:
                 self._logged_in = False
                 self._client = None
@@ -261,7 +259,9 @@ class WechatyPlatform:
                 platform._client = self
                 platform._room_seen.clear()
                 platform.sessions += 1
-                log.info("wechaty: logged in as %s (%s) at %s", platform._self_name, platform._self_id, platform.endpoint)
+                log.info(
+                    "wechaty: logged in as %s (%s) at %s", platform._self_name, platform._self_id, platform.endpoint
+                )
                 for callback in platform._on_connected:
                     try:
                         callback()
@@ -283,17 +283,31 @@ class WechatyPlatform:
 
             async def on_room_join(self, room: Any, invitees: list[Any], inviter: Any, date: Any) -> None:
                 names = "、".join(c.name or c.contact_id for c in invitees)
-                by = f"（{inviter.name or inviter.contact_id} 邀请）" if inviter is not None and inviter.contact_id else ""
-                await platform._system(room, inviter, f"{names} 加入了群聊{by}", "join", [c.contact_id for c in invitees], on_message)
+                by = (
+                    f"（{inviter.name or inviter.contact_id} 邀请）"
+                    if inviter is not None and inviter.contact_id
+                    else ""
+                )
+                await platform._system(
+                    room, inviter, f"{names} 加入了群聊{by}", "join", [c.contact_id for c in invitees], on_message
+                )
 
             async def on_room_leave(self, room: Any, leavers: list[Any], remover: Any, date: Any) -> None:
                 names = "、".join(c.name or c.contact_id for c in leavers)
-                by = f"（被 {remover.name or remover.contact_id} 移出）" if remover is not None and remover.contact_id else ""
-                await platform._system(room, remover, f"{names} 离开了群聊{by}", "leave", [c.contact_id for c in leavers], on_message)
+                by = (
+                    f"（被 {remover.name or remover.contact_id} 移出）"
+                    if remover is not None and remover.contact_id
+                    else ""
+                )
+                await platform._system(
+                    room, remover, f"{names} 离开了群聊{by}", "leave", [c.contact_id for c in leavers], on_message
+                )
 
             async def on_room_topic(self, room: Any, new_topic: str, old_topic: str, changer: Any, date: Any) -> None:
                 platform._room_seen.pop(room.room_id, None)  # report the new name with the next message
-                await platform._system(room, changer, f"群名由「{old_topic}」改为「{new_topic}」", "topic", [], on_message)
+                await platform._system(
+                    room, changer, f"群名由「{old_topic}」改为「{new_topic}」", "topic", [], on_message
+                )
 
         options = wechaty.WechatyOptions(
             puppet="wechaty-puppet-service",
@@ -362,9 +376,16 @@ class WechatyPlatform:
             event_id = f"{what}:{room.room_id}:{','.join(members)}:{int(now.timestamp() * 1000)}"
             await on_message(
                 GroupMessage(
-                    id=event_id, source="wechaty", group_id=room.room_id, sender_id=actor_id,
-                    sender_name=getattr(actor, "name", "") or "", sent_at=now, kind=MessageKind.SYSTEM, text=text,
-                    group_topic=getattr(room.payload, "topic", "") or "", mentions=tuple(members),
+                    id=event_id,
+                    source="wechaty",
+                    group_id=room.room_id,
+                    sender_id=actor_id,
+                    sender_name=getattr(actor, "name", "") or "",
+                    sent_at=now,
+                    kind=MessageKind.SYSTEM,
+                    text=text,
+                    group_topic=getattr(room.payload, "topic", "") or "",
+                    mentions=tuple(members),
                 )
             )
         except Exception:  # noqa: BLE001 - an event we cannot read is logged, not fatal
@@ -375,7 +396,11 @@ class WechatyPlatform:
             link = await msg.to_url_link()
         except Exception:  # noqa: BLE001 - a link we cannot open keeps its text
             return fallback
-        parts = [getattr(link.payload, "title", ""), getattr(link.payload, "description", ""), getattr(link.payload, "url", "")]
+        parts = [
+            getattr(link.payload, "title", ""),
+            getattr(link.payload, "description", ""),
+            getattr(link.payload, "url", ""),
+        ]
         return " ".join(p for p in parts if p) or fallback
 
     async def _maybe_report_room(self, room: Any, topic: str, on_room: RoomHandler) -> None:

@@ -144,8 +144,11 @@ def build_digest(
         return use[t.root.message.id] + 0.5 * len(t.copies) + min(len(t.root.message.text), 60) / 120
 
     unanswered = [  # only what is worded as a question: the intent verdict alone takes remarks for questions
-        t for t in question_threads
-        if not t.answers() and shown(t.root) and lines.worded_as_question(t.root)
+        t
+        for t in question_threads
+        if not t.answers()
+        and shown(t.root)
+        and lines.worded_as_question(t.root)
         and (use[t.root.message.id] >= MIN_UNANSWERED_USEFUL or len(t.root.message.text.strip()) >= LONG_QUESTION)
     ]
     unanswered.sort(key=lambda t: (-asked_weight(t), t.root.message.sent_at))
@@ -155,13 +158,15 @@ def build_digest(
 
     # Announcements: ranked by usefulness (admins first), near-duplicates once, events left out.
     announced_all = [
-        am for am in people
-        if am.message.id not in ad_ids and _is_announcement(am, am.message.sender_id in trusted)
+        am for am in people if am.message.id not in ad_ids and _is_announcement(am, am.message.sender_id in trusted)
     ]
     announced = _unique(
         sorted(
             (am for am in announced_all if shown(am) and am.message.id not in event_ids),
-            key=lambda am: (-(use[am.message.id] + (0.5 if am.message.sender_id in trusted else 0.0)), am.message.sent_at),
+            key=lambda am: (
+                -(use[am.message.id] + (0.5 if am.message.sender_id in trusted else 0.0)),
+                am.message.sent_at,
+            ),
         ),
         clusters,
     )
@@ -183,9 +188,19 @@ def build_digest(
             continue
         title = short(strip_urls(first.message.text))
         rank = use[first.message.id] + 0.5 * (len(shares) - 1) - (0.5 if first.message.id in in_threads else 0.0)
-        links.append((rank, first.message.sent_at, LinkLine(
-            liner.text(title), "" if url.startswith("card:") else mask(url), sender(first), liner.hhmm(first), len(shares)
-        )))
+        links.append(
+            (
+                rank,
+                first.message.sent_at,
+                LinkLine(
+                    liner.text(title),
+                    "" if url.startswith("card:") else mask(url),
+                    sender(first),
+                    liner.hhmm(first),
+                    len(shares),
+                ),
+            )
+        )
     links.sort(key=lambda x: (-x[0], x[1]))
 
     # Ads: masked examples, near-duplicates merged, never an opted-out member's.
@@ -194,11 +209,16 @@ def build_digest(
     for am in _unique([a for a in ads if shown(a)], clusters):
         v = am.verdicts["ad"]
         n = sum(1 for a in ads if clusters.of(a.message.id) == clusters.of(am.message.id))
-        ad_lines.append(AdLine(
-            sender(am), liner.hhmm(am),
-            liner.text(strip_urls(am.message.text, catalogue.LINK_STAND_IN)),  # never advertise the ad's link
-            round(v.score, 2), short(v.reasons[0], 40) if v.reasons else "", n,
-        ))
+        ad_lines.append(
+            AdLine(
+                sender(am),
+                liner.hhmm(am),
+                liner.text(strip_urls(am.message.text, catalogue.LINK_STAND_IN)),  # never advertise the ad's link
+                round(v.score, 2),
+                short(v.reasons[0], 40) if v.reasons else "",
+                n,
+            )
+        )
 
     # Who was active: useful messages first, then everything they said that was not an ad.
     total_by: Counter[str] = Counter()
@@ -220,7 +240,8 @@ def build_digest(
         activity[h][2 if am.message.id in ad_ids else 0 if am.message.id in useful_ids else 1] += 1
 
     useful_texts = [
-        am.message.text for am in people
+        am.message.text
+        for am in people
         if am.message.id in useful_ids and clusters.of(am.message.id) == am.message.id and shown(am)
     ]
     kinds = Counter(am.message.kind for am in msgs)
@@ -250,7 +271,9 @@ def build_digest(
         ),
         threads=tuple(shown_threads[:MAX_THREADS]),
         events=tuple(events),
-        announcements=tuple(liner.line(am, LONG_CHARS, clusters.size(am.message.id)) for am in announced[:MAX_ANNOUNCEMENTS]),
+        announcements=tuple(
+            liner.line(am, LONG_CHARS, clusters.size(am.message.id)) for am in announced[:MAX_ANNOUNCEMENTS]
+        ),
         unanswered=tuple(
             liner.line(t.root, count=1 + len(t.copies), opener=False) for t in unanswered[:MAX_UNANSWERED]
         ),
@@ -305,7 +328,11 @@ def _thread(
     def merit(a: AnalysedMessage) -> tuple[float, float]:
         """Best answer: useful, said to the question itself, not a link or a question back, with
         some length."""
-        m = use[a.message.id] + (0.3 if a.message.id in t.direct else 0.0) - (0.3 if is_link(a) or lines.asks(a) else 0.0)
+        m = (
+            use[a.message.id]
+            + (0.3 if a.message.id in t.direct else 0.0)
+            - (0.3 if is_link(a) or lines.asks(a) else 0.0)
+        )
         return m + min(len(a.message.text), 60) / 300, -a.message.sent_at.timestamp()
 
     best = max(answers, key=merit, default=None)

@@ -29,9 +29,21 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOURS = {"useful": "#07c160", "other": "#9aa4ae", "ads": "#cf222e"}
 TEXT = "#7d8590"
 _CJK_FAMILIES = (
-    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Micro Hei",
-    "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "SimHei", "Heiti SC",
-    "Noto Sans CJK JP", "Noto Serif CJK SC", "AR PL UMing CN", "Droid Sans Fallback",
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "SimHei",
+    "Heiti SC",
+    "Noto Sans CJK JP",
+    "Noto Serif CJK SC",
+    "AR PL UMing CN",
+    "Droid Sans Fallback",
 )
 # Sized for a phone. The page shows a picture full width: about 320 CSS px on a 375 px screen (at
 # most 420 px on a wide one), so a p-point label in a WIDTH-inch picture shows at
@@ -52,15 +64,30 @@ def _mpl() -> Any:
 
 
 # File names of CJK fonts, lower-cased, for fonts installed after matplotlib cached its font list.
-_CJK_FILES = ("cjk", "sourcehan", "wqy", "wenquanyi", "droidsansfallback", "notosanssc", "notoserifsc",
-              "simhei", "msyh", "pingfang", "hiragino", "ukai", "uming")
+_CJK_FILES = (
+    "cjk",
+    "sourcehan",
+    "wqy",
+    "wenquanyi",
+    "droidsansfallback",
+    "notosanssc",
+    "notoserifsc",
+    "simhei",
+    "msyh",
+    "pingfang",
+    "hiragino",
+    "ukai",
+    "uming",
+)
 
 
 def _pick(names: set[str]) -> str | None:
     for family in _CJK_FAMILIES:
         if family in names:
             return family
-    return next((n for n in sorted(names) if any(k in n for k in ("CJK", "Han Sans", "Hei", "WenQuanYi", "Ming"))), None)
+    return next(
+        (n for n in sorted(names) if any(k in n for k in ("CJK", "Han Sans", "Hei", "WenQuanYi", "Ming"))), None
+    )
 
 
 @functools.lru_cache(maxsize=1)

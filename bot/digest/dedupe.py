@@ -94,7 +94,11 @@ def similarity_matrix(texts: Sequence[str], embed: Embedder | None) -> tuple[Any
 
     if embed is not None:
         if not texts:
-            return np.zeros((0, 0), dtype=np.float32), EMBED_THRESHOLD, f"encoder layer {EMBED_LAYER} cos≥{EMBED_THRESHOLD}"
+            return (
+                np.zeros((0, 0), dtype=np.float32),
+                EMBED_THRESHOLD,
+                f"encoder layer {EMBED_LAYER} cos≥{EMBED_THRESHOLD}",
+            )
         try:
             vecs = np.asarray(embed([without_urls(t) for t in texts]), dtype=np.float32)
             if vecs.shape[0] != len(texts):

@@ -45,7 +45,9 @@ EVENT_CUES = re.compile(
 DEADLINE_CUES = re.compile(r"截止|截至|之前|以前|deadline|ddl|到期|最晚|过期|交作业|提交", re.IGNORECASE)
 _BEFORE = re.compile(r"^\s*(?:之前|以前|前)")
 _CLAUSE = re.compile(r"[，。！？；!?;\n]")
-_FILLER = re.compile(r"^(?:听说|再提醒一下|提醒一下|再提醒|提醒|通知|注意|温馨提示|大家|各位|另外|还有|然后|对了)\s*[:：，,]?\s*")
+_FILLER = re.compile(
+    r"^(?:听说|再提醒一下|提醒一下|再提醒|提醒|通知|注意|温馨提示|大家|各位|另外|还有|然后|对了)\s*[:：，,]?\s*"
+)
 _LEAD = re.compile(r"^(?:之前|以前|前|的|(?:我们|咱们)(?:组|团队|公司|群)?|有个|有一个|有场|有一场|是|在|要|就|会)\s*")
 _TAIL = re.compile(r"(?:(?:有人|有谁|谁|大家)(?:要)?(?:去|来|参加|一起|报名)|吗|呢|啊|哈|哦|吧|呀|～|~|!|！|\s)+$")
 _EMPTY_BRACKETS = re.compile(r"[（(]\s*[)）]")
@@ -78,7 +80,7 @@ def parse_when(value: str, tz: ZoneInfo) -> tuple[datetime, bool] | None:
 
 
 def day_label(when: date, today: date) -> str:
-    """"明天", "周六 11/28"…: see ``bot.catalogue.event_day``."""
+    """ "明天", "周六 11/28"…: see ``bot.catalogue.event_day``."""
     return catalogue.event_day((when - today).days, when.weekday(), when.month, when.day)
 
 
@@ -150,7 +152,8 @@ def _found_in(am: AnalysedMessage, times: Sequence[Entity], tz: ZoneInfo, day_st
     if name:  # "报名截止" alone says little: name what it belongs to
         out = [
             _Found(f.kind, f.when, f.all_day, f"{f.title}（{name}）", f.am)
-            if f.kind == "deadline" and len(f.title) < 10 and name not in f.title else f
+            if f.kind == "deadline" and len(f.title) < 10 and name not in f.title
+            else f
             for f in out
         ]
     return [f for f in out if f.title]
@@ -191,7 +194,9 @@ def find_events(
             continue
         times = [e for e in am.entities if e.type in TIME_TYPES and e.value]
         if not am.entities and extract_times is not None:
-            times = [e for e in extract_times(am.message.text, am.message.sent_at, tz) if e.type in TIME_TYPES and e.value]
+            times = [
+                e for e in extract_times(am.message.text, am.message.sent_at, tz) if e.type in TIME_TYPES and e.value
+            ]
         if times:
             found.extend(_found_in(am, sorted(times, key=lambda e: e.start), tz, day_start))
     groups: list[list[_Found]] = []

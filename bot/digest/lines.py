@@ -107,7 +107,11 @@ def usefulness(am: AnalysedMessage, counted_as_ad: bool) -> float:
 
 
 def has_text(am: AnalysedMessage) -> bool:
-    return am.message.kind not in MEDIA_KINDS and am.message.kind is not MessageKind.SYSTEM and bool(am.message.text.strip())
+    return (
+        am.message.kind not in MEDIA_KINDS
+        and am.message.kind is not MessageKind.SYSTEM
+        and bool(am.message.text.strip())
+    )
 
 
 def worded_as_question(am: AnalysedMessage) -> bool:

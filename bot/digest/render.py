@@ -141,9 +141,7 @@ def split_parts(text: str, max_part_chars: int) -> list[str]:
         n_guess = len(chunks)
 
 
-def render_text(
-    data: DigestData, max_part_chars: int = 2000, *, templates_dir: Path | str | None = None
-) -> list[str]:
+def render_text(data: DigestData, max_part_chars: int = 2000, *, templates_dir: Path | str | None = None) -> list[str]:
     """The digest as WeChat text (templates/digest.txt.j2), split into parts of at most ``max_part_chars``."""
     return split_parts(_render("digest.txt.j2", data, templates_dir, autoescape=False), max_part_chars)
 

@@ -166,8 +166,14 @@ def find_threads(
         # 2. the sharer's comment on the link just shared
         if target is None and not lines.urls(am):
             target = next(
-                (t for t in recent if t.kind == "link" and t.author == m.sender_id and not t.answers()
-                 and now - t.root.message.sent_at <= LINK_COMMENT),
+                (
+                    t
+                    for t in recent
+                    if t.kind == "link"
+                    and t.author == m.sender_id
+                    and not t.answers()
+                    and now - t.root.message.sent_at <= LINK_COMMENT
+                ),
                 None,
             )
         # 3. thanks and follow-ups: mentions someone who answered in a thread the sender started
@@ -187,8 +193,7 @@ def find_threads(
         # 6. an answer right after someone else's question, on its subject
         if target is None and am.label("intent") == "answer":
             open_questions = [
-                t for t in recent
-                if t.kind == "question" and t.author != m.sender_id and now - t.last <= ANSWER_WINDOW
+                t for t in recent if t.kind == "question" and t.author != m.sender_id and now - t.last <= ANSWER_WINDOW
             ]
             t, shared = closest(open_questions, words)
             if t is not None and shared:
@@ -199,7 +204,9 @@ def find_threads(
             kind = _kind(am)
             if kind == "question":
                 leader = clusters.of(m.id)
-                twin = next((t for t in threads if t.kind == "question" and clusters.of(t.root.message.id) == leader), None)
+                twin = next(
+                    (t for t in threads if t.kind == "question" and clusters.of(t.root.message.id) == leader), None
+                )
                 if twin is not None and leader != m.id:
                     join(twin, am, copy=True)
                 else:

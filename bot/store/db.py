@@ -38,8 +38,10 @@ def _url(url: str | URL) -> URL:
         raise StoreError(f"not a database URL: {e}") from None
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")
-    if not (u.get_backend_name() in ("sqlite", "postgresql")):
-        raise StoreError(f"unsupported database {u.get_backend_name()!r}: use sqlite:///PATH or postgresql+psycopg://...")
+    if u.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"unsupported database {u.get_backend_name()!r}: use sqlite:///PATH or postgresql+psycopg://..."
+        )
     return u
 
 

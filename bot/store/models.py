@@ -7,6 +7,7 @@ fails when the models and the migrated schema disagree.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+
 from sqlalchemy import (
     JSON,
     Boolean,

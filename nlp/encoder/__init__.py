@@ -94,8 +94,12 @@ class Encoder:
 
     def encode_inputs(self, texts: Sequence[str], prefix: str = PASSAGE) -> dict[str, torch.Tensor]:
         enc = self.tokenizer(
-            [prefix + t for t in texts], padding=True, truncation=True, max_length=self.max_length,
-            return_tensors="pt", return_token_type_ids=False,
+            [prefix + t for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+            return_token_type_ids=False,
         )
         return dict(enc)
 

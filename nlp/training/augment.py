@@ -259,7 +259,10 @@ def _image_caption_ad(text: str, rng: random.Random) -> str:
 
 _SLANG_SWAPS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (re.compile(r"(?<=[0-9一二两三四五六七八九十百千万])(?:元|块钱|块)"), ("r", "米", "💰", "R", "圆", "块", "大洋")),
-    (re.compile(r"微信|[vV][xX]|[wW][xX]|[vV]信|威信|薇信"), ("vx", "V", "v", "薇", "威", "绿泡泡", "卫星", "V❤", "wx", "微❤")),
+    (
+        re.compile(r"微信|[vV][xX]|[wW][xX]|[vV]信|威信|薇信"),
+        ("vx", "V", "v", "薇", "威", "绿泡泡", "卫星", "V❤", "wx", "微❤"),
+    ),
     (re.compile(r"加(?=[我微薇威vVqQ扣企群])"), ("➕", "+", "伽", "家")),
     (re.compile(r"[qQ]{2}|扣扣"), ("扣扣", "企鹅", "qq", "Q", "抠抠")),
     (re.compile(r"联系我|私聊|私信"), ("滴滴", "dd", "扣1", "戳我", "私", "滴我")),

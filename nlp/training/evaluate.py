@@ -265,7 +265,15 @@ _SHORT_KINDS = frozenset({"question", "paper_title"})
 WHU_FOLDER = "whu_addetector_snippets"
 # the ordinary test texts of the first round, for the length buckets (no hand-written seeds or
 # phatic lines: never test on what we wrote)
-ORDINARY_SOURCES = ("qq_group_ads", "sms_spam_80w", "nus_sms_zh", "lccc_chitchat", "smp_ecdt_intent", "thucnews_titles", "tnews")
+ORDINARY_SOURCES = (
+    "qq_group_ads",
+    "sms_spam_80w",
+    "nus_sms_zh",
+    "lccc_chitchat",
+    "smp_ecdt_intent",
+    "thucnews_titles",
+    "tnews",
+)
 FRAUD_PREFIX = "fraud_"
 
 
@@ -378,8 +386,11 @@ def unseen_sets(
         texts = _sample_texts(truth, new_ad_cap, "game")
         out["new_ad"]["game_chat_ads"] = (texts, [truth[t] for t in texts], [""] * len(texts))
     try:
-        fraud = {ex.text: ex.label for ex in datasets.telecom_fraud_texts(data_dir)
-                 if ex.label.startswith(FRAUD_PREFIX) and datasets.split_of(ex.text) == "test"}
+        fraud = {
+            ex.text: ex.label
+            for ex in datasets.telecom_fraud_texts(data_dir)
+            if ex.label.startswith(FRAUD_PREFIX) and datasets.split_of(ex.text) == "test"
+        }
     except datasets.DatasetMissing as e:
         out["missing"].append(f"telecom_fraud_texts5: {e}")
     else:
@@ -401,15 +412,27 @@ def evaluate_unseen(labellers: dict[str, Labeller], sets: dict[str, Any]) -> dic
     false ads), and ad rows of a set without negatives ``positives_only``.
     """
     groups: dict[str, list[tuple[str, list[str], list[str], list[str]]]] = {
-        "ad_long": [(name, texts, ["normal"] * len(texts), [name] * len(texts)) for name, texts in sets["long"].items()],
-        "ad_len": [(b, [t for t, _ in rows], ["normal"] * len(rows), [o for _, o in rows]) for b, rows in sets["length"].items()],
+        "ad_long": [
+            (name, texts, ["normal"] * len(texts), [name] * len(texts)) for name, texts in sets["long"].items()
+        ],
+        "ad_len": [
+            (b, [t for t, _ in rows], ["normal"] * len(rows), [o for _, o in rows])
+            for b, rows in sets["length"].items()
+        ],
         "ad_new": [],
     }
     for name, (texts, truth, kinds) in sets["new_ad"].items():
         groups["ad_new"].append((name, list(texts), list(truth), list(kinds)))
         for kind in sorted({k for k in kinds if k}):
             idx = [i for i, k in enumerate(kinds) if k == kind]
-            groups["ad_new"].append((f"{name}:{kind.removeprefix(FRAUD_PREFIX)}", [texts[i] for i in idx], [truth[i] for i in idx], [kind] * len(idx)))
+            groups["ad_new"].append(
+                (
+                    f"{name}:{kind.removeprefix(FRAUD_PREFIX)}",
+                    [texts[i] for i in idx],
+                    [truth[i] for i in idx],
+                    [kind] * len(idx),
+                )
+            )
     out: dict[str, dict[str, Any]] = {}
     for group, rows in groups.items():
         # a text in two rows (a fraud type and its whole source) is labelled once
@@ -474,15 +497,22 @@ def evaluate_models(
     ad_rules = AdRules()
     baseline = {"ad": ad_rules, "useful": UsefulRules(ad=ad_rules), "intent": IntentRules(ad=ad_rules)}
     result: dict[str, Any] = {
-        "model": model.version, "precision": precision, "useful_threshold": model.useful_threshold, "tasks": {},
+        "model": model.version,
+        "precision": precision,
+        "useful_threshold": model.useful_threshold,
+        "tasks": {},
         "missing": [],
     }
     started = time.perf_counter()
 
-    def compare(task: str, name: str, texts: list[str], truth: list[str], topics: list[str] | None, positive: str | None) -> None:
+    def compare(
+        task: str, name: str, texts: list[str], truth: list[str], topics: list[str] | None, positive: str | None
+    ) -> None:
         row: dict[str, Any] = {"n": len(texts)}
-        for who, run in (("model", lambda: _model_labels(model, task, texts, topics)),
-                         ("rules", lambda: _rule_labels(baseline[task], texts, topics))):
+        for who, run in (
+            ("model", lambda: _model_labels(model, task, texts, topics)),
+            ("rules", lambda: _rule_labels(baseline[task], texts, topics)),
+        ):
             if who == "rules" and not rules:
                 continue
             pred, secs = _timed(run)
@@ -507,7 +537,9 @@ def evaluate_models(
         if unseen_cap > 0:
             started = time.perf_counter()
             ordinary = [r.text for r in ad_test if r.label == "normal" and not r.aug and r.source in ORDINARY_SOURCES]
-            sets = unseen_sets(data_dir, ordinary, long_cap=unseen_cap, bucket_cap=unseen_cap, new_ad_cap=2 * unseen_cap)
+            sets = unseen_sets(
+                data_dir, ordinary, long_cap=unseen_cap, bucket_cap=unseen_cap, new_ad_cap=2 * unseen_cap
+            )
             labellers: dict[str, Labeller] = {"model": lambda texts: _model_labels(model, "ad", texts)}
             if rules:
                 labellers["rules"] = lambda texts: _rule_labels(ad_rules, texts)
@@ -519,22 +551,36 @@ def evaluate_models(
         for name in ("held_out_topics", "seen_topics"):
             useful_recs = by_kind.get(name, [])
             if useful_recs:
-                compare("useful", name, [r.text for r in useful_recs], [r.label for r in useful_recs], [r.topic for r in useful_recs], "useful")
+                compare(
+                    "useful",
+                    name,
+                    [r.text for r in useful_recs],
+                    [r.label for r in useful_recs],
+                    [r.topic for r in useful_recs],
+                    "useful",
+                )
     if "intent" in tasks:
         smp = corpus.smp2017_dev_chat_vs_rest(data_dir)
         texts = [t for t, _ in smp]
         truth = ["chitchat" if c else "rest" for _, c in smp]
         row: dict[str, Any] = {"n": len(texts)}
-        for who, labels in (("model", lambda: _model_labels(model, "intent", texts)),
-                            ("rules", lambda: _rule_labels(baseline["intent"], texts))):
+        for who, labels in (
+            ("model", lambda: _model_labels(model, "intent", texts)),
+            ("rules", lambda: _rule_labels(baseline["intent"], texts)),
+        ):
             if who == "rules" and not rules:
                 continue
             pred, secs = _timed(labels)
             pred = ["chitchat" if p == "chitchat" else "rest" for p in pred]
-            row[who] = {**binary_metrics(truth, pred, "chitchat").as_dict(), "ms_per_msg": 1000 * secs / max(1, len(texts))}
+            row[who] = {
+                **binary_metrics(truth, pred, "chitchat").as_dict(),
+                "ms_per_msg": 1000 * secs / max(1, len(texts)),
+            }
         result["tasks"].setdefault("intent", {})["smp2017_dev_chat_vs_rest"] = row
         intent_recs = corpus.build_intent(data_dir)["test"]
-        compare("intent", "intent_test_9_class", [r.text for r in intent_recs], [r.label for r in intent_recs], None, None)
+        compare(
+            "intent", "intent_test_9_class", [r.text for r in intent_recs], [r.label for r in intent_recs], None, None
+        )
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -589,10 +635,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="evaluate the model directory on every task, beside the rules")
     parser.add_argument("--fp32", action="store_true", help="with --model: no int8 quantisation")
     parser.add_argument("--precision", choices=PRECISIONS, default=None, help="with --model: encoder precision")
-    parser.add_argument("--useful-threshold", type=float, default=USEFUL_THRESHOLD, help="with --model: p(useful) from which a message is useful")
+    parser.add_argument(
+        "--useful-threshold",
+        type=float,
+        default=USEFUL_THRESHOLD,
+        help="with --model: p(useful) from which a message is useful",
+    )
     parser.add_argument("--json", help="with --model: also write the full result (confusions included) here")
-    parser.add_argument("--unseen-cap", type=int, default=UNSEEN_CAP, metavar="N",
-                        help=f"with --model: texts per long-text folder and length bucket, 2N per new ad source (0: skip; default {UNSEEN_CAP})")
+    parser.add_argument(
+        "--unseen-cap",
+        type=int,
+        default=UNSEEN_CAP,
+        metavar="N",
+        help=f"with --model: texts per long-text folder and length bucket, 2N per new ad source (0: skip; default {UNSEEN_CAP})",
+    )
     parser.add_argument("--data", default=None, help="shared data folder (default: $QUNZHI_DATA or ../shared/data)")
     parser.add_argument("--split", default="test", choices=("train", "dev", "test"), help="split part (default test)")
     parser.add_argument("--errors", type=int, default=0, metavar="N", help="also list N false positives/negatives")
@@ -602,8 +658,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             precision = "fp32" if args.fp32 else (args.precision or "int8")
-            full = evaluate_models(args.model, args.data, precision=precision, useful_threshold=args.useful_threshold,
-                                   unseen_cap=args.unseen_cap)
+            full = evaluate_models(
+                args.model,
+                args.data,
+                precision=precision,
+                useful_threshold=args.useful_threshold,
+                unseen_cap=args.unseen_cap,
+            )
         except datasets.DatasetMissing as e:
             print(f"no data: {e}", file=sys.stderr)
             return 2

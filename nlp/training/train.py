@@ -101,7 +101,11 @@ def prepare(
     from nlp.training import corpus
 
     tokenizer = load_tokenizer(encoder_dir)
-    built: dict[str, Any] = {"ad": corpus.build_ad(data_dir), "useful": corpus.build_useful(data_dir), "intent": corpus.build_intent(data_dir)}
+    built: dict[str, Any] = {
+        "ad": corpus.build_ad(data_dir),
+        "useful": corpus.build_useful(data_dir),
+        "intent": corpus.build_intent(data_dir),
+    }
     fixes = corrections_by_task(corrections)
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {"version": PACK_VERSION, "max_length": max_length, "counts": {}, "corrections": {}}
@@ -197,7 +201,9 @@ def _set_seed(seed: int) -> None:
 
 
 @torch.inference_mode()
-def predict_split(net: QunzhiNet, task: str, split: Split, topic_seqs: list[np.ndarray], device: torch.device, batch: int = 256) -> np.ndarray:
+def predict_split(
+    net: QunzhiNet, task: str, split: Split, topic_seqs: list[np.ndarray], device: torch.device, batch: int = 256
+) -> np.ndarray:
     """Class probabilities for every example of a split (used for dev selection and evaluation)."""
     net.eval()
     order = np.argsort([len(s) for s in split.seqs])
@@ -235,7 +241,9 @@ def _f1(y: np.ndarray, pred: np.ndarray, positive: int) -> float:
     return 2 * tp / max(1, 2 * tp + fp + fn)
 
 
-def dev_scores(net: QunzhiNet, data: dict[str, dict[str, Split]], topic_seqs: list[np.ndarray], device: torch.device) -> dict[str, float]:
+def dev_scores(
+    net: QunzhiNet, data: dict[str, dict[str, Split]], topic_seqs: list[np.ndarray], device: torch.device
+) -> dict[str, float]:
     scores = {}
     for task in TASKS:
         split = data[task].get("dev")
@@ -294,21 +302,29 @@ def fit(
     net.to(dev)
     head_params = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
     enc_params = [p for n, p in net.named_parameters() if n.startswith("encoder.") and p.requires_grad]
-    opt = torch.optim.AdamW([{"params": enc_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay=0.01)
+    opt = torch.optim.AdamW(
+        [{"params": enc_params, "lr": lr}, {"params": head_params, "lr": head_lr}], weight_decay=0.01
+    )
     largest = max(len(data[t]["train"].seqs) for t in TASKS)
     total = max(1, int(math.ceil(epochs * largest / batch_size)))
     if max_steps is not None:
         total = min(total, max_steps)
     steps_per_epoch = max(1, int(math.ceil(largest / batch_size)))
     warmup = max(1, total // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup))
+    )
     rng = np.random.default_rng(seed)
     cyclers = {t: _Cycler(len(data[t]["train"].seqs), rng) for t in TASKS}
     # Intent classes are unbalanced (chit-chat dominates): weight them by inverse square-root frequency.
     counts = np.bincount(data["intent"]["train"].labels, minlength=len(INTENTS)).astype(np.float64)
     weights = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** 0.5, 0.0)
     class_weights = torch.tensor(weights / weights[counts > 0].mean(), dtype=torch.float32, device=dev)
-    loss_fns = {"ad": nn.CrossEntropyLoss(), "useful": nn.CrossEntropyLoss(), "intent": nn.CrossEntropyLoss(weight=class_weights)}
+    loss_fns = {
+        "ad": nn.CrossEntropyLoss(),
+        "useful": nn.CrossEntropyLoss(),
+        "intent": nn.CrossEntropyLoss(weight=class_weights),
+    }
     ckpt = out_dir / "checkpoint.pt"
     step, history = 0, []
     best: tuple[float, dict[str, torch.Tensor] | None] = (-1.0, None)
@@ -329,8 +345,14 @@ def fit(
     def checkpoint() -> None:
         torch.save(
             {
-                "net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step,
-                "history": history, "best_score": best[0], "best_state": best[1], "rng": rng.bit_generator.state,
+                "net": net.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "step": step,
+                "history": history,
+                "best_score": best[0],
+                "best_state": best[1],
+                "rng": rng.bit_generator.state,
                 "cyclers": {t: (c.order, c.pos) for t, c in cyclers.items()},
             },
             ckpt,
@@ -402,11 +424,21 @@ def fit(
         "vocab_size": net.encoder.config.vocab_size,
         "labels": {t: list(LABELS[t]) for t in TASKS},
         "training": {
-            "pack": pack.name, "pack_counts": meta.get("counts", {}), "corrections": meta.get("corrections", {}),
-            "steps": step, "planned_steps": total, "stopped_early": stopped_early, "epochs": epochs,
-            "batch_size_per_task": batch_size, "lr": lr, "head_lr": head_lr, "seed": seed,
-            "device": str(dev), "torch": torch.__version__,
-            "init_model": str(init_model) if init_model is not None else None, "freeze_embeddings": freeze_embeddings,
+            "pack": pack.name,
+            "pack_counts": meta.get("counts", {}),
+            "corrections": meta.get("corrections", {}),
+            "steps": step,
+            "planned_steps": total,
+            "stopped_early": stopped_early,
+            "epochs": epochs,
+            "batch_size_per_task": batch_size,
+            "lr": lr,
+            "head_lr": head_lr,
+            "seed": seed,
+            "device": str(dev),
+            "torch": torch.__version__,
+            "init_model": str(init_model) if init_model is not None else None,
+            "freeze_embeddings": freeze_embeddings,
         },
         "data": "../shared/data: sms_spam_80w, qq_group_ads, nus_sms_zh, lccc_chitchat, thucnews_titles, tnews, smp_ecdt_intent; plus nlp/training/intent_seed.py",
         "dev_history": history,
@@ -424,8 +456,10 @@ def fit(
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m nlp.training.train", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="step", required=True)
-    pr = sub.add_parser("prepare", help="build the corpora and tokenize them into a pack "
-                        "(qunzhi train adds the database's admin corrections)")
+    pr = sub.add_parser(
+        "prepare",
+        help="build the corpora and tokenize them into a pack (qunzhi train adds the database's admin corrections)",
+    )
     pr.add_argument("--encoder", type=Path, required=True, help="converted e5 directory (tokenizer source)")
     pr.add_argument("--pack", type=Path, required=True)
     pr.add_argument("--data", help="../shared/data by default")
@@ -433,8 +467,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     fi.add_argument("--pack", type=Path, required=True)
     fi.add_argument("--encoder", type=Path, help="converted e5 directory to start from (or --init-model)")
     fi.add_argument("--init-model", type=Path, help="start from this trained model directory (e.g. models/qunzhi)")
-    fi.add_argument("--freeze-embeddings", action="store_true",
-                    help="keep the token embeddings as they are (the shipped NER head reads them)")
+    fi.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="keep the token embeddings as they are (the shipped NER head reads them)",
+    )
     fi.add_argument("--int8", action="store_true", help="store the matrices int8 per row, as shipped")
     fi.add_argument("--out", type=Path, required=True)
     fi.add_argument("--layers", type=int, default=6)
@@ -456,10 +493,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         if (a.encoder is None) == (a.init_model is None):
             p.error("fit: give one of --encoder and --init-model")
-        out = fit(a.pack, a.encoder, a.out, layers=a.layers, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-                  seed=a.seed, device=a.device, resume=a.resume, save_every=a.save_every,
-                  max_minutes=a.max_minutes, max_steps=a.max_steps, version=a.version, init_model=a.init_model,
-                  freeze_embeddings=a.freeze_embeddings, int8=a.int8)
+        out = fit(
+            a.pack,
+            a.encoder,
+            a.out,
+            layers=a.layers,
+            epochs=a.epochs,
+            batch_size=a.batch_size,
+            lr=a.lr,
+            seed=a.seed,
+            device=a.device,
+            resume=a.resume,
+            save_every=a.save_every,
+            max_minutes=a.max_minutes,
+            max_steps=a.max_steps,
+            version=a.version,
+            init_model=a.init_model,
+            freeze_embeddings=a.freeze_embeddings,
+            int8=a.int8,
+        )
         print(f"model written: {out}")
     return 0
 

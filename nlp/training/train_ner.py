@@ -156,7 +156,10 @@ def cmd_cache(args: argparse.Namespace) -> None:
             tmp = path.with_suffix(".tmp")
             torch.save({"hidden": hid, "lengths": lengths, "texts": [s.text for s in sents]}, tmp)
             tmp.rename(path)
-            print(f"{name}/{part}: {len(sents)} sentences, {hid.shape[0]} tokens, {time.time() - t0:.0f} s", file=sys.stderr)
+            print(
+                f"{name}/{part}: {len(sents)} sentences, {hid.shape[0]} tokens, {time.time() - t0:.0f} s",
+                file=sys.stderr,
+            )
     print(json.dumps({"lower_sha256": digest, "frozen": args.frozen}))
 
 
@@ -186,8 +189,13 @@ def write_portable(path: Path, sents: list[Sentence], tok: CharTokenizer, tokeni
     tagset = sorted({t for s in sents for t in s.tags})
     tag_index = {t: j for j, t in enumerate(tagset)}
     cues = [unit_word_features(s.units, lexicon=True) for s in _progress(sents, desc=path.stem)]
-    meta = {"format": PORTABLE_FORMAT, "word_features": WORD_FEATURES, "lexicon_features": LEXICON_FEATURES,
-            "tokenizer_sha256": tokenizer_sha256, "tagset": tagset}
+    meta = {
+        "format": PORTABLE_FORMAT,
+        "word_features": WORD_FEATURES,
+        "lexicon_features": LEXICON_FEATURES,
+        "tokenizer_sha256": tokenizer_sha256,
+        "tagset": tagset,
+    }
     text = _SENT_SEP.join(_UNIT_SEP.join(s.units) for s in sents)
     np.savez_compressed(
         path,
@@ -218,8 +226,9 @@ def cmd_export(args: argparse.Namespace) -> None:
             print(f"{name}/{part}: {len(sents)} sentences", file=sys.stderr)
 
 
-def read_portable(folder: Path, name: str, part: str, labels: tuple[str, ...], lower: LowerEncoder,
-                  tok: CharTokenizer) -> Cached:
+def read_portable(
+    folder: Path, name: str, part: str, labels: tuple[str, ...], lower: LowerEncoder, tok: CharTokenizer
+) -> Cached:
     """A :class:`Cached` split from :func:`cmd_export`'s files: the lower states are computed here
     (on ``lower``'s device), the cues come from the file."""
     import numpy as np
@@ -266,8 +275,16 @@ def _data_parts(name: str, data: str | None) -> dict[str, list[Sentence]]:
     return load_data(name, data)
 
 
-def _load_split(args: argparse.Namespace, name: str, part: str, labels: tuple[str, ...], digest: str,
-                lower: LowerEncoder, limit: int, cues: tuple[bool, bool]) -> Cached:
+def _load_split(
+    args: argparse.Namespace,
+    name: str,
+    part: str,
+    labels: tuple[str, ...],
+    digest: str,
+    lower: LowerEncoder,
+    limit: int,
+    cues: tuple[bool, bool],
+) -> Cached:
     """One split with the cues the net reads (``(word, lexicon)``), cut to ``limit`` sentences:
     from ``--portable``'s export (lower states computed on ``lower``'s device), or from the data
     folder and the cache of lower states."""
@@ -419,7 +436,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.lexicon_features and not args.word_features:
         raise SystemExit("--lexicon-features needs --word-features")
     net = NerNet(
-        config, args.top, heads, dropout=args.dropout, word_features=args.word_features,
+        config,
+        args.top,
+        heads,
+        dropout=args.dropout,
+        word_features=args.word_features,
         lexicon_features=args.lexicon_features,
     )
     if args.init:
@@ -476,9 +497,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     total = steps_per_epoch * args.epochs
     body = [p for n, p in net.named_parameters() if n.startswith("layers.")]
     head = [p for n, p in net.named_parameters() if not n.startswith("layers.")]
-    opt = torch.optim.AdamW(
-        [{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}], weight_decay=0.01
-    )
+    opt = torch.optim.AdamW([{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}], weight_decay=0.01)
     warm = max(1, int(0.06 * total))
     t_start = time.time()
     budget = 60 * args.max_minutes
@@ -512,9 +531,15 @@ def cmd_train(args: argparse.Namespace) -> None:
         net.train()
         micro = {name: s["micro"]["f1"] for name, s in dev_scores.items()}
         sel = select_score(micro)
-        entry = {"epoch": epoch + 1, "step": step, "global_step": epoch * steps_per_epoch + step,
-                 "dev_micro_f1": micro, "select": round(sel, 4), "loss": round(run_loss, 5),
-                 "elapsed_s": round(time.time() - t_start)}
+        entry = {
+            "epoch": epoch + 1,
+            "step": step,
+            "global_step": epoch * steps_per_epoch + step,
+            "dev_micro_f1": micro,
+            "select": round(sel, 4),
+            "loss": round(run_loss, 5),
+            "elapsed_s": round(time.time() - t_start),
+        }
         state["history"].append(entry)
         print(json.dumps(entry), file=log, flush=True)
         print(json.dumps(entry), file=sys.stderr)
@@ -535,8 +560,15 @@ def cmd_train(args: argparse.Namespace) -> None:
             "date": date.today().isoformat(),
             "what": "NER head over the shared encoder (nlp/ner.py): top layers + BIO heads; lower layers are "
             "models/qunzhi's, untouched (lower_sha256 in ner.json)",
-            "data": {n: {"folder": f"../shared/data/{DATASETS[n][0]}", "train": len(train[n]), "dev": len(dev[n]),
-                         "repeat_per_epoch": weights.get(n, 1.0)} for n in train},
+            "data": {
+                n: {
+                    "folder": f"../shared/data/{DATASETS[n][0]}",
+                    "train": len(train[n]),
+                    "dev": len(dev[n]),
+                    "repeat_per_epoch": weights.get(n, 1.0),
+                }
+                for n in train
+            },
             "split": "nlp.training.ner_data.ner_split: blake2b of the normalised text, seed qunzhi-ner-1, test 10% dev 5% "
             "(Weibo: dev.bio is the test)",
             "training": {k: v for k, v in vars(args).items() if k not in ("func",)},
@@ -547,8 +579,16 @@ def cmd_train(args: argparse.Namespace) -> None:
             state["best"] = sel
             _save_model(net, out, cfg, {**manifest, "selected": entry})
         state.update(epoch=resume_at[0], step=resume_at[1], rng=epoch_rng)
-        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "state": state, "torch_rng": torch.get_rng_state()}, ckpt_dir / "last.tmp")
+        torch.save(
+            {
+                "net": net.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "state": state,
+                "torch_rng": torch.get_rng_state(),
+            },
+            ckpt_dir / "last.tmp",
+        )
         (ckpt_dir / "last.tmp").rename(last)
 
     deadline = t_start + budget if budget else math.inf
@@ -579,8 +619,18 @@ def cmd_train(args: argparse.Namespace) -> None:
             if step % 50 == 0:
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{run_loss:.4f}")
-                print(json.dumps({"epoch": epoch + 1, "step": step, "loss": round(run_loss, 5),
-                                  "elapsed_s": round(time.time() - t_start)}), file=log, flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "epoch": epoch + 1,
+                            "step": step,
+                            "loss": round(run_loss, 5),
+                            "elapsed_s": round(time.time() - t_start),
+                        }
+                    ),
+                    file=log,
+                    flush=True,
+                )
             if args.eval_every and step % args.eval_every == 0 and step < len(plan):
                 checkpoint(epoch, step, epoch_rng, run_loss, (epoch, step))
             if time.time() > deadline and step < len(plan):
@@ -644,7 +694,10 @@ _SAME_NET = ("frozen_layers", "top_layers", "heads", "lower_sha256", "word_featu
 
 def _mean_state(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """The element-wise mean of float weights (integer buffers taken from the first)."""
-    return {k: cast(torch.Tensor, sum(s[k] for s in states)) / len(states) if v.is_floating_point() else v for k, v in states[0].items()}
+    return {
+        k: cast(torch.Tensor, sum(s[k] for s in states)) / len(states) if v.is_floating_point() else v
+        for k, v in states[0].items()
+    }
 
 
 def _read_one_net(dirs: list[Path], verb: str) -> list[tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]]:
@@ -666,9 +719,14 @@ def cmd_average(args: argparse.Namespace) -> None:
     _, first_cfg, manifest = loaded[0]
     avg = _mean_state([state for state, _, _ in loaded])
     version = "avg(" + ",".join(cfg["version"] for _, cfg, _ in loaded) + ")"
-    manifest = {**manifest, "version": version, "averaged_from": [
-        {"model": str(d), "version": cfg["version"], "selected": m.get("selected")} for d, (_, cfg, m) in zip(dirs, loaded)
-    ]}
+    manifest = {
+        **manifest,
+        "version": version,
+        "averaged_from": [
+            {"model": str(d), "version": cfg["version"], "selected": m.get("selected")}
+            for d, (_, cfg, m) in zip(dirs, loaded)
+        ],
+    }
     _write_packed(Path(args.out), avg, {**first_cfg, "version": version}, manifest)
 
 
@@ -677,7 +735,9 @@ SELECT_WEIGHTS = {"msra": 2.0, "cluener": 1.0, "weibo": 1.0}  # dev selection: M
 
 def select_score(micro: dict[str, float]) -> float:
     """The one number runs are chosen by: the weighted mean of the datasets' micro-F1."""
-    return sum(SELECT_WEIGHTS.get(n, 1.0) * f for n, f in micro.items()) / sum(SELECT_WEIGHTS.get(n, 1.0) for n in micro)
+    return sum(SELECT_WEIGHTS.get(n, 1.0) * f for n, f in micro.items()) / sum(
+        SELECT_WEIGHTS.get(n, 1.0) for n in micro
+    )
 
 
 def cmd_soup(args: argparse.Namespace) -> None:
@@ -698,8 +758,10 @@ def cmd_soup(args: argparse.Namespace) -> None:
         lower = LowerEncoder(bert, args.frozen).eval().to(device)
     net = net_from_config(config, first_cfg).to(device).eval()
     cues = (net.word_features, net.lexicon_features)
-    dev = {name: _load_split(args, name, "dev", bio_labels(net.head_types[name]), digest, lower, args.limit, cues)
-           for name in net.head_types}
+    dev = {
+        name: _load_split(args, name, "dev", bio_labels(net.head_types[name]), digest, lower, args.limit, cues)
+        for name in net.head_types
+    }
     del bert, lower
 
     def dev_select(states: list[dict[str, torch.Tensor]]) -> tuple[float, dict[str, float]]:
@@ -723,11 +785,17 @@ def cmd_soup(args: argparse.Namespace) -> None:
             best, soup = sel, soup + [cand]
     avg = _mean_state([s[2] for s in soup])
     version = "soup(" + ",".join(s[3]["version"] for s in soup) + ")" if len(soup) > 1 else soup[0][3]["version"]
-    manifest = {**soup[0][4], "version": version, "soup": {
-        "method": "greedy soup on the full dev splits (select = (2 MSRA + CLUENER + Weibo) / 4 micro-F1)",
-        "candidates": [{"model": str(d), "version": c["version"], "dev_select": s} for s, d, _, c, _ in scored],
-        "tries": tries, "ingredients": [str(s[1]) for s in soup], "dev_select": best,
-    }}
+    manifest = {
+        **soup[0][4],
+        "version": version,
+        "soup": {
+            "method": "greedy soup on the full dev splits (select = (2 MSRA + CLUENER + Weibo) / 4 micro-F1)",
+            "candidates": [{"model": str(d), "version": c["version"], "dev_select": s} for s, d, _, c, _ in scored],
+            "tries": tries,
+            "ingredients": [str(s[1]) for s in soup],
+            "dev_select": best,
+        },
+    }
     _write_packed(Path(args.out), avg, {**first_cfg, "version": version}, manifest)
     print(json.dumps({"soup": [str(s[1]) for s in soup], "dev_select": best}))
 
@@ -762,8 +830,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
             ]
             gold = [chunks(s.tags) for s in sents]
             sc = score(gold, pred, model.net.head_types[name])
-            results[name] = {k: v.as_dict() for k, v in sc.items()} | {"sentences": len(sents),
-                                                                        "sentences_per_s": round(len(sents) / dt, 1)}
+            results[name] = {k: v.as_dict() for k, v in sc.items()} | {
+                "sentences": len(sents),
+                "sentences_per_s": round(len(sents) / dt, 1),
+            }
     else:
         lower, config, bert = _load_encoder(args.encoder, args.frozen)
         net, cfg = _load_net(model_dir, config)
@@ -788,7 +858,9 @@ def _print_results(results: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"== {name} ({args.part}, {r.get('sentences')} sentences)")
         for t, s in r.items():
             if isinstance(s, dict):
-                print(f"  {t:14s} P {s['precision']:.4f}  R {s['recall']:.4f}  F1 {s['f1']:.4f}  (gold {s['support']}, pred {s['predicted']})")
+                print(
+                    f"  {t:14s} P {s['precision']:.4f}  R {s['recall']:.4f}  F1 {s['f1']:.4f}  (gold {s['support']}, pred {s['predicted']})"
+                )
         if "sentences_per_s" in r:
             print(f"  speed {r['sentences_per_s']} sentences/s")
     if args.json:
@@ -858,7 +930,9 @@ def cmd_baseline(args: argparse.Namespace) -> None:
             dt = time.time() - t0
             types = sorted(set(maps[name].values()))
             results[f"{system}/{name}"] = {k: v.as_dict() for k, v in score(gold, pred, types).items()} | {
-                "sentences": len(sents), "sentences_per_s": round(len(sents) / dt, 1)}
+                "sentences": len(sents),
+                "sentences_per_s": round(len(sents) / dt, 1),
+            }
     _print_results(results, args)
 
 
@@ -929,10 +1003,19 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--device", default="cpu", help="cpu, or cuda on a machine with a GPU")
     sp.add_argument("--portable", default="", help="read the splits from `export`'s folder instead of data + cache")
     sp.add_argument("--layers-from", default="", help="safetensors of a deeper converted encoder (encoder.layer.N.*)")
-    sp.add_argument("--layers-from-index", type=int, default=0,
-                    help="with --layers-from: encoder layers from this depth on come from that file")
-    sp.add_argument("--max-minutes", type=float, default=0, help="stop cleanly (checkpoint, dev score) after this long; the learning rate "
-                    "decays to zero by then (so a resumed time-boxed run is not step-for-step reproducible)")
+    sp.add_argument(
+        "--layers-from-index",
+        type=int,
+        default=0,
+        help="with --layers-from: encoder layers from this depth on come from that file",
+    )
+    sp.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0,
+        help="stop cleanly (checkpoint, dev score) after this long; the learning rate "
+        "decays to zero by then (so a resumed time-boxed run is not step-for-step reproducible)",
+    )
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("export", help="splits as ids, tags and jieba cues, for `train --portable` elsewhere")

@@ -59,7 +59,9 @@ def corpus_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix in {".jsonl", ".tsv", ".bio", ".txt"}))
+            out.extend(
+                sorted(q for q in p.rglob("*") if q.is_file() and q.suffix in {".jsonl", ".tsv", ".bio", ".txt"})
+            )
         elif p.is_file():
             out.append(p)
         else:
@@ -168,8 +170,9 @@ def base_ids(pieces: Sequence[tuple[str, float]]) -> set[int]:
     return keep
 
 
-def count_pieces(tokenizer: Any, texts: Sequence[str], prefixes: Sequence[str] = PREFIXES,
-                 batch: int = 4096) -> Counter[int]:
+def count_pieces(
+    tokenizer: Any, texts: Sequence[str], prefixes: Sequence[str] = PREFIXES, batch: int = 4096
+) -> Counter[int]:
     """How often each piece id occurs in ``texts``: the most over the ``prefixes`` tried (a piece is
     not counted once per prefix)."""
     counts: Counter[int] = Counter()
@@ -182,8 +185,14 @@ def count_pieces(tokenizer: Any, texts: Sequence[str], prefixes: Sequence[str] =
     return counts
 
 
-def select_vocab(tokenizer: Any, pieces: Sequence[tuple[str, float]], corpus: Iterable[str | os.PathLike[str]],
-                 *, min_count: int = 1, prefixes: Sequence[str] = PREFIXES) -> list[int]:
+def select_vocab(
+    tokenizer: Any,
+    pieces: Sequence[tuple[str, float]],
+    corpus: Iterable[str | os.PathLike[str]],
+    *,
+    min_count: int = 1,
+    prefixes: Sequence[str] = PREFIXES,
+) -> list[int]:
     """Sorted ids to keep: the pieces ``corpus`` uses at least ``min_count`` times, plus :func:`base_ids`."""
     counts = count_pieces(tokenizer, unique_texts(corpus), prefixes)
     keep = base_ids(pieces) | {i for i, c in counts.items() if c >= min_count}

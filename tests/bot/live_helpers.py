@@ -13,16 +13,15 @@ import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, TypeVar
-from datetime import datetime, timedelta, timezone
-
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 import pytest
 
 from bot.commands import registry
-from bot.message import GroupMessage, MessageKind, NotConnected, RoomInfo
 from bot.live import LiveBot, MessageHandler, RoomHandler
+from bot.message import GroupMessage, MessageKind, NotConnected, RoomInfo
 from bot.store import analysis as analysis_db, outgoing as outgoing_db
 from tests.bot.wording import assert_no_english
 
@@ -144,9 +143,18 @@ def message(
     kind: MessageKind = MessageKind.TEXT,
 ) -> GroupMessage:
     return GroupMessage(
-        id=f"live-{next(_ids)}", source="wechaty", group_id=GROUP, sender_id=sender, sender_name=name or sender,
-        sent_at=T0 + timedelta(minutes=minutes), kind=kind, text=text, group_topic="AI 交流群",
-        mentions=mentions, mentions_bot=BOT in mentions, reply_to=reply_to,
+        id=f"live-{next(_ids)}",
+        source="wechaty",
+        group_id=GROUP,
+        sender_id=sender,
+        sender_name=name or sender,
+        sent_at=T0 + timedelta(minutes=minutes),
+        kind=kind,
+        text=text,
+        group_topic="AI 交流群",
+        mentions=mentions,
+        mentions_bot=BOT in mentions,
+        reply_to=reply_to,
     )
 
 

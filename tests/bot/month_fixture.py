@@ -23,20 +23,36 @@ START = datetime(2026, 3, 1, tzinfo=TZ)
 DAYS = 30
 
 NAMES = {
-    "wxid_asker": "阿杰", "wxid_lead": "老王", "wxid_helper": "小李", "wxid_quoter": "Momo",
-    "wxid_linker": "链接哥", "wxid_chat": "闲聊", "wxid_teacher": "张老师", "wxid_spam": "招财",
+    "wxid_asker": "阿杰",
+    "wxid_lead": "老王",
+    "wxid_helper": "小李",
+    "wxid_quoter": "Momo",
+    "wxid_linker": "链接哥",
+    "wxid_chat": "闲聊",
+    "wxid_teacher": "张老师",
+    "wxid_spam": "招财",
 }
 QUESTIONS = [
-    "请问 LoRA 微调一般要多大显存？", "vLLM 部署的时候怎么开量化？", "有人用过 Qdrant 吗？效果怎么样？",
-    "RAG 的切块大小一般设多少？", "Embedding 模型选哪个比较好？", "多卡训练老是卡住是什么原因？",
+    "请问 LoRA 微调一般要多大显存？",
+    "vLLM 部署的时候怎么开量化？",
+    "有人用过 Qdrant 吗？效果怎么样？",
+    "RAG 的切块大小一般设多少？",
+    "Embedding 模型选哪个比较好？",
+    "多卡训练老是卡住是什么原因？",
 ]
 LEAD_QUESTIONS = ["你们的 GPU 云服务器多少钱一个月？", "算力租赁怎么收费？", "API 调用有免费额度吗？"]
 ANSWERS = ["用 4bit 量化的话 24G 显存就够了", "建议先把 chunk 设成 512，再看召回效果", "试试 bge-m3，中文效果不错"]
 LINKS = [
-    "这篇讲 RAG 评测的文章不错 https://arxiv.org/abs/2401.00001", "官方文档在这 https://docs.vllm.ai/en/latest/",
-    "推荐这个仓库 https://github.com/hiyouga/LLaMA-Factory", "新出的榜单 https://huggingface.co/spaces/open-llm-leaderboard",
+    "这篇讲 RAG 评测的文章不错 https://arxiv.org/abs/2401.00001",
+    "官方文档在这 https://docs.vllm.ai/en/latest/",
+    "推荐这个仓库 https://github.com/hiyouga/LLaMA-Factory",
+    "新出的榜单 https://huggingface.co/spaces/open-llm-leaderboard",
 ]
-ADS = ["兼职刷单日赚300，加V：wx_abc123 秒结", "低价出售 GPT 账号，加微信 vx_shop888 咨询", "宝妈在家轻松日入500，加V信 abc_2024"]
+ADS = [
+    "兼职刷单日赚300，加V：wx_abc123 秒结",
+    "低价出售 GPT 账号，加微信 vx_shop888 咨询",
+    "宝妈在家轻松日入500，加V信 abc_2024",
+]
 CHAT = ["早上好", "哈哈哈", "今天好冷", "下班了下班了", "周末愉快", "吃饭去了", "收到", "辛苦了", "晚安"]
 LEAD_KEYWORDS = ("GPU", "算力", "API")
 
@@ -56,8 +72,16 @@ def month(seed: int = 7) -> list[Row]:
         nonlocal n
         n += 1
         m = GroupMessage(
-            id=f"mo{n:04d}", source="replay", group_id=group, sender_id=sender, sender_name=NAMES[sender],
-            sent_at=at, kind=MessageKind.TEXT, text=text, group_topic="AI 开发者", **extra,  # type: ignore[arg-type]
+            id=f"mo{n:04d}",
+            source="replay",
+            group_id=group,
+            sender_id=sender,
+            sender_name=NAMES[sender],
+            sent_at=at,
+            kind=MessageKind.TEXT,
+            text=text,
+            group_topic="AI 开发者",
+            **extra,  # type: ignore[arg-type]
         )
         rows.append(Row(m, role))
         return m
@@ -80,11 +104,21 @@ def month(seed: int = 7) -> list[Row]:
             q = add(asker, asked_at, text, "question")
             style = rng.random()
             if style < 0.45:  # an answer by mention, within the window
-                add("wxid_helper", asked_at + timedelta(minutes=rng.randint(2, 150)),
-                    f"@{NAMES[asker]} {rng.choice(ANSWERS)}", "answer", mentions=(asker,))
+                add(
+                    "wxid_helper",
+                    asked_at + timedelta(minutes=rng.randint(2, 150)),
+                    f"@{NAMES[asker]} {rng.choice(ANSWERS)}",
+                    "answer",
+                    mentions=(asker,),
+                )
             elif style < 0.75:  # an answer by reply, maybe much later
-                add("wxid_quoter", asked_at + timedelta(minutes=rng.randint(5, 900)), rng.choice(ANSWERS), "answer",
-                    reply_to=q.id)
+                add(
+                    "wxid_quoter",
+                    asked_at + timedelta(minutes=rng.randint(5, 900)),
+                    rng.choice(ANSWERS),
+                    "answer",
+                    reply_to=q.id,
+                )
         if day == 19:  # the spammer joins and bursts
             for minute in (0, 20, 45):
                 add("wxid_spam", at(day, 10, minute), rng.choice(ADS), "ad")

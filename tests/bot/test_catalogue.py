@@ -50,14 +50,35 @@ def call(*args, data: tuple[str, ...] | None = None, **kwargs) -> Case:  # noqa:
 
 
 REPORT = dict(
-    group_name="AI 交流群", member_name="推广小王", member_id="wxid_spam", quote="兼职刷单日赚500，加V：abc1***",
-    reasons=("第 2 次违规（72 小时内已满 2 次）", "广告分 1.00（处理线 0.90）", "关键词「兼职」"), record=12,
+    group_name="AI 交流群",
+    member_name="推广小王",
+    member_id="wxid_spam",
+    quote="兼职刷单日赚500，加V：abc1***",
+    reasons=("第 2 次违规（72 小时内已满 2 次）", "广告分 1.00（处理线 0.90）", "关键词「兼职」"),
+    record=12,
 )
 CARD = dict(
-    name="Alice", member_id="wxid_alice", where="本群", first_day="2026-11-01", last_day="2026-11-25", messages=40,
-    active_days=10, per_day=4.0, busy_hours=(21, 9), topics="RAG 5、微调 3", mentions="机构 OpenAI 2", questions=3,
-    answers=5, links=2, sites="github.com 2", useful=12, risk="低", risk_why=("广告 0 条", "违规 0 次"),
-    hints={"gender": "—", "age": "—"}, occupations="教师（自述“我是一名老师”×1）", lead_score=37,
+    name="Alice",
+    member_id="wxid_alice",
+    where="本群",
+    first_day="2026-11-01",
+    last_day="2026-11-25",
+    messages=40,
+    active_days=10,
+    per_day=4.0,
+    busy_hours=(21, 9),
+    topics="RAG 5、微调 3",
+    mentions="机构 OpenAI 2",
+    questions=3,
+    answers=5,
+    links=2,
+    sites="github.com 2",
+    useful=12,
+    risk="低",
+    risk_why=("广告 0 条", "违规 0 次"),
+    hints={"gender": "—", "age": "—"},
+    occupations="教师（自述“我是一名老师”×1）",
+    lead_score=37,
     lead_why=("问过「显卡」2 次",),
 )
 
@@ -109,21 +130,34 @@ CASES: dict[str, list[Case]] = {
     "member_warning": [call(1), call(1, 2, 72), call(2, 2, 72)],
     "member_removal_notice": [call(2), call(3)],
     "report_action": [
-        call("warn"), call("kick"), call("log"), call("kick", dry_run=True), call("warn", dry_run=True),
+        call("warn"),
+        call("kick"),
+        call("log"),
+        call("kick", dry_run=True),
+        call("warn", dry_run=True),
         call("other", data=()),
     ],
     "admin_report": [
-        call(action="kick", dry_run=False, **REPORT), call(action="warn", dry_run=True, **REPORT),
+        call(action="kick", dry_run=False, **REPORT),
+        call(action="warn", dry_run=True, **REPORT),
         call(**{**REPORT, "reasons": ()}, action="log", dry_run=False),
     ],
-    "help_line": [call("/kick @成员", "把成员移出本群", ("踢", "踢出")), call("/help", "列出你能用的命令", ("帮助", "?", "？"))],
+    "help_line": [
+        call("/kick @成员", "把成员移出本群", ("踢", "踢出")),
+        call("/help", "列出你能用的命令", ("帮助", "?", "？")),
+    ],
     "help_text": [call(["/help — 列出你能用的命令"], more_for_admins=True), call([], more_for_admins=False)],
     "no_permission": [call("kick", "ADMIN"), call("dryrun", "OWNER")],
     "not_on_the_bot": [call()],
     "protected_member": [call("Bob", "ADMIN"), call("Carol", "SUPERADMIN")],
     "needs_target": [call(name) for name in COMMAND_NAMES],
     "kick_reply": [call("Bob")],
-    "admin_warning": [call("别发广告", 1), call("别发广告", 1, 2, 72), call("别发广告", 2, 2, 72), call("spam", 3, 2, 72)],
+    "admin_warning": [
+        call("别发广告", 1),
+        call("别发广告", 1, 2, 72),
+        call("别发广告", 2, 2, 72),
+        call("spam", 3, 2, 72),
+    ],
     "warn_reply": [call("Bob", 3)],
     "spam_needs_quote": [call()],
     "spam_recorded_only": [call("Bob")],
@@ -140,7 +174,15 @@ CASES: dict[str, list[Case]] = {
     "digest_bad_date": [call("tomorrow"), call("2026-13-40")],
     "digest_future_day": [call()],
     "stats_reply": [
-        call("2026-11-25", messages=24, speakers=3, useful=5, ads=2, actions={"warn": 2, "kick": 1, "log": 1, "add": 0}, pending=0),
+        call(
+            "2026-11-25",
+            messages=24,
+            speakers=3,
+            useful=5,
+            ads=2,
+            actions={"warn": 2, "kick": 1, "log": 1, "add": 0},
+            pending=0,
+        ),
         call("2026-11-25", messages=0, speakers=0, useful=0, ads=0, actions={}, pending=3),
     ],
     "optout_done": [call()],
@@ -151,7 +193,12 @@ CASES: dict[str, list[Case]] = {
     ],
     "dryrun_usage": [call()],
     "dryrun_done": [call(True), call(False)],
-    "lead_reason": [call("request", "显卡", 2), call("question", "显卡", 1), call("mention", "GPU", 3), call("other", "x", 1)],
+    "lead_reason": [
+        call("request", "显卡", 2),
+        call("question", "显卡", 1),
+        call("mention", "GPU", 3),
+        call("other", "x", 1),
+    ],
     "lead_cues": [call(["多少钱", "怎么买"])],
     "risk_reasons": [call(ads=2, strikes=1, mean=0.4, top=0.99, burst_hours=24, burst_messages=12, burst_ads=1)],
     "demographic_hint": [call("male", 0.81), call("30-39", 0.7)],
@@ -165,7 +212,9 @@ CASES: dict[str, list[Case]] = {
     "kick_done": [call(group_name="AI 交流群", member_name="推广小王", member_id="wxid_spam", record=12)],
     # the digest
     "weekday_name": [call(i) for i in range(7)],
-    "event_day": [call(d, w, 11, 28) for d, w in ((0, 2), (1, 3), (2, 4), (3, 5), (6, 1), (7, 2), (13, 1), (14, 2), (40, 0))],
+    "event_day": [
+        call(d, w, 11, 28) for d, w in ((0, 2), (1, 3), (2, 4), (3, 5), (6, 1), (7, 2), (13, 1), (14, 2), (40, 0))
+    ],
 }
 
 
@@ -302,7 +351,9 @@ def test_no_chinese_text_is_built_outside_the_catalogue(rel: str) -> None:
         node.lineno
         for node in ast.walk(tree)
         if isinstance(node, ast.JoinedStr)
-        and cjk.search("".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)))
+        and cjk.search(
+            "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        )
     ]
     assert not built, f"{rel} builds Chinese text on lines {built}: move it to bot/catalogue.py"
 
@@ -348,7 +399,9 @@ def template_uses() -> tuple[set[str], dict[str, list[tuple[str, set[str]]]]]:
                 and isinstance(target.node, nodes.Getattr) and isinstance(target.node.node, nodes.Name)
                 and target.node.node.name == "t"
             ):  # fmt: skip
-                assert not node.args and not node.dyn_args and not node.dyn_kwargs, f"{path.name}: t.{target.node.attr} by name only"
+                assert not node.args and not node.dyn_args and not node.dyn_kwargs, (
+                    f"{path.name}: t.{target.node.attr} by name only"
+                )
                 calls.setdefault(target.node.attr, []).append((path.name, {k.key for k in node.kwargs}))
     return used, calls
 
@@ -357,7 +410,9 @@ def test_every_catalogue_key_is_used() -> None:
     """Each public function and constant is read somewhere in bot/ (catalogue.py's own code
     included: a table read by a function counts), and each digest key by a template."""
     names = set(code_names(ROOT / "bot"))
-    public = {n for n, v in vars(catalogue).items() if not n.startswith("_") and (n.isupper() or n in public_functions())}
+    public = {
+        n for n, v in vars(catalogue).items() if not n.startswith("_") and (n.isupper() or n in public_functions())
+    }
     assert not sorted(public - names), "catalogue entries nothing uses: remove them or use them"
     used, _ = template_uses()
     assert not sorted(set(catalogue.DIGEST) - used), "digest words no template reads"
@@ -401,14 +456,18 @@ def test_the_digest_code_says_nothing_of_its_own() -> None:
                 allowed.add(id(node.body[0].value))  # type: ignore[attr-defined]
             if isinstance(node, ast.Call):
                 f = node.func
-                if isinstance(f, ast.Attribute) and f.attr in ("compile", "split") or isinstance(f, ast.Name) and f.id == "compile":
+                if (
+                    isinstance(f, ast.Attribute)
+                    and f.attr in ("compile", "split")
+                    or isinstance(f, ast.Name)
+                    and f.id == "compile"
+                ):
                     allowed.update(id(n) for a in [*node.args, f] for n in ast.walk(a))
         said = [
             node.lineno for node in ast.walk(tree)
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and cjk.search(node.value) and id(node) not in allowed
         ]  # fmt: skip
         assert not said, f"{path.relative_to(ROOT)} says something on lines {said}: word it in bot/catalogue.py"
-
 
 
 def test_every_message_kind_has_a_name() -> None:

@@ -34,20 +34,34 @@ ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
 GROUP = "g1@chatroom"
 AD = "兼职刷单日赚300，加V：wx_abc{n} 秒结"
-CHAT = ["请问 vLLM 部署 Qwen 显存不够怎么办？", "可以试试 int4 量化，显存能省一半", "LoRA 微调学习率一般设多少？", "收到"]
+CHAT = [
+    "请问 vLLM 部署 Qwen 显存不够怎么办？",
+    "可以试试 int4 量化，显存能省一半",
+    "LoRA 微调学习率一般设多少？",
+    "收到",
+]
 
 
 def msg(i: int, text: str, sender: str) -> GroupMessage:
     return GroupMessage(
-        id=f"m{i}", source="replay", group_id=GROUP, sender_id=sender, sender_name=sender,
-        sent_at=T0 + timedelta(minutes=i), kind=MessageKind.TEXT, text=text, group_topic="AI 交流",
+        id=f"m{i}",
+        source="replay",
+        group_id=GROUP,
+        sender_id=sender,
+        sender_name=sender,
+        sent_at=T0 + timedelta(minutes=i),
+        kind=MessageKind.TEXT,
+        text=text,
+        group_topic="AI 交流",
     )
 
 
 def corpus(n: int = 96) -> list[GroupMessage]:
     """Chat from eight members with an ad every fifth message from one of three spammers."""
     return [
-        msg(i, AD.format(n=i), f"wxid_spam{i % 3}") if i % 5 == 0 else msg(i, f"{CHAT[i % len(CHAT)]} #{i}", f"wxid_u{i % 8}")
+        msg(i, AD.format(n=i), f"wxid_spam{i % 3}")
+        if i % 5 == 0
+        else msg(i, f"{CHAT[i % len(CHAT)]} #{i}", f"wxid_u{i % 8}")
         for i in range(n)
     ]
 
@@ -57,7 +71,13 @@ def config(batch_size: int = 8) -> Config:
         {
             "analysis": {"batch_size": batch_size, "max_attempts": 2},
             "models": {"use": False},
-            "groups": [{"id": GROUP, "topic": "人工智能", "moderation": {"mode": "kick", "ad_threshold": 0.6, "kick_after_strikes": 2}}],
+            "groups": [
+                {
+                    "id": GROUP,
+                    "topic": "人工智能",
+                    "moderation": {"mode": "kick", "ad_threshold": 0.6, "kick_after_strikes": 2},
+                }
+            ],
         }
     )
 
@@ -130,7 +150,10 @@ def test_claims_are_disjoint_lapse_and_a_lost_claim_saves_nothing(sessions):
         assert analysis_db.save_analyses(s, [(pk, [], []) for pk, _ in c], worker_id="C") == {pk for pk, _ in c}
     with sessions() as s:
         statuses = dict(s.execute(select(Message.source_id, Message.analysis_status)).all())
-        assert statuses["m0"] == "done" and s.scalar(select(Message.analysis_attempts).where(Message.source_id == "m0")) == 0
+        assert (
+            statuses["m0"] == "done"
+            and s.scalar(select(Message.analysis_attempts).where(Message.source_id == "m0")) == 0
+        )
     # releasing gives B's claims back at once
     with sessions.begin() as s:
         assert analysis_db.release_claims(s, "B") == 6
@@ -195,15 +218,24 @@ def replay_file(tmp_path: Path, messages: list[GroupMessage]) -> tuple[Path, Pat
     f = tmp_path / "day.jsonl"
     f.write_text(
         "".join(
-            json.dumps({"id": m.id, "group_id": m.group_id, "sender_id": m.sender_id, "time": m.sent_at.isoformat(), "text": m.text},
-                       ensure_ascii=False) + "\n"
+            json.dumps(
+                {
+                    "id": m.id,
+                    "group_id": m.group_id,
+                    "sender_id": m.sender_id,
+                    "time": m.sent_at.isoformat(),
+                    "text": m.text,
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
             for m in messages
         ),
         "utf-8",
     )
     cfg = tmp_path / "config.toml"
     cfg.write_text(
-        '[analysis]\nbatch_size = 8\nmax_attempts = 2\n[models]\nuse = false\n[profiles]\nenabled = true\n'
+        "[analysis]\nbatch_size = 8\nmax_attempts = 2\n[models]\nuse = false\n[profiles]\nenabled = true\n"
         f'[[groups]]\nid = "{GROUP}"\ntopic = "人工智能"\n[groups.moderation]\nmode = "kick"\nad_threshold = 0.6\nkick_after_strikes = 2\n',
         "utf-8",
     )
@@ -212,7 +244,11 @@ def replay_file(tmp_path: Path, messages: list[GroupMessage]) -> tuple[Path, Pat
 
 def qunzhi(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, **(env or {})},
     )
 
@@ -251,7 +287,11 @@ def test_a_database_failure_mid_run_is_one_line(tmp_path, capsys, monkeypatch):
     import bot.cli
 
     def lost(args):  # noqa: ANN001
-        raise OperationalError("INSERT INTO messages ...", {"x": 1}, Exception("server closed the connection unexpectedly\n\tThis probably means ..."))
+        raise OperationalError(
+            "INSERT INTO messages ...",
+            {"x": 1},
+            Exception("server closed the connection unexpectedly\n\tThis probably means ..."),
+        )
 
     monkeypatch.setattr(bot.cli, "cmd_db_requeue", lost)
     assert main(["db", "requeue", "--db", f"sqlite:///{tmp_path / 'q.db'}"]) == 2
@@ -299,11 +339,17 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_kill_9_between_verdicts_and_moderation_then_the_same_replay_records_every_action(db_url, engine, tmp_path, baseline):
+def test_kill_9_between_verdicts_and_moderation_then_the_same_replay_records_every_action(
+    db_url, engine, tmp_path, baseline
+):
     f, cfg = replay_file(tmp_path, corpus())
     args = ["--config", str(cfg), "replay", str(f), "--db", db_url]
     killed = subprocess.run(
-        [sys.executable, "-c", KILL_SCRIPT, *args], cwd=ROOT, capture_output=True, text=True, timeout=180,
+        [sys.executable, "-c", KILL_SCRIPT, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
         env={**os.environ, "KILL_AT_BATCH": "3"},
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -341,8 +387,10 @@ def test_a_message_an_admin_already_judged_is_not_judged_again(sessions, label):
     pipe = Pipeline(sessions, [AdRules()], config())
     pipe.store([msg(1, AD.format(n=1), "wxid_spam")])
     with sessions.begin() as s:
-        (pk, m), = analysis_db.pending_messages(s, 10, 3)
-        corrections_db.record_correction(s, text=m.text, analyzer="ad", label=label, by_contact="wxid_admin", message_pk=pk)
+        ((pk, m),) = analysis_db.pending_messages(s, 10, 3)
+        corrections_db.record_correction(
+            s, text=m.text, analyzer="ad", label=label, by_contact="wxid_admin", message_pk=pk
+        )
     report = pipe.process_pending()
     assert report.analysed == 1 and report.actions == []
     assert count(sessions, ModerationAction) == 0
@@ -389,11 +437,22 @@ def test_db_requeue_puts_failed_messages_back(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'q.db'}"
     engine, sessions = fresh_sessions(url)
     park(sessions, 3)
-    Pipeline(sessions, [], config()).store([GroupMessage(
-        id="x", source="replay", group_id="other@chatroom", sender_id="b", sender_name="b", sent_at=T0, kind=MessageKind.TEXT, text="x",
-    )])
+    Pipeline(sessions, [], config()).store(
+        [
+            GroupMessage(
+                id="x",
+                source="replay",
+                group_id="other@chatroom",
+                sender_id="b",
+                sender_name="b",
+                sent_at=T0,
+                kind=MessageKind.TEXT,
+                text="x",
+            )
+        ]
+    )
     with sessions.begin() as s:
-        (pk, _), = analysis_db.pending_messages(s, 10, 3)
+        ((pk, _),) = analysis_db.pending_messages(s, 10, 3)
         analysis_db.mark_analysis_failed(s, pk, "model away", 1)
     assert main(["db", "requeue", "--group", GROUP, "--db", url]) == 0
     assert "requeued 3 failed messages in g1@chatroom" in capsys.readouterr().out

@@ -86,8 +86,20 @@ def write_config(tmp_path: Path) -> Path:
 def test_replay_twice_changes_nothing_and_reports_bad_lines(tmp_path, capsys):
     cfg = write_config(tmp_path)
     lines = [
-        {"id": "a1", "group_id": "g@chatroom", "sender_id": "u1", "time": "2026-11-25T09:00:00+08:00", "text": "请问 RAG 怎么评估召回率？"},
-        {"id": "a2", "group_id": "g@chatroom", "sender_id": "u2", "time": "2026-11-25T09:01:00+08:00", "text": "哈哈哈"},
+        {
+            "id": "a1",
+            "group_id": "g@chatroom",
+            "sender_id": "u1",
+            "time": "2026-11-25T09:00:00+08:00",
+            "text": "请问 RAG 怎么评估召回率？",
+        },
+        {
+            "id": "a2",
+            "group_id": "g@chatroom",
+            "sender_id": "u2",
+            "time": "2026-11-25T09:01:00+08:00",
+            "text": "哈哈哈",
+        },
         {"id": "a3", "group_id": "g@chatroom", "sender_id": "u3", "time": "昨天", "text": "坏时间"},
     ]
     f = tmp_path / "day.jsonl"
@@ -142,7 +154,24 @@ def test_db_upgrade_is_idempotent_and_errors_are_one_line(tmp_path, capsys):
     assert "no converted encoder here" in err and "--freeze-embeddings keeps a trained model's embeddings" in err
 
 
-@pytest.mark.parametrize("argv", [[], ["demo"], ["replay"], ["import"], ["digest"], ["predict"], ["train"], ["eval"], ["extract"], ["run"], ["db"], ["db", "upgrade"], ["db", "requeue"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["demo"],
+        ["replay"],
+        ["import"],
+        ["digest"],
+        ["predict"],
+        ["train"],
+        ["eval"],
+        ["extract"],
+        ["run"],
+        ["db"],
+        ["db", "upgrade"],
+        ["db", "requeue"],
+    ],
+)
 def test_every_subcommand_has_help(argv, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([*argv, "--help"])
@@ -150,7 +179,9 @@ def test_every_subcommand_has_help(argv, capsys):
     assert "usage: qunzhi" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("task, labels", [("ad", {"ad", "normal"}), ("useful", {"useful", "useless"}), ("intent", None)])
+@pytest.mark.parametrize(
+    "task, labels", [("ad", {"ad", "normal"}), ("useful", {"useful", "useless"}), ("intent", None)]
+)
 def test_predict_writes_one_json_object_per_line_in_order(tmp_path, capsys, task, labels):
     lines = ["兼职刷单日赚300，加V：wx_abc123", "", "请问 LoRA 微调学习率设多少？", "哈哈哈"]
     src, dst = tmp_path / "in.txt", tmp_path / "out.jsonl"
@@ -223,7 +254,9 @@ def _tricky_input(tmp_path):
     return src, lines
 
 
-@pytest.mark.parametrize("command", [["predict", "--task", "ad", "--rules"], ["extract", "--rules", "--now", "2026-11-25T21:00"]])
+@pytest.mark.parametrize(
+    "command", [["predict", "--task", "ad", "--rules"], ["extract", "--rules", "--now", "2026-11-25T21:00"]]
+)
 def test_predict_and_extract_split_messages_on_newline_only(tmp_path, capsys, command):
     src, lines = _tricky_input(tmp_path)
     dst = tmp_path / "out.jsonl"

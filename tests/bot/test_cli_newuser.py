@@ -18,7 +18,9 @@ HEAVY = ("torch", "transformers", "matplotlib", "jieba", "sqlalchemy", "pydantic
 SHOW_HEAVY = f"\nimport sys\nprint(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n"
 
 
-@pytest.mark.parametrize("code", ["import bot.cli", "from bot.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"])
+@pytest.mark.parametrize(
+    "code", ["import bot.cli", "from bot.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"]
+)
 def test_the_command_line_and_its_help_import_nothing_heavy(code):
     done = subprocess.run(
         [sys.executable, "-c", code + SHOW_HEAVY], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
@@ -47,15 +49,25 @@ def stored(tmp_path_factory):
     db = d / "q.db"
     cfg = _config(d, db)
     rows = []
-    for i, (group, sender, name, text) in enumerate([
-        ("g@chatroom", "wxid_ethan", "Ethan", "请问 RAG 的召回率怎么评估？"),
-        ("g@chatroom", "wxid_ethan", "Ethan", "LoRA 微调的学习率一般设多少"),
-        ("g@chatroom", "wxid_wang1", "小王", "推荐一篇向量数据库的综述"),
-        ("h@chatroom", "wxid_wang2", "小王", "大家周末去爬山吗"),
-        ("h@chatroom", "wxid_wang2", "小王", "明天下午三点集合"),
-    ]):
-        rows.append({"id": f"n{i}", "group_id": group, "sender_id": sender, "sender_name": name,
-                     "time": f"2026-11-25T09:{i:02d}:00+08:00", "text": text})
+    for i, (group, sender, name, text) in enumerate(
+        [
+            ("g@chatroom", "wxid_ethan", "Ethan", "请问 RAG 的召回率怎么评估？"),
+            ("g@chatroom", "wxid_ethan", "Ethan", "LoRA 微调的学习率一般设多少"),
+            ("g@chatroom", "wxid_wang1", "小王", "推荐一篇向量数据库的综述"),
+            ("h@chatroom", "wxid_wang2", "小王", "大家周末去爬山吗"),
+            ("h@chatroom", "wxid_wang2", "小王", "明天下午三点集合"),
+        ]
+    ):
+        rows.append(
+            {
+                "id": f"n{i}",
+                "group_id": group,
+                "sender_id": sender,
+                "sender_name": name,
+                "time": f"2026-11-25T09:{i:02d}:00+08:00",
+                "text": text,
+            }
+        )
     day = d / "day.jsonl"
     day.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", "utf-8")
     assert main(["--config", str(cfg), "replay", str(day)]) == 0
@@ -77,8 +89,20 @@ def test_a_digest_of_a_group_without_settings_says_so_and_names_the_config_besid
     db.parent.mkdir()
     beside = _config(db.parent, db)  # data/config.toml, as `qunzhi demo` writes one beside demo.db
     day = tmp_path / "day.jsonl"
-    day.write_text(json.dumps({"id": "a", "group_id": "g@chatroom", "sender_id": "u", "time": "2026-11-25T09:00:00+08:00",
-                               "text": "请问 RAG 怎么评估"}, ensure_ascii=False) + "\n", "utf-8")
+    day.write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "group_id": "g@chatroom",
+                "sender_id": "u",
+                "time": "2026-11-25T09:00:00+08:00",
+                "text": "请问 RAG 怎么评估",
+            },
+            ensure_ascii=False,
+        )
+        + "\n",
+        "utf-8",
+    )
     cfg = _config(tmp_path, db, configured=False)
     assert main(["--config", str(cfg), "replay", str(day)]) == 0
     capsys.readouterr()
@@ -89,15 +113,23 @@ def test_a_digest_of_a_group_without_settings_says_so_and_names_the_config_besid
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("argv", [
-    ["digest", "--group", "g@chatroom"], ["profile", "Ethan"], ["db", "requeue"], ["db", "purge", "--days", "3"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["digest", "--group", "g@chatroom"],
+        ["profile", "Ethan"],
+        ["db", "requeue"],
+        ["db", "purge", "--days", "3"],
+    ],
+)
 def test_reading_commands_never_create_a_database(tmp_path, monkeypatch, capsys, argv):
     monkeypatch.chdir(tmp_path)  # no config.toml here: the default database.url, var/qunzhi.db
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err == f"qunzhi: no database at {Path('var/qunzhi.db')} (the default database.url): give --db or --config; " \
-                  "qunzhi replay, import, demo or run create one\n"
+    assert (
+        err == f"qunzhi: no database at {Path('var/qunzhi.db')} (the default database.url): give --db or --config; "
+        "qunzhi replay, import, demo or run create one\n"
+    )
     assert main([*argv, "--db", str(tmp_path / "other.db")]) == 2
     assert f"no database at {tmp_path / 'other.db'} (--db)" in capsys.readouterr().err
     assert not (tmp_path / "var").exists() and list(tmp_path.iterdir()) == []

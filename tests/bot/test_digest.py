@@ -245,8 +245,14 @@ def test_announcements() -> None:
 
 def test_ads_masked_with_score_and_reason_and_threshold() -> None:
     msgs = [
-        am("spam1", "10:00", "副业月入过万，加V：wx_abc123 电话 138 0013 8000", name="推广小王",
-           ad=("ad", 0.97), reasons=("keyword 加V", "model p=0.97")),
+        am(
+            "spam1",
+            "10:00",
+            "副业月入过万，加V：wx_abc123 电话 138 0013 8000",
+            name="推广小王",
+            ad=("ad", 0.97),
+            reasons=("keyword 加V", "model p=0.97"),
+        ),
         am("spam2", "10:05", "低分的疑似广告", ad=("ad", 0.6)),
         am("u1", "10:06", "正常聊天", ad=("normal", 0.99)),
     ]
@@ -266,8 +272,10 @@ def test_ads_masked_with_score_and_reason_and_threshold() -> None:
 
 def test_top_contributors_by_useful_then_total() -> None:
     msgs = [
-        useful("a", "09:00", "有用一"), useful("a", "09:01", "有用二"),
-        useful("b", "09:02", "有用三"), useful("b", "09:03", "有用四"),
+        useful("a", "09:00", "有用一"),
+        useful("a", "09:01", "有用二"),
+        useful("b", "09:02", "有用三"),
+        useful("b", "09:03", "有用四"),
         am("b", "09:04", "闲聊", useful="useless", ad=("normal", 0.9)),
         useful("c", "09:05", "有用五"),
         *[am("d", f"10:{i:02d}", "水", useful="useless", ad=("normal", 0.9)) for i in range(9)],
@@ -293,7 +301,15 @@ PRIVATE = [
 
 def _private_digest() -> DigestData:
     msgs = [
-        am("u2", "09:00", "vLLM 怎么装？加我微信：wx_secret99", intent="question", useful="useful", ad=("normal", 0.9), mid="pq"),
+        am(
+            "u2",
+            "09:00",
+            "vLLM 怎么装？加我微信：wx_secret99",
+            intent="question",
+            useful="useful",
+            ad=("normal", 0.9),
+            mid="pq",
+        ),
         useful("u1", "09:01", "邮箱 zhang@example.com 或 13800138000", name="张三 13800138000", reply_to="pq"),
         am("u3", "09:02", "【公告】QQ群号 123456789", intent="announcement"),
         am("u4", "09:03", "资料 https://example.com/doc 有问题找 QQ 123456789", kind=MessageKind.LINK),
@@ -466,7 +482,9 @@ def test_render_text_parts_fit_the_limit() -> None:
 
 
 def test_split_does_not_leave_a_heading_at_the_end_of_a_part() -> None:
-    topics = "\n".join(f"【话题{t}】3 条\n" + "\n".join(f"· 09:0{i} 某人：" + "内容" * 8 for i in range(3)) for t in range(6))
+    topics = "\n".join(
+        f"【话题{t}】3 条\n" + "\n".join(f"· 09:0{i} 某人：" + "内容" * 8 for i in range(3)) for t in range(6)
+    )
     text = "🔥 今日话题\n" + topics
     parts = split_parts(text, 120)
     bodies = _unmark(parts)
@@ -486,9 +504,19 @@ def test_an_ad_only_the_model_sees_is_not_counted_when_corroboration_is_asked():
     from nlp.verdict import Verdict
 
     def am(i, rules_label):
-        msg = GroupMessage(f"x{i}", "replay", "g", "u", "u", datetime(2026, 5, 9, 2, i, tzinfo=timezone.utc),
-                           MessageKind.TEXT, "很长的一段技术提问" * 5)
-        return AnalysedMessage(msg, {"ad": Verdict("ad", "ad", 0.99), "ad_rules": Verdict("ad_rules", rules_label, 0.9)})
+        msg = GroupMessage(
+            f"x{i}",
+            "replay",
+            "g",
+            "u",
+            "u",
+            datetime(2026, 5, 9, 2, i, tzinfo=timezone.utc),
+            MessageKind.TEXT,
+            "很长的一段技术提问" * 5,
+        )
+        return AnalysedMessage(
+            msg, {"ad": Verdict("ad", "ad", 0.99), "ad_rules": Verdict("ad_rules", rules_label, 0.9)}
+        )
 
     msgs = [am(1, "normal"), am(2, "ad")]
     kw = dict(group_id="g", group_name="g", topic="AI", day=date(2026, 5, 9), tz=ZoneInfo("Asia/Shanghai"))

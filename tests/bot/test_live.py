@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -34,9 +34,18 @@ from bot.store import (
 from bot.store.models import Correction, Message
 from bot.wiring import build_rule_analyzers, open_store
 from tests.bot.live_helpers import (  # noqa: F401 - asyncio_debug is a fixture
-    ADMIN, BOT, GROUP, OWNER, T0, Harness, RecordingPlatform, asyncio_debug, message, off_loop,
+    ADMIN,
+    BOT,
+    GROUP,
+    OWNER,
+    T0,
+    Harness,
+    RecordingPlatform,
+    assert_said_only_chinese,
+    asyncio_debug,
+    message,
+    off_loop,
 )
-from tests.bot.live_helpers import assert_said_only_chinese
 
 pytestmark = pytest.mark.usefixtures("asyncio_debug")  # every test here runs under asyncio debug mode
 
@@ -73,7 +82,9 @@ async def running(config: Config, *, analyzers=None, before=()) -> AsyncIterator
         with store.sessions.begin() as session:
             messages_db.store_messages(session, list(before))
     platform = RecordingPlatform()
-    bot = await off_loop(LiveBot, config, store, platform, analyzers=analyzers or build_rule_analyzers(), clock=lambda: T0)
+    bot = await off_loop(
+        LiveBot, config, store, platform, analyzers=analyzers or build_rule_analyzers(), clock=lambda: T0
+    )
     task = asyncio.create_task(bot.run())
     try:
         yield Harness(bot, platform, task)
@@ -156,30 +167,49 @@ async def test_an_ad_behind_a_command_is_still_caught_but_never_counted(live: Ha
     await live.say(message("/help 加V abc12345 兼职刷单日赚500", "wxid_spam", name="推广小王", minutes=1))
     assert any("/help" in t for t in live.texts())  # answered as a command
     assert live.platform.sent[-1][2] == ("wxid_spam",) and "第 1 次提醒" in live.texts()[-1]  # and warned
-    await live.say(message("/kick @Alice 代理微商招募，日结工资，加微信 wx_8899001 了解", "wxid_spam", name="推广小王",
-                           minutes=2, mentions=("wxid_alice",)))
+    await live.say(
+        message(
+            "/kick @Alice 代理微商招募，日结工资，加微信 wx_8899001 了解",
+            "wxid_spam",
+            name="推广小王",
+            minutes=2,
+            mentions=("wxid_alice",),
+        )
+    )
     assert "抱歉，/kick 需要管理员权限。" in live.texts()
     assert live.platform.kicks == [(GROUP, "wxid_spam")]  # the second strike
     await live.say(message("/stats", ADMIN, minutes=3))
-    assert live.texts()[-1].startswith(f"今天（{T0.date().isoformat()}）：1 条消息，1 人发言；") and "广告 0 条" in live.texts()[-1]
+    assert (
+        live.texts()[-1].startswith(f"今天（{T0.date().isoformat()}）：1 条消息，1 人发言；")
+        and "广告 0 条" in live.texts()[-1]
+    )
     assert "处理：警告 1，移出 1；" in live.texts()[-1]  # shown as actions, not as ads
-    rendered = await asyncio.to_thread(make_digest, live.bot.store.sessions, live.bot.config, GROUP, T0.date(), save=False, embed=None)
+    rendered = await asyncio.to_thread(
+        make_digest, live.bot.store.sessions, live.bot.config, GROUP, T0.date(), save=False, embed=None
+    )
     assert (rendered.data.counts.total, rendered.data.counts.speakers) == (1, 1)
     assert "abc12345" not in "\n".join(rendered.text_parts)
     with live.bot.store.sessions() as s:
-        assert [a.action for a in sorted(actions_db.actions_for_group(s, GROUP), key=lambda a: a.pk)] == ["warn", "kick"]
+        assert [a.action for a in sorted(actions_db.actions_for_group(s, GROUP), key=lambda a: a.pk)] == [
+            "warn",
+            "kick",
+        ]
         assert profile_rows(s, "wxid_spam") == [] and profile_rows(s, "wxid_alice")
         assert groups_db.member(s, GROUP, "wxid_spam").message_count == 0
 
 
 async def test_whitelisted_members_are_left_alone(live: Harness) -> None:
     await live.say(message("/whitelist @ad guy", ADMIN, mentions=("wxid_partner",)))
-    await live.say(message(AD, "wxid_partner"), message(AD2, "wxid_partner", minutes=1), message(AD3, "wxid_partner", minutes=2))
+    await live.say(
+        message(AD, "wxid_partner"), message(AD2, "wxid_partner", minutes=1), message(AD3, "wxid_partner", minutes=2)
+    )
     assert live.platform.kicks == []
     assert not any("广告" in t and "提醒" in t for t in live.texts())
     with live.bot.store.sessions() as s:
         assert {a.action for a in actions_db.actions_for_group(s, GROUP)} == {"log"}
-    await live.say(message("/unwhitelist @ad guy", ADMIN, mentions=("wxid_partner",)), message(AD, "wxid_partner", minutes=3))
+    await live.say(
+        message("/unwhitelist @ad guy", ADMIN, mentions=("wxid_partner",)), message(AD, "wxid_partner", minutes=3)
+    )
     assert "第 1 次提醒" in live.texts()[-1]
 
 
@@ -221,7 +251,10 @@ async def test_spam_on_a_quoted_message_records_training_data_and_applies_policy
     assert (a.action, a.member_id, a.by_contact) == ("warn", "wxid_sneaky", ADMIN)
     assert any(m == ("wxid_sneaky",) for _, _, m in live.platform.sent)
     # the same by @mention picks the member's latest message, not the command
-    await live.say(message("再来一次：私聊我", "wxid_sneaky", minutes=1), message("/spam @阿强", ADMIN, minutes=2, mentions=("wxid_sneaky",)))
+    await live.say(
+        message("再来一次：私聊我", "wxid_sneaky", minutes=1),
+        message("/spam @阿强", ADMIN, minutes=2, mentions=("wxid_sneaky",)),
+    )
     assert live.platform.kicks == [(GROUP, "wxid_sneaky")]
 
 
@@ -301,7 +334,9 @@ async def test_the_analysis_loop_is_woken_on_the_loops_own_thread(live: Harness)
             loop.call_soon_threadsafe(set_event)
 
     wake.set = recording_set  # type: ignore[method-assign]
-    await live.say(message("大家好", "wxid_alice"), message("/stats", ADMIN, minutes=1), message(AD, "wxid_spam", minutes=2))
+    await live.say(
+        message("大家好", "wxid_alice"), message("/stats", ADMIN, minutes=1), message(AD, "wxid_spam", minutes=2)
+    )
     assert "第 1 次提醒" in live.texts()[-1]
     assert set_on and set(set_on) == {threading.current_thread().name}  # never from the worker
 
@@ -388,7 +423,8 @@ async def test_commands_answer_at_once_after_a_restart_with_a_backlog(asyncio_de
             actions = sorted(actions_db.actions_for_group(s, GROUP), key=lambda a: a.pk)
         # the ad was judged by the bot before the admin's /spam ran, which then counted as the second strike
         assert [(a.action, a.member_id, a.by_contact) for a in actions] == [
-            ("warn", "wxid_spam", None), ("kick", "wxid_spam", ADMIN),
+            ("warn", "wxid_spam", None),
+            ("kick", "wxid_spam", ADMIN),
         ]
 
 

@@ -31,7 +31,15 @@ from bot.store.models import Message
 from bot.wiring import build_pipeline, build_rule_analyzers, open_store
 from nlp.verdict import Verdict
 from tests.bot.live_helpers import (  # noqa: F401 - asyncio_debug is a fixture
-    ADMIN, BOT, GROUP, T0, Harness, RecordingPlatform, asyncio_debug, message, off_loop,
+    ADMIN,
+    BOT,
+    GROUP,
+    T0,
+    Harness,
+    RecordingPlatform,
+    asyncio_debug,
+    message,
+    off_loop,
 )
 
 DAY = date(2026, 11, 25)  # T0 is 10:00 of this day in Shanghai
@@ -63,17 +71,27 @@ def at(minutes: float) -> datetime:
 def replayed_day() -> list[GroupMessage]:
     """The members' four messages, then twenty commands by an admin, each answered by the bot
     (@-mentioning the admin, as its replies do)."""
+
     def gm(
         mid: str, sender: str, minutes: float, text: str, mentions: tuple[str, ...] = (), reply_to: str | None = None
     ) -> GroupMessage:
         return GroupMessage(
-            id=mid, source="replay", group_id=GROUP, sender_id=sender, sender_name=sender.removeprefix("wxid_").title(),
-            sent_at=at(minutes), kind=MessageKind.TEXT, text=text, group_topic="AI 交流群", mentions=mentions,
+            id=mid,
+            source="replay",
+            group_id=GROUP,
+            sender_id=sender,
+            sender_name=sender.removeprefix("wxid_").title(),
+            sent_at=at(minutes),
+            kind=MessageKind.TEXT,
+            text=text,
+            group_topic="AI 交流群",
+            mentions=mentions,
             reply_to=reply_to,
         )
 
     day = [
-        gm(f"chat-{i}", s, m, t, reply_to=None if r is None else f"chat-{r}") for i, (s, m, t, r) in enumerate(MEMBERS_CHAT)
+        gm(f"chat-{i}", s, m, t, reply_to=None if r is None else f"chat-{r}")
+        for i, (s, m, t, r) in enumerate(MEMBERS_CHAT)
     ]
     for i in range(20):
         text = COMMANDS[i % len(COMMANDS)]
@@ -103,13 +121,19 @@ def test_message_role_is_the_live_parser_s_decision() -> None:
 
 
 def test_roles_are_stored_commands_analysed_and_only_chat_counted(session) -> None:  # noqa: ANN001
-    msgs = [message("大家好", "wxid_alice"), message("/stats", "wxid_alice", minutes=1), message("今天：2 条", BOT, minutes=2)]
+    msgs = [
+        message("大家好", "wxid_alice"),
+        message("/stats", "wxid_alice", minutes=1),
+        message("今天：2 条", BOT, minutes=2),
+    ]
     stored = messages_db.store_messages(session, msgs, ["chat", "command", "bot"])
     # a command is judged like chat (an ad may hide behind one); the bot's own words never are
     assert [m.id for _, m in analysis_db.pending_messages(session, 10, 3)] == [msgs[0].id, msgs[1].id]
     assert analysis_db.analysis_counts(session, GROUP)["pending"] == 2
     assert messages_db.message_roles(session, [pk for pk, _ in stored]) == {
-        stored[0][0]: "chat", stored[1][0]: "command", stored[2][0]: "bot",
+        stored[0][0]: "chat",
+        stored[1][0]: "command",
+        stored[2][0]: "bot",
     }
     # once analysed (say both called ads and useful), the command still counts nowhere
     verdicts = [Verdict("ad", "ad", 0.99, (), "rules"), Verdict("useful", "useful", 0.9, (), "rules")]
@@ -123,7 +147,9 @@ def test_roles_are_stored_commands_analysed_and_only_chat_counted(session) -> No
     alice = groups_db.member(session, GROUP, "wxid_alice")
     assert alice.message_count == 1 and alice.last_seen == msgs[1].sent_at  # a command is seen, not counted
     assert groups_db.member(session, GROUP, BOT) is None  # the bot is no member
-    assert messages_db.latest_message(session, GROUP, "wxid_alice")[1].text == "大家好"  # /spam @x never picks a command
+    assert (
+        messages_db.latest_message(session, GROUP, "wxid_alice")[1].text == "大家好"
+    )  # /spam @x never picks a command
     with pytest.raises(ValueError, match="role"):
         messages_db.store_messages(session, [message("x")], ["admin"])
     with pytest.raises(ValueError, match="one per message"):
@@ -132,9 +158,22 @@ def test_roles_are_stored_commands_analysed_and_only_chat_counted(session) -> No
 
 def test_the_database_refuses_an_unknown_role(engine) -> None:  # noqa: ANN001
     row = dict(
-        source="replay", source_id="x", group_id=GROUP, sender_id="a", sender_name="", sent_at=T0, kind="text",
-        text="", mentions=[], mentions_bot=False, quote="", group_topic="", role="admin", stored_at=T0,
-        analysis_status="pending", analysis_attempts=0,
+        source="replay",
+        source_id="x",
+        group_id=GROUP,
+        sender_id="a",
+        sender_name="",
+        sent_at=T0,
+        kind="text",
+        text="",
+        mentions=[],
+        mentions_bot=False,
+        quote="",
+        group_topic="",
+        role="admin",
+        stored_at=T0,
+        analysis_status="pending",
+        analysis_attempts=0,
     )
     with Session(engine) as s, s.begin():
         groups_db.ensure_group(s, GROUP)
@@ -194,9 +233,16 @@ class EchoingPlatform(RecordingPlatform):
         self._echoes += 1
         await self.inbox.put(
             GroupMessage(
-                id=f"echo-{self._echoes}", source="wechaty", group_id=group_id, sender_id=BOT, sender_name="群智",
-                sent_at=T0 + timedelta(minutes=30, seconds=self._echoes), kind=MessageKind.TEXT, text=text,
-                group_topic="AI 交流群", mentions=tuple(mentions),
+                id=f"echo-{self._echoes}",
+                source="wechaty",
+                group_id=group_id,
+                sender_id=BOT,
+                sender_name="群智",
+                sent_at=T0 + timedelta(minutes=30, seconds=self._echoes),
+                kind=MessageKind.TEXT,
+                text=text,
+                group_topic="AI 交流群",
+                mentions=tuple(mentions),
             )
         )
 
@@ -206,7 +252,9 @@ async def echoing(db_url: str, asyncio_debug) -> AsyncIterator[Harness]:  # noqa
     config = make_config(db_url)
     store = await off_loop(open_store, config)
     platform = EchoingPlatform()
-    bot = await off_loop(LiveBot, config, store, platform, analyzers=build_rule_analyzers(), clock=lambda: T0 + timedelta(hours=1))
+    bot = await off_loop(
+        LiveBot, config, store, platform, analyzers=build_rule_analyzers(), clock=lambda: T0 + timedelta(hours=1)
+    )
     task = asyncio.create_task(bot.run())
     h = Harness(bot, platform, task)
     await h.settle()
@@ -235,7 +283,9 @@ async def test_live_stats_and_digest_of_a_day_of_commands_count_only_the_members
     assert (int(found.group(1)), int(found.group(2))) == (4, 3)  # not 24 (nor 40-odd with the echoes)
     roles = roles_stored(live.bot.store.sessions)
     assert roles["chat"] == 4 and roles["command"] == 20 and roles["bot"] >= 20
-    rendered = await asyncio.to_thread(make_digest, live.bot.store.sessions, live.bot.config, GROUP, DAY, save=False, embed=None)
+    rendered = await asyncio.to_thread(
+        make_digest, live.bot.store.sessions, live.bot.config, GROUP, DAY, save=False, embed=None
+    )
     assert (rendered.data.counts.total, rendered.data.counts.speakers) == (4, 3)
     assert "warn" not in {t.keyword.lower() for t in rendered.data.topics}
     assert all(t.root.text not in set(COMMANDS) for t in rendered.data.threads)

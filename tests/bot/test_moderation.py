@@ -74,8 +74,12 @@ def test_reasons_written_by_moderation_are_chinese():
         decide(AD, Standing(strikes=4), policy(PolicyMode.WARN)),
     ]
     assert [a.reasons[0] for a in cases] == [
-        "不是广告", "本群未开启广告处理", "发送者在白名单中，不处理", "发送者是管理员，不处理",
-        "第 5 次违规（本群只记录，不处理）", "第 5 次违规",
+        "不是广告",
+        "本群未开启广告处理",
+        "发送者在白名单中，不处理",
+        "发送者是管理员，不处理",
+        "第 5 次违规（本群只记录，不处理）",
+        "第 5 次违规",
     ]
     assert all("keyword 加V" in a.reasons for a in cases[1:])
 

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.config import Send
-from bot.outbox import MAX_BACKOFF_SECONDS, Outbox, OutboxSender, RateLimiter, backoff_seconds
 from bot.message import NotConnected, OutcomeUnknown, PlatformError
+from bot.outbox import MAX_BACKOFF_SECONDS, Outbox, OutboxSender, RateLimiter, backoff_seconds
 from bot.store import outgoing as outgoing_db
 from tests.bot.live_helpers import RecordingPlatform
 
@@ -49,13 +49,24 @@ class FakeTime:
 
 
 def make_sender(
-    sessions, platform, ft: FakeTime, *, send: Send | None = None, per_group: int = 100, overall: int = 100,
+    sessions,
+    platform,
+    ft: FakeTime,
+    *,
+    send: Send | None = None,
+    per_group: int = 100,
+    overall: int = 100,
     poll: float = 2.0,
 ) -> OutboxSender:
     return OutboxSender(
-        sessions, platform, send or Send(jitter_seconds=(0.0, 0.0)),
-        clock=ft.clock, sleep=ft.sleep, rng=random.Random(7),
-        limiter=RateLimiter(per_group, overall, clock=ft.monotonic, sleep=ft.sleep), poll_seconds=poll,
+        sessions,
+        platform,
+        send or Send(jitter_seconds=(0.0, 0.0)),
+        clock=ft.clock,
+        sleep=ft.sleep,
+        rng=random.Random(7),
+        limiter=RateLimiter(per_group, overall, clock=ft.monotonic, sleep=ft.sleep),
+        poll_seconds=poll,
     )
 
 
@@ -140,7 +151,9 @@ async def test_short_text_private_and_kick_are_queued_and_carried_out(sessions):
         box.tell(s, "wxid_admin", "已移出 wxid_spam")
     queued = rows(sessions)
     assert [(r.op, r.purpose, r.text) for r in queued] == [
-        ("text", "warn", "请勿发广告"), ("kick", "kick", ""), ("private", "report", "已移出 wxid_spam"),
+        ("text", "warn", "请勿发广告"),
+        ("kick", "kick", ""),
+        ("private", "report", "已移出 wxid_spam"),
     ]
     platform = RecordingPlatform()
     await drain_all(make_sender(sessions, platform, ft))
@@ -355,7 +368,9 @@ async def test_sender_applies_rate_limit_and_seeded_jitter_and_skips_a_limited_t
     platform = RecordingPlatform()
     send = Send(per_group_per_minute=2, global_per_minute=20, jitter_seconds=(0.8, 2.5))
     limiter = RateLimiter(2, 20, clock=ft.monotonic, sleep=ft.sleep)
-    sender = OutboxSender(sessions, platform, send, clock=ft.clock, sleep=ft.sleep, rng=random.Random(7), limiter=limiter)
+    sender = OutboxSender(
+        sessions, platform, send, clock=ft.clock, sleep=ft.sleep, rng=random.Random(7), limiter=limiter
+    )
     assert await drain_all(sender) == 2  # the third in group A is over the limit: skipped, nothing sleeps
     assert [t for _, t, _ in platform.sent] == ["m0", "m1"]
     jitters = list(ft.sleeps)

@@ -17,8 +17,15 @@ GROUP = "g1@chatroom"
 
 def msg(i: int, text: str, sender: str = "wxid_a", kind: MessageKind = MessageKind.TEXT) -> GroupMessage:
     return GroupMessage(
-        id=f"m{i}", source="replay", group_id=GROUP, sender_id=sender, sender_name=sender,
-        sent_at=T0 + timedelta(minutes=i), kind=kind, text=text, group_topic="AI 交流",
+        id=f"m{i}",
+        source="replay",
+        group_id=GROUP,
+        sender_id=sender,
+        sender_name=sender,
+        sent_at=T0 + timedelta(minutes=i),
+        kind=kind,
+        text=text,
+        group_topic="AI 交流",
     )
 
 
@@ -26,7 +33,9 @@ def config(**moderation) -> Config:
     return Config.model_validate(
         {
             "analysis": {"batch_size": 4, "max_attempts": 2},
-            "groups": [{"id": GROUP, "topic": "人工智能", "moderation": {"mode": "kick", "ad_threshold": 0.6, **moderation}}],
+            "groups": [
+                {"id": GROUP, "topic": "人工智能", "moderation": {"mode": "kick", "ad_threshold": 0.6, **moderation}}
+            ],
         }
     )
 

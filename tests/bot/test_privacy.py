@@ -46,7 +46,10 @@ from bot.privacy import mask
         ("加 Ｖ：wx_abc123 秒通过", "加 Ｖ：wx_a*** 秒通过"),
         ("QQ 123456789.", "QQ 12***89."),
         # several in one message, positions preserved around full-width text
-        ("【招聘】电话１３９１２３４５６７８，微信：hr_2026，邮箱 hr@corp.cn", "【招聘】电话139****5678，微信：hr***，邮箱 h***@corp.cn"),
+        (
+            "【招聘】电话１３９１２３４５６７８，微信：hr_2026，邮箱 hr@corp.cn",
+            "【招聘】电话139****5678，微信：hr***，邮箱 h***@corp.cn",
+        ),
     ],
 )
 def test_masks_contact_details(text: str, expected: str) -> None:
@@ -112,8 +115,11 @@ def test_what_extract_reports_as_a_contact_is_what_the_mask_hides(text: str) -> 
 
     from nlp.patterns import CONTACT_TYPES, extract_patterns
 
-    contacts = [e for e in extract_patterns(text, datetime(2026, 11, 25, tzinfo=timezone.utc), ZoneInfo("Asia/Shanghai"))
-                if e.type in CONTACT_TYPES]
+    contacts = [
+        e
+        for e in extract_patterns(text, datetime(2026, 11, 25, tzinfo=timezone.utc), ZoneInfo("Asia/Shanghai"))
+        if e.type in CONTACT_TYPES
+    ]
     assert contacts
     masked = mask(text)
     for e in contacts:

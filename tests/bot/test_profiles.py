@@ -81,9 +81,17 @@ def hand_count(member: str, group: str = GROUP) -> dict:
 
 def profile_numbers(t: Tally) -> dict:
     return {
-        "messages": t.messages, "active_days": t.active_days, "hours": t.hours, "questions": t.questions,
-        "answers": t.answers, "links": t.links, "ads": t.ads, "burst_messages": t.burst_messages,
-        "burst_ads": t.burst_ads, "first_seen": t.first_seen, "last_seen": t.last_seen,
+        "messages": t.messages,
+        "active_days": t.active_days,
+        "hours": t.hours,
+        "questions": t.questions,
+        "answers": t.answers,
+        "links": t.links,
+        "ads": t.ads,
+        "burst_messages": t.burst_messages,
+        "burst_ads": t.burst_ads,
+        "first_seen": t.first_seen,
+        "last_seen": t.last_seen,
     }
 
 
@@ -124,8 +132,8 @@ def test_profile_matches_the_hand_count(replayed, member: str) -> None:  # noqa:
 def test_strikes_messages_per_day_and_ad_risk(replayed) -> None:  # noqa: ANN001
     with replayed() as s:
         strikes = actions_db.strikes(s, GROUP, "wxid_spam", since=None)
-        (_, spam), = profile_rows(s, "wxid_spam", GROUP)
-        (_, chat), = profile_rows(s, "wxid_chat", GROUP)
+        ((_, spam),) = profile_rows(s, "wxid_spam", GROUP)
+        ((_, chat),) = profile_rows(s, "wxid_chat", GROUP)
         text = describe(s, make_config(), "wxid_chat", GROUP)
     assert strikes == 4  # every ad warned under the group's warn policy
     assert risk(spam, strikes, 24).level == "高"
@@ -162,10 +170,10 @@ def test_incremental_equals_from_scratch(sessions, tmp_path) -> None:  # noqa: A
 
 def test_topics_links_roles_and_occupation(replayed) -> None:  # noqa: ANN001
     with replayed() as s:
-        (_, linker), = profile_rows(s, "wxid_linker", GROUP)
-        (_, asker), = profile_rows(s, "wxid_asker", GROUP)
-        (_, teacher), = profile_rows(s, "wxid_teacher", GROUP)
-        (_, spam), = profile_rows(s, "wxid_spam", GROUP)
+        ((_, linker),) = profile_rows(s, "wxid_linker", GROUP)
+        ((_, asker),) = profile_rows(s, "wxid_asker", GROUP)
+        ((_, teacher),) = profile_rows(s, "wxid_teacher", GROUP)
+        ((_, spam),) = profile_rows(s, "wxid_spam", GROUP)
         text = describe(s, make_config(), "wxid_teacher", GROUP)
     assert set(linker.domains) <= {"arxiv.org", "docs.vllm.ai", "github.com", "huggingface.co"}
     assert sum(linker.domains.values()) == hand_count("wxid_linker")["links"]
@@ -204,8 +212,14 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
     with sessions() as s:
         assert profile_rows(s, "wxid_chat")
     optout = first[-1].message.__class__(
-        id="optout-1", source="replay", group_id=GROUP, sender_id="wxid_chat", sender_name="闲聊",
-        sent_at=first[-1].message.sent_at + timedelta(seconds=1), kind="text", text="/optout",
+        id="optout-1",
+        source="replay",
+        group_id=GROUP,
+        sender_id="wxid_chat",
+        sender_name="闲聊",
+        sent_at=first[-1].message.sent_at + timedelta(seconds=1),
+        kind="text",
+        text="/optout",
     )
     with sessions.begin() as s:  # stored as the live bot stores it: a command, not chat
         ((pk, _),) = messages_db.store_messages(s, [optout], [commands.message_role(optout, config)])
@@ -221,35 +235,60 @@ def test_opt_out_deletes_and_stops_profiling(sessions) -> None:  # noqa: ANN001
     with sessions() as s:
         assert profile_rows(s, "wxid_chat") == []  # never profiled again...
         stored = messages_db.message_counts(s, GROUP)["wxid_chat"]
-        assert stored == sum(1 for r in ROWS if r.message.sender_id == "wxid_chat")  # ...but still stored (not the /optout: no chat)
+        assert stored == sum(
+            1 for r in ROWS if r.message.sender_id == "wxid_chat"
+        )  # ...but still stored (not the /optout: no chat)
         assert analysis_db.analysis_counts(s, GROUP)["pending"] == 0  # ...and analysed (moderated)
         assert profile_rows(s, "wxid_asker")  # others are untouched
     elsewhere = optout.__class__(
-        id="elsewhere-1", source="replay", group_id="new@chatroom", sender_id="wxid_chat", sender_name="闲聊",
-        sent_at=ROWS[-1].message.sent_at, kind="text", text="新群你好",
+        id="elsewhere-1",
+        source="replay",
+        group_id="new@chatroom",
+        sender_id="wxid_chat",
+        sender_name="闲聊",
+        sent_at=ROWS[-1].message.sent_at,
+        kind="text",
+        text="新群你好",
     )
     pipeline.ingest([elsewhere])
     with sessions() as s:
         assert groups_db.member(s, "new@chatroom", "wxid_chat").opted_out  # a group joined later is covered too
         assert profile_rows(s, "wxid_chat") == []
     optin = optout.__class__(
-        id="optin-1", source="replay", group_id=GROUP, sender_id="wxid_chat", sender_name="闲聊",
-        sent_at=ROWS[-1].message.sent_at + timedelta(minutes=1), kind="text", text="/optin",
+        id="optin-1",
+        source="replay",
+        group_id=GROUP,
+        sender_id="wxid_chat",
+        sender_name="闲聊",
+        sent_at=ROWS[-1].message.sent_at + timedelta(minutes=1),
+        kind="text",
+        text="/optin",
     )
     with sessions.begin() as s:
         ((pk, _),) = messages_db.store_messages(s, [optin], [commands.message_role(optin, config)])
     reply = commands.handle(
-        commands.registry.parse(optin, prefixes=("/",), bot_id="bot", bot_name="群智"), optin, pk,
-        sessions=sessions, config=config, outbox=Outbox(), bot_id="bot",
+        commands.registry.parse(optin, prefixes=("/",), bot_id="bot", bot_name="群智"),
+        optin,
+        pk,
+        sessions=sessions,
+        config=config,
+        outbox=Outbox(),
+        bot_id="bot",
     )
     assert "已恢复画像" in reply
     later = optout.__class__(
-        id="after-optin", source="replay", group_id=GROUP, sender_id="wxid_chat", sender_name="闲聊",
-        sent_at=optin.sent_at + timedelta(minutes=1), kind="text", text="早上好",
+        id="after-optin",
+        source="replay",
+        group_id=GROUP,
+        sender_id="wxid_chat",
+        sender_name="闲聊",
+        sent_at=optin.sent_at + timedelta(minutes=1),
+        kind="text",
+        text="早上好",
     )
     pipeline.ingest([later])
     with sessions() as s:
-        (_, t), = profile_rows(s, "wxid_chat")
+        ((_, t),) = profile_rows(s, "wxid_chat")
         assert not groups_db.member(s, GROUP, "wxid_chat").opted_out
     assert t.messages == 1  # the message after /optin (a command is no activity); nothing from before
 
@@ -267,8 +306,15 @@ def test_commands_and_the_bot_s_words_are_no_activity(sessions) -> None:  # noqa
     ]
     msgs = [
         base.__class__(
-            id=f"roles-{i}", source="replay", group_id=GROUP, sender_id=who, sender_name=who, kind="text", text=text,
-            sent_at=base.sent_at + timedelta(minutes=i), mentions=("wxid_qunzhi",) if "@群智" in text else (),
+            id=f"roles-{i}",
+            source="replay",
+            group_id=GROUP,
+            sender_id=who,
+            sender_name=who,
+            kind="text",
+            text=text,
+            sent_at=base.sent_at + timedelta(minutes=i),
+            mentions=("wxid_qunzhi",) if "@群智" in text else (),
         )
         for i, (who, text) in enumerate(said)
     ]
@@ -283,11 +329,20 @@ def test_commands_and_the_bot_s_words_are_no_activity(sessions) -> None:  # noqa
 
 
 def test_profile_command_is_for_admins_and_shows_the_profile(replayed) -> None:  # noqa: ANN001
-    config = make_config().model_copy(update={"bot": make_config().bot.model_copy(update={"superadmins": ("wxid_boss",)})})
+    config = make_config().model_copy(
+        update={"bot": make_config().bot.model_copy(update={"superadmins": ("wxid_boss",)})}
+    )
     last = ROWS[-1].message
     ask = last.__class__(
-        id="cmd-profile", source="replay", group_id=GROUP, sender_id="wxid_boss", sender_name="老板",
-        sent_at=last.sent_at + timedelta(minutes=5), kind="text", text="/profile @小李", mentions=("wxid_helper",),
+        id="cmd-profile",
+        source="replay",
+        group_id=GROUP,
+        sender_id="wxid_boss",
+        sender_name="老板",
+        sent_at=last.sent_at + timedelta(minutes=5),
+        kind="text",
+        text="/profile @小李",
+        mentions=("wxid_helper",),
     )
     with replayed.begin() as s:
         ((pk, _),) = messages_db.store_messages(s, [ask])
@@ -323,15 +378,24 @@ def test_demographic_hints_accumulate_and_show_only_above_threshold(sessions, tm
     base = ROWS[0].message
     texts = {"wxid_bro": ["哥们早", "哥几个吃了吗", "哥哥哥哥哥哥哥哥哥哥哥哥"], "wxid_quiet": ["今天不错", "好的"]}
     msgs = [
-        base.__class__(id=f"d{s}{i}", source="replay", group_id=GROUP, sender_id=s, sender_name=s,
-                       sent_at=base.sent_at + timedelta(minutes=i), kind="text", text=t)
-        for s, ts in texts.items() for i, t in enumerate(ts)
+        base.__class__(
+            id=f"d{s}{i}",
+            source="replay",
+            group_id=GROUP,
+            sender_id=s,
+            sender_name=s,
+            sent_at=base.sent_at + timedelta(minutes=i),
+            kind="text",
+            text=t,
+        )
+        for s, ts in texts.items()
+        for i, t in enumerate(ts)
     ]
     hook = build_profile_hook(config)
     Pipeline(sessions, build_rule_analyzers(), config, on_analysed=hook).ingest(msgs)
     model = hook._demographics
     with sessions() as s:
-        (_, bro), = profile_rows(s, "wxid_bro", GROUP)
+        ((_, bro),) = profile_rows(s, "wxid_bro", GROUP)
         bro_text = describe(s, config, "wxid_bro", GROUP)
         quiet_text = describe(s, config, "wxid_quiet", GROUP)
     n, sums = model.evidence("".join(texts["wxid_bro"]))
@@ -411,8 +475,8 @@ def test_a_profile_created_meanwhile_is_added_to_not_duplicated(sessions, monkey
     assert raced_once  # the race did happen
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(MemberProfile)) == 2
-        (_, raced), = profile_rows(s, "wxid_race")
-        (_, new), = profile_rows(s, "wxid_new")
+        ((_, raced),) = profile_rows(s, "wxid_race")
+        ((_, new),) = profile_rows(s, "wxid_new")
     assert raced.messages == 5 and raced.keywords == Counter({"微调": 3, "向量库": 2})
     assert raced.last_seen == t0 + timedelta(minutes=3)
     assert new.messages == 1 and new.keywords == Counter({"显卡": 1})

@@ -52,7 +52,9 @@ def snapshot(session) -> dict:  # noqa: ANN001
         "labels": labels,
         "counts": messages_db.message_counts(session, GROUP),
         "members": groups_db.members(session, GROUP),
-        "profiles": [(g, t.row()) for m in ("wxid_asker", "wxid_spam", "wxid_linker") for g, t in profile_rows(session, m)],
+        "profiles": [
+            (g, t.row()) for m in ("wxid_asker", "wxid_spam", "wxid_linker") for g, t in profile_rows(session, m)
+        ],
         "strikes": actions_db.strikes(session, GROUP, "wxid_spam", since=None),
     }
 
@@ -172,6 +174,11 @@ async def test_the_daily_retry_wakes_the_analysis_when_it_requeued_something() -
 
     with pytest.raises(asyncio.CancelledError):
         await purge_daily(
-            None, config, in_worker, lambda: clock[0], sleep=sleep, on_requeued=lambda: woken.append(clock[0])  # type: ignore[arg-type]
+            None,
+            config,
+            in_worker,
+            lambda: clock[0],
+            sleep=sleep,
+            on_requeued=lambda: woken.append(clock[0]),  # type: ignore[arg-type]
         )
     assert woken == [datetime(2026, 3, 12, 4, 30, tzinfo=TZ)]

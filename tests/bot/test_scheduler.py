@@ -76,8 +76,15 @@ def messages(gid: str, day: date = DAY, texts: list[str] = CHAT) -> list[GroupMe
     start = datetime.combine(day, datetime.min.time(), SH).replace(hour=10)
     return [
         GroupMessage(
-            id=f"{gid}-{day}-{i}", source="replay", group_id=gid, sender_id=f"wxid_{i % 3}", sender_name=f"成员{i % 3}",
-            sent_at=start + timedelta(minutes=7 * i), kind=MessageKind.TEXT, text=t, group_topic="AI 交流",
+            id=f"{gid}-{day}-{i}",
+            source="replay",
+            group_id=gid,
+            sender_id=f"wxid_{i % 3}",
+            sender_name=f"成员{i % 3}",
+            sent_at=start + timedelta(minutes=7 * i),
+            kind=MessageKind.TEXT,
+            text=t,
+            group_topic="AI 交流",
         )
         for i, t in enumerate(texts)
     ]
@@ -239,7 +246,11 @@ def test_two_schedulers_racing_from_two_threads_deliver_once(store, other_store)
         errors: list[BaseException] = []
 
         def race(
-            sched: DigestScheduler, gid: str, barrier: threading.Barrier, results: list[bool], errors: list[BaseException]
+            sched: DigestScheduler,
+            gid: str,
+            barrier: threading.Barrier,
+            results: list[bool],
+            errors: list[BaseException],
         ) -> None:
             try:
                 barrier.wait(timeout=10)
@@ -333,9 +344,7 @@ def test_delivery_to_the_group_to_admins_or_nowhere(store):
     ingest(sessions, cfg, G1, G2, G3)
     queued: list[int] = []
     clock = Clock(AT_2100)
-    sched = DigestScheduler(
-        sessions, cfg, Outbox(300, clock=clock), clock=clock, on_queued=lambda: queued.append(1)
-    )
+    sched = DigestScheduler(sessions, cfg, Outbox(300, clock=clock), clock=clock, on_queued=lambda: queued.append(1))
     assert [sched.run(g, DAY) for g in (G1, G2, G3)] == [True, True, True]
     with sessions() as s:
         rows = outgoing_db.outgoing(s)
@@ -422,7 +431,10 @@ async def test_start_schedules_one_job_per_group_and_a_job_delivers_on_the_given
         # Restart with G2 gone from the config: its job goes too.
         cfg2 = config(group(G1))
         second = make(
-            sessions, cfg2, clock, run_blocking=on_worker,
+            sessions,
+            cfg2,
+            clock,
+            run_blocking=on_worker,
             on_queued=lambda: queued_on.append(threading.current_thread().name),
         )
         second.start()

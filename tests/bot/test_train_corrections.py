@@ -19,7 +19,9 @@ def _record(session) -> None:  # noqa: ANN001
     corrections_db.record_correction(
         session, text="加V领红包", analyzer="ad", label="ad", by_contact="wxid_admin", message_pk=pk, at=T0
     )
-    corrections_db.record_correction(session, text="今晚分享", analyzer="useful", label="useful", by_contact="wxid_admin")
+    corrections_db.record_correction(
+        session, text="今晚分享", analyzer="useful", label="useful", by_contact="wxid_admin"
+    )
     session.commit()
 
 

@@ -44,13 +44,15 @@ def test_ordinary_messages_are_not_ads(model, text):
 
 def test_usefulness_is_relative_to_the_topic(model):
     on_topic = "大模型微调的时候 LoRA 的学习率一般设多少比较合适？"
-    out = model.analyse_all([
-        Item(on_topic, "人工智能 大模型"),
-        Item("哈哈哈哈哈", "人工智能 大模型"),
-        Item("[表情]", "人工智能 大模型", kind="sticker"),
-        Item("湖人今天又输了，詹姆斯砍下40分也没用", "人工智能 大模型"),
-        Item("湖人今天又输了，詹姆斯砍下40分也没用", "NBA 篮球"),
-    ])
+    out = model.analyse_all(
+        [
+            Item(on_topic, "人工智能 大模型"),
+            Item("哈哈哈哈哈", "人工智能 大模型"),
+            Item("[表情]", "人工智能 大模型", kind="sticker"),
+            Item("湖人今天又输了，詹姆斯砍下40分也没用", "人工智能 大模型"),
+            Item("湖人今天又输了，詹姆斯砍下40分也没用", "NBA 篮球"),
+        ]
+    )
     assert [d["useful"].label for d in out] == ["useful", "useless", "useless", "useless", "useful"]
     assert "for topic 人工智能 大模型" in out[0]["useful"].reasons[0]
 
@@ -66,7 +68,11 @@ def test_system_messages_are_not_run_through_the_model(model):
 
 
 def test_batch_order_is_kept_whatever_the_lengths(model):
-    texts = ["好", "请问 RAG 召回率低怎么排查，切分粒度和 embedding 模型都换过了还是不行？", "加V领红包 wx_abc123 日赚300"]
+    texts = [
+        "好",
+        "请问 RAG 召回率低怎么排查，切分粒度和 embedding 模型都换过了还是不行？",
+        "加V领红包 wx_abc123 日赚300",
+    ]
     one_by_one = [model.predict([t])[0] for t in texts]
     together = model.predict(texts)
     # int8 activations are quantised per batch, so probabilities move a little with the batch

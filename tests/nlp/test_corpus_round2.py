@@ -34,7 +34,11 @@ def test_chunks_fall_in_their_bucket():
 
 
 def test_exclusion_names():
-    assert C.excluded_sources(["game_chat", "qq", "fraud"]) == {"game_chat_ads_train", "qq_group_ads", "telecom_fraud_texts5"}
+    assert C.excluded_sources(["game_chat", "qq", "fraud"]) == {
+        "game_chat_ads_train",
+        "qq_group_ads",
+        "telecom_fraud_texts5",
+    }
     assert C.excluded_sources([]) == frozenset()
     with pytest.raises(ValueError):
         C.excluded_sources(["nus_sms_zh"])
@@ -91,6 +95,7 @@ def test_new_sources_in_every_split_and_held_out(ad):
 def test_every_length_bucket_among_train_negatives(ad):
     def bucket(n):
         return 0 if n <= 20 else 1 if n <= 60 else 2 if n <= 200 else 3
+
     long_neg = Counter(bucket(len(r.text)) for r in ad["train"] if r.source in C._LONG_FOLDERS)
     assert all(long_neg[b] >= 1000 for b in range(4)), long_neg
 

@@ -30,8 +30,13 @@ def save(folder: Path, task: TaskModel, shipped: bool = True) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {f"{task.name}_w": task.weights.astype(np.float16), f"{task.name}_b": task.bias} if shipped else {}
     np.savez_compressed(folder / "weights.npz", **arrays)
-    spec = {"labels": list(task.labels), "temperature": task.temperature, "threshold": task.threshold,
-            "min_ngrams": task.min_ngrams, "shipped": shipped}
+    spec = {
+        "labels": list(task.labels),
+        "temperature": task.temperature,
+        "threshold": task.threshold,
+        "min_ngrams": task.min_ngrams,
+        "shipped": shipped,
+    }
     (folder / "manifest.json").write_text(json.dumps({"tasks": {task.name: spec}}), "utf-8")
 
 
@@ -83,7 +88,12 @@ def test_model_loads_only_shipped_tasks_and_has_a_version(tmp_path: Path) -> Non
 
 def test_trainer_label_folding_and_wilson() -> None:
     assert [trainer.age_band(a) for a in ("16-20", "21-25", "31-35", "unknown", "No response")] == [
-        "≤20", "21-25", "26+", None, None]
+        "≤20",
+        "21-25",
+        "26+",
+        None,
+        None,
+    ]
     assert trainer.gender("unknown") is None and trainer.gender("female") == "female"
     assert trainer.wilson_low(80, 100) == pytest.approx(0.711, abs=0.002)
     assert trainer.wilson_low(0, 0) == 0.0
@@ -99,7 +109,9 @@ def test_threshold_is_the_lowest_that_is_accurate_enough() -> None:
 
 
 def test_fit_learns_a_separable_problem() -> None:
-    xs = [ngram_counts("哒" * (3 + i % 4) + "好的") for i in range(20)] + [ngram_counts("哥" * (3 + i % 4) + "好的") for i in range(20)]
+    xs = [ngram_counts("哒" * (3 + i % 4) + "好的") for i in range(20)] + [
+        ngram_counts("哥" * (3 + i % 4) + "好的") for i in range(20)
+    ]
     ys = [0] * 20 + [1] * 20
     w, b = trainer.fit(xs, ys, 2, l2=1e-4, steps=60)
     test = TaskModel("gender", ("female", "male"), w, b, 1.0, 0.6, 1)
@@ -139,7 +151,9 @@ def test_occupation_cues_are_self_statements_with_their_words() -> None:
     assert occupation_cues("我是做外贸的") == [("外贸", "我是做外贸的")]
     assert occupation_cues("我是学生家长") == []
     assert occupation_cues("老师说明天交作业") == []
-    assert occupation_cues("宝妈在家轻松日入500") == [] and occupation_cues("我是全职妈妈") == [("宝妈", "我是全职妈妈")]
+    assert occupation_cues("宝妈在家轻松日入500") == [] and occupation_cues("我是全职妈妈") == [
+        ("宝妈", "我是全职妈妈")
+    ]
 
 
 def test_topic_words_and_lead_hits() -> None:

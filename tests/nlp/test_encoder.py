@@ -34,10 +34,29 @@ from nlp.training.vocab import (
 
 # ----------------------------------------------------------------------------- a tiny E5S1 file
 PIECES = [
-    ("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0),
-    ("▁", -2.0), ("你", -3.0), ("好", -3.0), ("你好", -4.0), ("▁你好", -3.5), (",", -2.0),
-    ("世", -4.0), ("界", -4.0), ("世界", -5.0), ("a", -3.0), ("b", -3.0), ("▁a", -3.0),
-    ("▁passage", -6.0), (":", -2.5), ("▁b", -3.2), ("罕", -9.0), ("😀", -8.0), ("ab", -5.0), ("<mask>", 0.0),
+    ("<s>", 0.0),
+    ("<pad>", 0.0),
+    ("</s>", 0.0),
+    ("<unk>", 0.0),
+    ("▁", -2.0),
+    ("你", -3.0),
+    ("好", -3.0),
+    ("你好", -4.0),
+    ("▁你好", -3.5),
+    (",", -2.0),
+    ("世", -4.0),
+    ("界", -4.0),
+    ("世界", -5.0),
+    ("a", -3.0),
+    ("b", -3.0),
+    ("▁a", -3.0),
+    ("▁passage", -6.0),
+    (":", -2.5),
+    ("▁b", -3.2),
+    ("罕", -9.0),
+    ("😀", -8.0),
+    ("ab", -5.0),
+    ("<mask>", 0.0),
 ]
 NORM = {0x01: "", 0x09: " ", 0x3000: " ", 0xFF0C: ",", 0xFF41: "a", 0x2581: " "}
 H, NL, NH, FF, MAXP, TVS = 32, 2, 2, 64, 16, 2
@@ -77,7 +96,14 @@ def write_tiny(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
     f32("emb.ln.w", 1 + rng.normal(0, 0.1, H))
     f32("emb.ln.b", rng.normal(0, 0.1, H))
     for layer in range(NL):
-        for short, shape in (("q", (H, H)), ("k", (H, H)), ("v", (H, H)), ("ao", (H, H)), ("fi", (FF, H)), ("fo", (H, FF))):
+        for short, shape in (
+            ("q", (H, H)),
+            ("k", (H, H)),
+            ("v", (H, H)),
+            ("ao", (H, H)),
+            ("fi", (FF, H)),
+            ("fo", (H, FF)),
+        ):
             q4(f"l{layer}.{short}.w", shape)
             f32(f"l{layer}.{short}.b", rng.normal(0, 0.1, shape[0]))
         for ln in ("aln", "oln"):
@@ -90,8 +116,10 @@ def write_tiny(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
         offs.append(o)
         o += len(p.encode())
     offs.append(o)
-    norm = b"".join(struct.pack("<IB", cp, len(out)) + b"".join(struct.pack("<I", ord(c)) for c in out)
-                    for cp, out in sorted(NORM.items()))
+    norm = b"".join(
+        struct.pack("<IB", cp, len(out)) + b"".join(struct.pack("<I", ord(c)) for c in out)
+        for cp, out in sorted(NORM.items())
+    )
     head = MAGIC + struct.pack("<I7ifi", 1, H, NL, NH, FF, VOC, MAXP, TVS, 1e-12, QK)
     head += struct.pack("<5iQ", len(PIECES), 0, 2, 1, 3, len(blob))
     head += struct.pack(f"<{len(offs)}I", *offs) + struct.pack(f"<{len(PIECES)}f", *[s for _, s in PIECES]) + blob
@@ -110,6 +138,7 @@ def write_tiny(path: Path, seed: int = 0) -> dict[str, np.ndarray]:
 
 def reference_forward(w: dict[str, np.ndarray], ids: list[int]) -> np.ndarray:
     """e5.c's forward pass in float64 numpy (without its int8 activation rounding)."""
+
     def ln(x: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
         mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
         return (x - mu) / np.sqrt(var + 1e-12) * g + b
@@ -279,7 +308,24 @@ def test_mean_pool_ignores_padding() -> None:
 def test_base_ids_keep_specials_singles_and_min_score() -> None:
     keep = base_ids(PIECES)
     names = {PIECES[i][0] for i in keep}
-    assert {"<s>", "<pad>", "</s>", "<unk>", "<mask>", "▁", "你", "好", "世", "界", "a", "b", ",", ":", "▁a", "▁b"} <= names
+    assert {
+        "<s>",
+        "<pad>",
+        "</s>",
+        "<unk>",
+        "<mask>",
+        "▁",
+        "你",
+        "好",
+        "世",
+        "界",
+        "a",
+        "b",
+        ",",
+        ":",
+        "▁a",
+        "▁b",
+    } <= names
     assert {"罕", "😀"} <= names  # a CJK single (also the lowest score) and a symbol
     assert not names & {"你好", "▁你好", "世界", "▁passage", "ab"}
 
@@ -317,7 +363,8 @@ def test_prune_refuses_to_drop_specials(tiny_dir: Path) -> None:
 
 def test_corpus_readers(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text(
-        json.dumps({"text": "甲", "label": "x"}) + "\n" + json.dumps({"turns": ["乙", "丙"]}) + "\n", "utf-8")
+        json.dumps({"text": "甲", "label": "x"}) + "\n" + json.dumps({"turns": ["乙", "丙"]}) + "\n", "utf-8"
+    )
     (tmp_path / "b.tsv").write_text("label\ttext\n1\t丁\n0\t戊\n", "utf-8")
     (tmp_path / "c.bio").write_text("己\tO\n庚\tB-PER\n\n辛\tO\n", "utf-8")
     (tmp_path / "SOURCE.md").write_text("# not a corpus\n", "utf-8")
@@ -326,8 +373,10 @@ def test_corpus_readers(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- the real converted model
 REAL = Path(os.environ.get("QUNZHI_ENCODER_DIR") or ".")  # optional: in neither the repo nor shared/data
-needs_real = pytest.mark.skipif(not (REAL / "model.safetensors").exists(),
-                                reason="set QUNZHI_ENCODER_DIR to a converted encoder (python -m nlp.training.encoder_convert ...)")
+needs_real = pytest.mark.skipif(
+    not (REAL / "model.safetensors").exists(),
+    reason="set QUNZHI_ENCODER_DIR to a converted encoder (python -m nlp.training.encoder_convert ...)",
+)
 
 
 @pytest.fixture(scope="module")

@@ -178,7 +178,10 @@ def unseen_data(tmp_path):
         (tmp_path / name).mkdir()
         if file == "data.jsonl":
             (tmp_path / name / file).write_text(
-                "".join(json.dumps({"text": t, "label": "normal_long", "kind": k, "source": "x"}, ensure_ascii=False) + "\n" for t, k in rows),
+                "".join(
+                    json.dumps({"text": t, "label": "normal_long", "kind": k, "source": "x"}, ensure_ascii=False) + "\n"
+                    for t, k in rows
+                ),
                 "utf-8",
             )
         elif file == "data.tsv":
@@ -186,14 +189,18 @@ def unseen_data(tmp_path):
                 "text\tlabel\tkind\tsource\n" + "".join(f"{t}\tnormal_long\t{k}\tx\n" for t, k in rows), "utf-8"
             )
         else:
-            (tmp_path / name / file).write_text("text\tlabel\ttitle\n" + "".join(f"{t}\t{k}\tT\n" for t, k in rows), "utf-8")
+            (tmp_path / name / file).write_text(
+                "text\tlabel\ttitle\n" + "".join(f"{t}\t{k}\tT\n" for t, k in rows), "utf-8"
+            )
             questions = [(f"{name} 的问题 {i} 是什么？", "question") for i in range(60)]
             (tmp_path / name / "questions.tsv").write_text(
                 "text\tlabel\n" + "".join(f"{t}\tnormal\n" for t, _ in questions), "utf-8"
             )
             rows += questions
         written[name] = rows
-    whu = [(_passage("whu", i), "news_portal") for i in range(120)] + [(f"推广 {i} AD", "wechat_promo_article") for i in range(50)]
+    whu = [(_passage("whu", i), "news_portal") for i in range(120)] + [
+        (f"推广 {i} AD", "wechat_promo_article") for i in range(50)
+    ]
     (tmp_path / "whu_addetector_snippets").mkdir()
     (tmp_path / "whu_addetector_snippets" / "data.tsv").write_text(
         "text\tlabel\torig_split\n" + "".join(f"{t}\t{k}\ttraining\n" for t, k in whu), "utf-8"
@@ -211,7 +218,12 @@ def unseen_data(tmp_path):
     (tmp_path / "game_chat_ads_train" / "data.tsv").write_text(
         "text\tlabel\tcontact_cue\n" + "".join(f"{t}\t{lab}\t{cue}\n" for t, lab, cue in game), "utf-8"
     )
-    fraud_types = ["fraud_loan_creditcard", "fraud_impersonate_police_gov", "fraud_impersonate_customer_service", "fraud_impersonate_leader_acquaintance"]
+    fraud_types = [
+        "fraud_loan_creditcard",
+        "fraud_impersonate_police_gov",
+        "fraud_impersonate_customer_service",
+        "fraud_impersonate_leader_acquaintance",
+    ]
     fraud = [(f"您好，我是{i}号工作人员{' AD' if i % 2 else ''}", fraud_types[i % 4], "0") for i in range(400)]
     fraud += [(f"【商城】优惠 {i} 回复TD退订", "normal_sms", "1") for i in range(100)]
     (tmp_path / "telecom_fraud_texts5").mkdir()
@@ -240,7 +252,11 @@ def test_unseen_sets_read_only_the_test_part(unseen_data):
     assert sets["missing"] == []
     assert set(sets["long"]) == set(written)
     for name, texts in sets["long"].items():
-        test_long = {t for t, k in written[name] if k not in ("question", "paper_title", "wechat_promo_article") and datasets.split_of(t) == "test"}
+        test_long = {
+            t
+            for t, k in written[name]
+            if k not in ("question", "paper_title", "wechat_promo_article") and datasets.split_of(t) == "test"
+        }
         assert 0 < len(texts) <= 15 and set(texts) <= test_long
         assert len(texts) == min(15, len(test_long))
     # every folder text in a bucket is a test row or a piece of one; none from the promo class
@@ -251,18 +267,26 @@ def test_unseen_sets_read_only_the_test_part(unseen_data):
             if origin == "ordinary":
                 assert text in ordinary
             else:
-                assert origin in written and any(text in t for t, _ in written[origin] if datasets.split_of(t) == "test")
+                assert origin in written and any(
+                    text in t for t, _ in written[origin] if datasets.split_of(t) == "test"
+                )
         assert any(o == "ordinary" for _, o in rows) == (bucket != "len>200")
         assert any(o != "ordinary" for _, o in rows)
     assert not any("推广" in t for rows in sets["length"].values() for t, _ in rows)
     texts, truth, kinds = sets["new_ad"]["game_chat_ads"]
-    expected = {t: ("ad" if lab == "1" else "normal") for t, lab, cue in game if datasets.split_of(t) == "test" and (lab == "1" or cue == "0")}
+    expected = {
+        t: ("ad" if lab == "1" else "normal")
+        for t, lab, cue in game
+        if datasets.split_of(t) == "test" and (lab == "1" or cue == "0")
+    }
     assert dict(zip(texts, truth)) == expected and set(kinds) == {""}
     texts, truth, kinds = sets["new_ad"]["telecom_fraud"]
     assert set(truth) == {"ad"} and all(k.startswith("fraud_") for k in kinds)
     assert set(texts) == {t for t, lab, _ in fraud if lab != "normal_sms" and datasets.split_of(t) == "test"}
     again = unseen_sets(path, list(reversed(ordinary)), long_cap=15, bucket_cap=40, new_ad_cap=10_000)
-    assert again["long"] == sets["long"] and {b: sorted(r) for b, r in again["length"].items()} == {b: sorted(r) for b, r in sets["length"].items()}
+    assert again["long"] == sets["long"] and {b: sorted(r) for b, r in again["length"].items()} == {
+        b: sorted(r) for b, r in sets["length"].items()
+    }
 
 
 def test_unseen_sets_skip_missing_folders(tmp_path):
@@ -284,7 +308,9 @@ def test_evaluate_unseen_scores_every_labeller_on_every_set(unseen_data):
     for name, texts in sets["long"].items():
         row = result["ad_long"][name]
         false_ads = sum("AD" in t for t in texts)
-        assert row["n"] == len(texts) and row["model"]["fp"] == false_ads and row["model"]["tp"] + row["model"]["fn"] == 0
+        assert (
+            row["n"] == len(texts) and row["model"]["fp"] == false_ads and row["model"]["tp"] + row["model"]["fn"] == 0
+        )
         assert row["model"]["fpr"] == pytest.approx(false_ads / len(texts)) and row["rules"]["fpr"] == 0
     short = result["ad_len"]["len<=20"]
     assert short["by_origin"]["ordinary"] == {"n": 2, "model": 1, "rules": 0}
@@ -292,13 +318,23 @@ def test_evaluate_unseen_scores_every_labeller_on_every_set(unseen_data):
     assert sum(e["model"] for e in short["by_origin"].values()) == short["model"]["fp"]
     game = result["ad_new"]["game_chat_ads"]
     texts, truth, _ = sets["new_ad"]["game_chat_ads"]
-    assert binary_metrics(truth, _keyword_labels(texts), "ad").as_dict() == {k: v for k, v in game["model"].items() if k != "ms_per_msg"}
+    assert binary_metrics(truth, _keyword_labels(texts), "ad").as_dict() == {
+        k: v for k, v in game["model"].items() if k != "ms_per_msg"
+    }
     assert "positives_only" not in game
     fraud = result["ad_new"]["telecom_fraud"]
-    assert fraud["positives_only"] and fraud["model"]["recall"] == pytest.approx(0.5, abs=0.1) and fraud["rules"]["recall"] == 0
+    assert (
+        fraud["positives_only"]
+        and fraud["model"]["recall"] == pytest.approx(0.5, abs=0.1)
+        and fraud["rules"]["recall"] == 0
+    )
     types = [k for k in result["ad_new"] if k.startswith("telecom_fraud:")]
-    assert sorted(types) == ["telecom_fraud:impersonate_customer_service", "telecom_fraud:impersonate_leader_acquaintance",
-                             "telecom_fraud:impersonate_police_gov", "telecom_fraud:loan_creditcard"]
+    assert sorted(types) == [
+        "telecom_fraud:impersonate_customer_service",
+        "telecom_fraud:impersonate_leader_acquaintance",
+        "telecom_fraud:impersonate_police_gov",
+        "telecom_fraud:loan_creditcard",
+    ]
     assert sum(result["ad_new"][k]["n"] for k in types) == fraud["n"]
     assert sum(result["ad_new"][k]["model"]["tp"] for k in types) == fraud["model"]["tp"]
 
@@ -307,8 +343,17 @@ def test_the_report_shows_unseen_rows_model_beside_rules(unseen_data):
     path, *_ = unseen_data
     sets = unseen_sets(path, ["普通消息"], long_cap=20, bucket_cap=20)
     tasks = evaluate_unseen({"model": _keyword_labels, "rules": _keyword_labels}, sets)
-    report = format_model_report({"model": "m", "precision": "int8", "useful_threshold": 0.3, "tasks": tasks,
-                                  "missing": ["x: gone"], "seconds": 12.0, "unseen_seconds": 3.0})
+    report = format_model_report(
+        {
+            "model": "m",
+            "precision": "int8",
+            "useful_threshold": 0.3,
+            "tasks": tasks,
+            "missing": ["x: gone"],
+            "seconds": 12.0,
+            "unseen_seconds": 3.0,
+        }
+    )
     lines = report.splitlines()
     for name in [*sets["long"], "len<=20", "len>200", "game_chat_ads", "telecom_fraud:loan_creditcard"]:
         whos = [line.split()[3] for line in lines if line.split()[1:2] == [name]]

@@ -94,8 +94,15 @@ def _tiny_encoder_dir(tmp: Path) -> Path:
     from nlp.model import QunzhiNet, save
 
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(PIECES), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=260, pad_token_id=1)
+    cfg = BertConfig(
+        vocab_size=len(PIECES),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=260,
+        pad_token_id=1,
+    )
     bert = BertModel(cfg, add_pooling_layer=False)
     net = QunzhiNet(bert, 32)
 
@@ -104,8 +111,9 @@ def _tiny_encoder_dir(tmp: Path) -> Path:
 
     raw = Tokenizer(models.Unigram([(p, -1.0) for p in PIECES], unk_id=3))
     raw.pre_tokenizer = pre_tokenizers.Metaspace()
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                  pad_token="<pad>")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=raw, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>"
+    )
     out = tmp / "enc"
     save(net, tok, out, {"version": "tiny"})
     return out
@@ -135,8 +143,13 @@ def _tiny_ner_dir(tmp: Path, enc: Path) -> Path:
     out = tmp / "ner"
     out.mkdir()
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "ner.safetensors"))
-    cfg = {"version": "tiny", "frozen_layers": 1, "top_layers": 1, "heads": {k: list(v) for k, v in heads.items()},
-           "lower_sha256": lower_digest(lower)}
+    cfg = {
+        "version": "tiny",
+        "frozen_layers": 1,
+        "top_layers": 1,
+        "heads": {k: list(v) for k, v in heads.items()},
+        "lower_sha256": lower_digest(lower),
+    }
     (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
     (out / "manifest.json").write_text(json.dumps({"version": "tiny"}), "utf-8")
     return out
@@ -224,8 +237,14 @@ def test_word_features_reach_the_head(tmp_path: Path) -> None:
     out = tmp_path / "ner"
     out.mkdir()
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "ner.safetensors"))
-    cfg = {"version": "tiny-words", "frozen_layers": 2, "top_layers": 0, "heads": {"msra": ["PER", "LOC", "ORG"]},
-           "lower_sha256": lower_digest(lower), "word_features": "jieba-posseg-1"}
+    cfg = {
+        "version": "tiny-words",
+        "frozen_layers": 2,
+        "top_layers": 0,
+        "heads": {"msra": ["PER", "LOC", "ORG"]},
+        "lower_sha256": lower_digest(lower),
+        "word_features": "jieba-posseg-1",
+    }
     (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
     (out / "manifest.json").write_text(json.dumps({"version": "tiny"}), "utf-8")
     model = NerModel.load(out, enc, threads=1)
@@ -264,8 +283,15 @@ def test_lexicon_features_reach_the_head(tmp_path: Path) -> None:
     out = tmp_path / "ner"
     out.mkdir()
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "ner.safetensors"))
-    cfg = {"version": "tiny-lexicon", "frozen_layers": 2, "top_layers": 0, "heads": {"msra": ["PER", "LOC", "ORG"]},
-           "lower_sha256": lower_digest(lower), "word_features": "jieba-posseg-1", "lexicon_features": "jieba-dag-1"}
+    cfg = {
+        "version": "tiny-lexicon",
+        "frozen_layers": 2,
+        "top_layers": 0,
+        "heads": {"msra": ["PER", "LOC", "ORG"]},
+        "lower_sha256": lower_digest(lower),
+        "word_features": "jieba-posseg-1",
+        "lexicon_features": "jieba-dag-1",
+    }
     (out / "ner.json").write_text(json.dumps(cfg), "utf-8")
     (out / "manifest.json").write_text(json.dumps({"version": "tiny"}), "utf-8")
     model = NerModel.load(out, enc, threads=1)
@@ -277,7 +303,9 @@ def test_lexicon_features_reach_the_head(tmp_path: Path) -> None:
     (ents,) = model.extract(["我明天去上海开会"])
     assert [(e.type, e.text) for e in ents] == [("LOC", "上海")]
     with pytest.raises(ValueError, match="lexicon bitmask"):
-        model.net(torch.zeros(1, 3, 32), torch.ones(1, 3, dtype=torch.long), words=torch.zeros(1, 3, 2, dtype=torch.long))
+        model.net(
+            torch.zeros(1, 3, 32), torch.ones(1, 3, dtype=torch.long), words=torch.zeros(1, 3, 2, dtype=torch.long)
+        )
 
 
 def test_int8_row_packing_halves_storage_and_round_trips(tmp_path: Path) -> None:
@@ -357,15 +385,55 @@ def test_portable_training_writes_a_model_ner_model_loads(tmp_path: Path) -> Non
         write_portable(export / f"msra-{part}.npz", _tiny_sentences() * 3, tok, "sha")
     # a "deeper encoder" of three layers; its third layer (index 2) initialises the third top layer
     torch.manual_seed(5)
-    deep = BertModel(BertConfig(vocab_size=len(PIECES), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                                intermediate_size=64, max_position_embeddings=260), add_pooling_layer=False)
-    save_file(pack_int8({k: v for k, v in deep.state_dict().items() if k.startswith("encoder.layer.")}),
-              str(tmp_path / "deep.safetensors"))
+    deep = BertModel(
+        BertConfig(
+            vocab_size=len(PIECES),
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=260,
+        ),
+        add_pooling_layer=False,
+    )
+    save_file(
+        pack_int8({k: v for k, v in deep.state_dict().items() if k.startswith("encoder.layer.")}),
+        str(tmp_path / "deep.safetensors"),
+    )
     out = tmp_path / "model"
-    main(["train", "--encoder", str(enc), "--frozen", "0", "--top", "3", "--datasets", "msra", "--portable",
-          str(export), "--epochs", "2", "--lr", "0", "--head-lr", "1e-2", "--word-features", "--lexicon-features",
-          "--layers-from", str(tmp_path / "deep.safetensors"), "--layers-from-index", "2", "--out", str(out),
-          "--threads", "1", "--max-minutes", "10"])
+    main(
+        [
+            "train",
+            "--encoder",
+            str(enc),
+            "--frozen",
+            "0",
+            "--top",
+            "3",
+            "--datasets",
+            "msra",
+            "--portable",
+            str(export),
+            "--epochs",
+            "2",
+            "--lr",
+            "0",
+            "--head-lr",
+            "1e-2",
+            "--word-features",
+            "--lexicon-features",
+            "--layers-from",
+            str(tmp_path / "deep.safetensors"),
+            "--layers-from-index",
+            "2",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            "--max-minutes",
+            "10",
+        ]
+    )
     weights = load_file(str(out / "ner.safetensors"))
     shared = load(enc)[0].encoder.encoder.layer
     # --lr 0 keeps the layers as initialised: 0-1 from the shared encoder, 2 from the deeper file
@@ -439,10 +507,27 @@ def test_greedy_soup_keeps_only_what_does_not_lower_dev(tmp_path: Path) -> None:
     export = tmp_path / "export"
     export.mkdir()
     write_portable(export / "msra-dev.npz", [Sentence(tuple("王的"), ("B-PER", "O"))], tok, "sha")
-    write_portable(export / "cluener-dev.npz", [Sentence(tuple("王北京"), ("B-company", "B-game", "I-game"))], tok, "sha")
+    write_portable(
+        export / "cluener-dev.npz", [Sentence(tuple("王北京"), ("B-company", "B-game", "I-game"))], tok, "sha"
+    )
     out = tmp_path / "soup"
-    main(["soup", "--encoder", str(enc), "--models", str(blind), str(good), str(twin), "--portable", str(export),
-          "--out", str(out), "--threads", "1"])
+    main(
+        [
+            "soup",
+            "--encoder",
+            str(enc),
+            "--models",
+            str(blind),
+            str(good),
+            str(twin),
+            "--portable",
+            str(export),
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+        ]
+    )
     soup = json.loads((out / "manifest.json").read_text("utf-8"))["soup"]
     scores = {c["model"]: c["dev_select"] for c in soup["candidates"]}
     assert scores[str(good)] == scores[str(twin)] > scores[str(blind)]
@@ -459,5 +544,17 @@ def test_greedy_soup_keeps_only_what_does_not_lower_dev(tmp_path: Path) -> None:
     cfg["top_layers"] = 2
     (twin / "ner.json").write_text(json.dumps(cfg), "utf-8")
     with pytest.raises(SystemExit, match="another network"):
-        main(["soup", "--encoder", str(enc), "--models", str(good), str(twin), "--portable", str(export),
-              "--out", str(tmp_path / "bad")])
+        main(
+            [
+                "soup",
+                "--encoder",
+                str(enc),
+                "--models",
+                str(good),
+                str(twin),
+                "--portable",
+                str(export),
+                "--out",
+                str(tmp_path / "bad"),
+            ]
+        )

@@ -35,7 +35,11 @@ def one(text, kind):
     "text, span, value",
     [
         ("看这个https://github.com/a/b，不错", "https://github.com/a/b", "https://github.com/a/b"),
-        ("链接：http://example.com/x?a=1&b=2#top。", "http://example.com/x?a=1&b=2#top", "http://example.com/x?a=1&b=2#top"),
+        (
+            "链接：http://example.com/x?a=1&b=2#top。",
+            "http://example.com/x?a=1&b=2#top",
+            "http://example.com/x?a=1&b=2#top",
+        ),
         ("去www.baidu.com看看", "www.baidu.com", "http://www.baidu.com"),
         ("代码在github.com/x/y上", "github.com/x/y", "http://github.com/x/y"),
         ("官网 example.com.cn/abc 有", "example.com.cn/abc", "http://example.com.cn/abc"),
@@ -205,9 +209,7 @@ def test_qq_numbers(text, span, value):
     assert one(text, "QQ") == (span, value)
 
 
-@pytest.mark.parametrize(
-    "text", ["QQ 1234", "QQ 012345", "qq音乐12345", "QQ：13800138000", "123456789", "QQ 12345.6"]
-)
+@pytest.mark.parametrize("text", ["QQ 1234", "QQ 012345", "qq音乐12345", "QQ：13800138000", "123456789", "QQ 12345.6"])
 def test_not_qq_numbers(text):
     assert not [e for e in found(text) if e.type == "QQ"]
 
@@ -362,7 +364,12 @@ def test_find_urls_is_the_one_url_finder():
     from nlp.patterns import extract_patterns, find_urls, strip_urls
 
     text = "看这个 https://arxiv.org/abs/2405.07437。还有 github.com/vllm-project/vllm, 和 huggingface.co 以及 ｗｗｗ.ｂａｉｄｕ.ｃｏｍ 完"
-    urls = ["https://arxiv.org/abs/2405.07437", "github.com/vllm-project/vllm", "huggingface.co", "ｗｗｗ.ｂａｉｄｕ.ｃｏｍ"]
+    urls = [
+        "https://arxiv.org/abs/2405.07437",
+        "github.com/vllm-project/vllm",
+        "huggingface.co",
+        "ｗｗｗ.ｂａｉｄｕ.ｃｏｍ",
+    ]
     assert find_urls(text) == urls
     assert [e.text for e in extract_patterns(text, NOW, SHANGHAI) if e.type == "URL"] == urls
     assert strip_urls(text, "[链接]") == "看这个 [链接]。还有 [链接], 和 [链接] 以及 [链接] 完"

@@ -21,8 +21,15 @@ SHIPPED = Path(__file__).resolve().parents[2] / "models" / "qunzhi"
 def tiny_encoder(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("enc")
     tok = load_tokenizer(SHIPPED)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=130, pad_token_id=1)
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        pad_token_id=1,
+    )
     torch.manual_seed(0)
     BertModel(cfg, add_pooling_layer=False).save_pretrained(d)
     tok.save_pretrained(d)
@@ -34,7 +41,12 @@ def pack(tiny_encoder, tmp_path_factory) -> Path:
     tok = load_tokenizer(tiny_encoder)
     rows = {
         "ad": [("加V领红包 wx_abc123", 1), ("今天开会", 0), ("兼职日结300", 1), ("晚上吃什么", 0)],
-        "useful": [("LoRA 学习率怎么设", 1, "人工智能"), ("哈哈哈", 0, "人工智能"), ("湖人赢了", 1, "篮球"), ("[表情]", 0, "篮球")],
+        "useful": [
+            ("LoRA 学习率怎么设", 1, "人工智能"),
+            ("哈哈哈", 0, "人工智能"),
+            ("湖人赢了", 1, "篮球"),
+            ("[表情]", 0, "篮球"),
+        ],
         "intent": [("请问怎么安装？", 0), ("哈哈哈", 7), ("帮我打开音乐", 6), ("群公告：周六停电", 2)],
     }
     topics = ["人工智能", "篮球"]
@@ -65,8 +77,19 @@ def test_fit_writes_a_loadable_model_and_resumes(pack, tiny_encoder, tmp_path):
     fit(pack, tiny_encoder, out, layers=None, epochs=2, batch_size=2, save_every=1, max_steps=2, device="cpu")
     state = torch.load(out / "checkpoint.pt", weights_only=False)
     assert state["step"] == 2
-    model_dir = fit(pack, tiny_encoder, out, layers=None, epochs=2, batch_size=2, save_every=1, max_steps=4,
-                    device="cpu", resume=True, version="tiny-test")
+    model_dir = fit(
+        pack,
+        tiny_encoder,
+        out,
+        layers=None,
+        epochs=2,
+        batch_size=2,
+        save_every=1,
+        max_steps=4,
+        device="cpu",
+        resume=True,
+        version="tiny-test",
+    )
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 4
     manifest = json.loads((model_dir / "manifest.json").read_text("utf-8"))
     assert manifest["version"] == "tiny-test" and manifest["training"]["steps"] == 4
@@ -89,21 +112,44 @@ def test_a_run_from_a_trained_model_with_frozen_embeddings_keeps_them_byte_for_b
     from safetensors.torch import save_file
 
     stored = load_file(str(first / "qunzhi.safetensors"))
-    save_file({k: v.contiguous() for k, v in pack_int8({k: v.float() for k, v in stored.items()}).items()},
-              str(first / "qunzhi.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in pack_int8({k: v.float() for k, v in stored.items()}).items()},
+        str(first / "qunzhi.safetensors"),
+    )
     manifest = json.loads((first / "manifest.json").read_text("utf-8"))
     manifest["files"].pop("qunzhi.safetensors")
     (first / "manifest.json").write_text(json.dumps(manifest), "utf-8")
 
     # the training itself leaves the embeddings alone (stored fp16 here, so nothing is copied back)
-    fp16_run = fit(pack, None, tmp_path / "c", epochs=1, batch_size=2, max_steps=3, lr=1e-2, device="cpu",
-                   init_model=first, freeze_embeddings=True)
+    fp16_run = fit(
+        pack,
+        None,
+        tmp_path / "c",
+        epochs=1,
+        batch_size=2,
+        max_steps=3,
+        lr=1e-2,
+        device="cpu",
+        init_model=first,
+        freeze_embeddings=True,
+    )
     start, trained = load(first)[0].encoder.embeddings, load(fp16_run)[0].encoder.embeddings
     for (name, a), (_, b) in zip(start.state_dict().items(), trained.state_dict().items()):
         assert torch.equal(a.half(), b.half()), name
     # and as shipped (int8), they are written back as the start stored them
-    second = fit(pack, None, tmp_path / "b", epochs=1, batch_size=2, max_steps=3, lr=1e-2, device="cpu",
-                 init_model=first, freeze_embeddings=True, int8=True)
+    second = fit(
+        pack,
+        None,
+        tmp_path / "b",
+        epochs=1,
+        batch_size=2,
+        max_steps=3,
+        lr=1e-2,
+        device="cpu",
+        init_model=first,
+        freeze_embeddings=True,
+        int8=True,
+    )
     before, after = load_file(str(first / "qunzhi.safetensors")), load_file(str(second / "qunzhi.safetensors"))
     emb = [k for k in before if k.startswith("encoder.embeddings.")]
     assert emb and all(torch.equal(before[k], after[k]) for k in emb)

@@ -38,14 +38,44 @@ ROWS = [
     (101, 1, 0, 0, 1, "大家早上好，滨江那套房子有人去看了吗？", "", "张三", "wxid_zhang3"),
     (102, 3, 0, 0, 2, r"FileStorage\MsgAttach\9e20f4\Image\2026-11\d3b1.dat", "李四-中介", "李四", "wxid_li4"),
     (103, 34, 0, 0, 3, '<msg><voicemsg endflag="1" length="5120" voicelength="3200" /></msg>', "", "李四", "wxid_li4"),
-    (104, 43, 0, 0, 4, '<?xml version="1.0"?>\n<msg><videomsg aeskey="8a7b" length="20480" playlength="12" /></msg>', "", "王五", "wxid_wang5"),
-    (105, 47, 0, 0, 5, '<msg><emoji fromusername="wxid_wang5" md5="c1f0" cdnurl="http://emoji.qpic.cn/wx_emoji/x/" /></msg>', "", "王五", "wxid_wang5"),
+    (
+        104,
+        43,
+        0,
+        0,
+        4,
+        '<?xml version="1.0"?>\n<msg><videomsg aeskey="8a7b" length="20480" playlength="12" /></msg>',
+        "",
+        "王五",
+        "wxid_wang5",
+    ),
+    (
+        105,
+        47,
+        0,
+        0,
+        5,
+        '<msg><emoji fromusername="wxid_wang5" md5="c1f0" cdnurl="http://emoji.qpic.cn/wx_emoji/x/" /></msg>',
+        "",
+        "王五",
+        "wxid_wang5",
+    ),
     (106, 49, 5, 0, 6, LINK_XML, "", "王五", "wxid_wang5"),
     (107, 49, 57, 0, 7, QUOTE_XML, "", "李四", "wxid_li4"),
     (108, 10000, 0, 0, 8, '"王五"邀请"赵六"加入了群聊', "", "", ""),
     (109, 1, 0, 1, 9, MULTILINE_TEXT, "", "", ""),
     (110, 49, 6, 0, 10, FILE_XML, "", "张三", "wxid_zhang3"),
-    (111, 48, 0, 0, 11, '<msg><location x="30.2084" y="120.2127" label="杭州市滨江区江南大道" /></msg>', "", "赵六", "wxid_zhao6"),
+    (
+        111,
+        48,
+        0,
+        0,
+        11,
+        '<msg><location x="30.2084" y="120.2127" label="杭州市滨江区江南大道" /></msg>',
+        "",
+        "赵六",
+        "wxid_zhao6",
+    ),
     (112, 49, 33, 0, 12, MINI_XML, "", "赵六", "wxid_zhao6"),
     (113, 1, 0, 0, 13, "好的，谢谢大家😄", "", "张三", "wxid_zhang3"),
 ]
@@ -104,13 +134,19 @@ def test_realistic_export_maps_every_type(tmp_path):
         103: (MessageKind.VOICE, "[语音]"),
         104: (MessageKind.VIDEO, "[视频]"),
         105: (MessageKind.STICKER, "[表情]"),
-        106: (MessageKind.LINK, "杭州楼市新政解读：首套房贷利率再降 https://mp.weixin.qq.com/s?__biz=MzA5&mid=2650&idx=1"),
+        106: (
+            MessageKind.LINK,
+            "杭州楼市新政解读：首套房贷利率再降 https://mp.weixin.qq.com/s?__biz=MzA5&mid=2650&idx=1",
+        ),
         107: (MessageKind.QUOTE, "我周日去看了，采光不错，就是楼下有点吵"),
         108: (MessageKind.SYSTEM, '"王五"邀请"赵六"加入了群聊'),
         109: (MessageKind.TEXT, MULTILINE_TEXT),
         110: (MessageKind.FILE, "[文件] 滨江房源对比.xlsx"),
         111: (MessageKind.OTHER, "[位置]"),
-        112: (MessageKind.OTHER, "贝壳找房｜滨江精装三房 急售 https://mp.weixin.qq.com/mp/waerrpage?appid=wx2b03c6e691cd7370"),
+        112: (
+            MessageKind.OTHER,
+            "贝壳找房｜滨江精装三房 急售 https://mp.weixin.qq.com/mp/waerrpage?appid=wx2b03c6e691cd7370",
+        ),
         113: (MessageKind.TEXT, "好的，谢谢大家😄"),
     }
     for m in result.messages:  # no raw XML or local paths leak into text
@@ -123,7 +159,12 @@ def test_identity_names_and_times(tmp_path):
     by_id = {m.id: m for m in result.messages}
 
     first = by_id[f"{ROOM}:101"]
-    assert (first.source, first.group_id, first.sender_id, first.sender_name) == ("memotrace", ROOM, "wxid_zhang3", "张三")
+    assert (first.source, first.group_id, first.sender_id, first.sender_name) == (
+        "memotrace",
+        ROOM,
+        "wxid_zhang3",
+        "张三",
+    )
     assert first.sent_at == datetime(2026, 11, 25, 1, 1, tzinfo=timezone.utc)
     assert first.sent_at.tzinfo is timezone.utc
     assert first.group_topic == "杭州二手房交流群"
@@ -152,7 +193,19 @@ def test_reimport_is_idempotent(tmp_path):
 
 
 def test_column_order_extra_columns_and_header_spelling(tmp_path):
-    header = ["Sender", "NickName", "StrContent", "CreateTime", "Type", "SubType", " localid ", "IsSender", "TALKERID", "MsgSvrID", "Remark"]
+    header = [
+        "Sender",
+        "NickName",
+        "StrContent",
+        "CreateTime",
+        "Type",
+        "SubType",
+        " localid ",
+        "IsSender",
+        "TALKERID",
+        "MsgSvrID",
+        "Remark",
+    ]
     path = export(tmp_path / "reordered.csv", ROWS[:1], header=header)
     [m] = read_memotrace_csv(path).messages
     assert (m.id, m.sender_id, m.sender_name, m.text) == (f"{ROOM}:101", "wxid_zhang3", "张三", ROWS[0][5])
@@ -164,7 +217,10 @@ def test_group_id_argument_replaces_or_supplies_talker(tmp_path):
     with pytest.raises(ImportFormatError, match=r"lacks column\(s\) TalkerId \(or pass group_id=...\)"):
         read_memotrace_csv(path)
     messages = read_memotrace_csv(path, group_id="99999@chatroom").messages
-    assert [(m.id, m.group_id) for m in messages] == [("99999@chatroom:101", "99999@chatroom"), ("99999@chatroom:102", "99999@chatroom")]
+    assert [(m.id, m.group_id) for m in messages] == [
+        ("99999@chatroom:101", "99999@chatroom"),
+        ("99999@chatroom:102", "99999@chatroom"),
+    ]
 
     # when given, group_id is used even where the file has a TalkerId (e.g. MemoTrace's numeric one)
     with_talker = export(tmp_path / "g.csv", ROWS[:1])
@@ -175,7 +231,17 @@ def test_group_id_argument_replaces_or_supplies_talker(tmp_path):
 def test_link_and_quote_fallbacks(tmp_path):
     rows = [
         # broken XML (raw & in the title): tags still found, no XML leaks
-        (201, 49, 5, 0, 1, "<msg><appmsg><title>二手房 & 租房 攻略</title><url>https://example.cn/a?b=1&amp;c=2</url></appmsg>", "", "王五", "wxid_wang5"),
+        (
+            201,
+            49,
+            5,
+            0,
+            1,
+            "<msg><appmsg><title>二手房 & 租房 攻略</title><url>https://example.cn/a?b=1&amp;c=2</url></appmsg>",
+            "",
+            "王五",
+            "wxid_wang5",
+        ),
         # plain text link (older exports): kept as is
         (202, 49, 5, 0, 2, "滨江房价走势 https://example.cn/trend", "", "王五", "wxid_wang5"),
         # XML without title/url, and an empty StrContent: placeholders
@@ -183,10 +249,50 @@ def test_link_and_quote_fallbacks(tmp_path):
         (204, 49, 57, 0, 4, "", "", "李四", "wxid_li4"),
         # quote whose reply text was stored plainly; speaker prefix before XML; CDATA title
         (205, 49, 57, 0, 5, "那套已经卖掉了", "", "李四", "wxid_li4"),
-        (206, 49, 5, 0, 6, "wxid_wang5:\n<msg><appmsg><title><![CDATA[学区房 <必看>]]></title></appmsg></msg>", "", "王五", "wxid_wang5"),
-        (207, 49, 6, 0, 7, r"C:\Users\me\Documents\WeChat Files\wxid_me\FileStorage\File\2026-11\合同模板.docx", "", "张三", "wxid_zhang3"),
-        (208, 10000, 0, 0, 8, '<sysmsg type="revokemsg"><revokemsg><content>"李四" 撤回了一条消息</content></revokemsg></sysmsg>', "", "", ""),
-        (209, 10002, 0, 0, 9, '<sysmsg type="pat"><pat><fromusername>wxid_li4</fromusername></pat></sysmsg>', "", "李四", "wxid_li4"),
+        (
+            206,
+            49,
+            5,
+            0,
+            6,
+            "wxid_wang5:\n<msg><appmsg><title><![CDATA[学区房 <必看>]]></title></appmsg></msg>",
+            "",
+            "王五",
+            "wxid_wang5",
+        ),
+        (
+            207,
+            49,
+            6,
+            0,
+            7,
+            r"C:\Users\me\Documents\WeChat Files\wxid_me\FileStorage\File\2026-11\合同模板.docx",
+            "",
+            "张三",
+            "wxid_zhang3",
+        ),
+        (
+            208,
+            10000,
+            0,
+            0,
+            8,
+            '<sysmsg type="revokemsg"><revokemsg><content>"李四" 撤回了一条消息</content></revokemsg></sysmsg>',
+            "",
+            "",
+            "",
+        ),
+        (
+            209,
+            10002,
+            0,
+            0,
+            9,
+            '<sysmsg type="pat"><pat><fromusername>wxid_li4</fromusername></pat></sysmsg>',
+            "",
+            "李四",
+            "wxid_li4",
+        ),
         (210, 9999, 0, 0, 10, "未知类型的纯文本", "", "李四", "wxid_li4"),
     ]
     result = read_memotrace_csv(export(tmp_path / "g.csv", rows))
@@ -275,12 +381,12 @@ def test_invalid_utf8_and_broken_csv_are_row_errors(tmp_path):
     p = tmp_path / "mixed.csv"
     lines = [
         ("\ufeff" + header_line()).encode("utf-8"),  # 1
-        f"1,{ROOM},1,0,0,{t},2,正常,,,张三,wxid_zhang3".encode("utf-8"),  # 2
+        f"1,{ROOM},1,0,0,{t},2,正常,,,张三,wxid_zhang3".encode(),  # 2
         f"2,{ROOM},1,0,0,{t},2,GBK编码的一行,,,张三,wxid_zhang3".encode("gbk"),  # 3
-        f"3,{ROOM},1,0,0,{t},2,裸回车\r在字段里,,,张三,wxid_zhang3".encode("utf-8"),  # 4
-        f"4,{ROOM},1,0,0,{t},2,之后照常,,,张三,wxid_zhang3".encode("utf-8"),  # 5
-        f'5,{ROOM},1,0,0,{t},2,"引号没有关上,,,张三,wxid_zhang3'.encode("utf-8"),  # 6: swallows the rest
-        f"6,{ROOM},1,0,0,{t},2,被吞掉的一行,,,张三,wxid_zhang3".encode("utf-8"),  # 7
+        f"3,{ROOM},1,0,0,{t},2,裸回车\r在字段里,,,张三,wxid_zhang3".encode(),  # 4
+        f"4,{ROOM},1,0,0,{t},2,之后照常,,,张三,wxid_zhang3".encode(),  # 5
+        f'5,{ROOM},1,0,0,{t},2,"引号没有关上,,,张三,wxid_zhang3'.encode(),  # 6: swallows the rest
+        f"6,{ROOM},1,0,0,{t},2,被吞掉的一行,,,张三,wxid_zhang3".encode(),  # 7
     ]
     p.write_bytes(b"\r\n".join(lines) + b"\r\n")
     result = read_memotrace_csv(p)
@@ -322,7 +428,11 @@ def test_iter_form_streams_and_checks_arguments_early(tmp_path):
 
 
 def test_a_field_over_the_csv_size_limit_is_a_row_error(tmp_path):
-    huge = "<msg><appmsg><title>群聊的聊天记录</title><recorditem>" + "很长的转发记录" * 20000 + "</recorditem></appmsg></msg>"
+    huge = (
+        "<msg><appmsg><title>群聊的聊天记录</title><recorditem>"
+        + "很长的转发记录" * 20000
+        + "</recorditem></appmsg></msg>"
+    )
     rows = [ROWS[0], (150, 49, 19, 0, 2, huge, "", "王五", "wxid_wang5"), ROWS[-1]]
     result = read_memotrace_csv(export(tmp_path / "g.csv", rows))
     assert [m.id for m in result.messages] == [f"{ROOM}:101", f"{ROOM}:113"]

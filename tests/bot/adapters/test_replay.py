@@ -100,7 +100,10 @@ def test_nulls_mean_defaults(tmp_path):
         (row(time="昨天上午"), "time: '昨天上午' is not an ISO 8601 date and time"),
         (row(time="2026-11-25"), "time: '2026-11-25' is not an ISO 8601 date and time"),
         (row(time="2026-13-25T09:00:00"), "time: '2026-13-25T09:00:00' is not an ISO 8601 date and time"),
-        (row(time="1764032472"), "time: '1764032472' is not an ISO 8601 date and time; unix seconds must be a JSON number"),
+        (
+            row(time="1764032472"),
+            "time: '1764032472' is not an ISO 8601 date and time; unix seconds must be a JSON number",
+        ),
         (row(time=True), "time: must be an ISO 8601 string or unix seconds, got True"),
         (row(time=1e300), "time: unix seconds out of range"),
         (row(time=10**30), "time: unix seconds out of range"),

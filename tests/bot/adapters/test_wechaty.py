@@ -54,8 +54,20 @@ AD = "兼职刷单日赚500，加V：abc12345 详询"
 AD2 = "代理微商招募，日结工资，加微信 wx_8899001 了解"
 # the puppet server's fixture (tests/puppet_server/server.js): what the bot may quote back
 FIXTURE_WORDS = (
-    ROOM, "AI 交流群", "wxid_bot", "群智", "wxid_owner", "群主", "wxid_admin", "管理员", "wxid_alice", "Alice",
-    "wxid_bob", "Bob", "wxid_spammer", "推广小王",
+    ROOM,
+    "AI 交流群",
+    "wxid_bot",
+    "群智",
+    "wxid_owner",
+    "群主",
+    "wxid_admin",
+    "管理员",
+    "wxid_alice",
+    "Alice",
+    "wxid_bob",
+    "Bob",
+    "wxid_spammer",
+    "推广小王",
 )
 
 # every async test here runs its loop in asyncio debug mode: a wrong-thread call or a stalled loop fails it
@@ -97,9 +109,20 @@ class PuppetServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["node", str(SERVER_DIR / "server.js"), "--grpc-port", str(self.grpc), "--http-port", str(self.http),
-             "--token", self.token, *self.options],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            [
+                "node",
+                str(SERVER_DIR / "server.js"),
+                "--grpc-port",
+                str(self.grpc),
+                "--http-port",
+                str(self.http),
+                "--token",
+                self.token,
+                *self.options,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -119,7 +142,10 @@ class PuppetServer:
     def api(self, method: str, path: str, body: dict | None = None):  # noqa: ANN201
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
-            f"http://127.0.0.1:{self.http}{path}", data=data, method=method, headers={"content-type": "application/json"}
+            f"http://127.0.0.1:{self.http}{path}",
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read() or b"null")
@@ -202,8 +228,12 @@ async def _start(
     store = await off_loop(open_store, config)
     platform = await off_loop(
         WechatyPlatform,
-        server.endpoint, token or server.token, cache_dir=Path(config.database.url.removeprefix("sqlite:///")).parent / "wechaty",
-        backoff_initial=0.2, backoff_max=1.0, operation_timeout=operation_timeout,
+        server.endpoint,
+        token or server.token,
+        cache_dir=Path(config.database.url.removeprefix("sqlite:///")).parent / "wechaty",
+        backoff_initial=0.2,
+        backoff_max=1.0,
+        operation_timeout=operation_timeout,
     )
     bot = await off_loop(LiveBot, config, store, platform, analyzers=build_rule_analyzers())
     task = asyncio.create_task(bot.run())
@@ -259,7 +289,12 @@ async def test_room_messages_become_group_messages(live: Running) -> None:
         return msgs if len(msgs) >= 2 else None
 
     first, second = [am.message for am in await live.until(stored, "two stored messages")]
-    assert (first.source, first.group_id, first.sender_id, first.sender_name) == ("wechaty", ROOM, "wxid_alice", "Alice")
+    assert (first.source, first.group_id, first.sender_id, first.sender_name) == (
+        "wechaty",
+        ROOM,
+        "wxid_alice",
+        "Alice",
+    )
     assert first.group_topic == "AI 交流群" and first.text == "大家好，RAG 的召回怎么评估？"
     assert second.mentions == ("wxid_bot",) and second.mentions_bot
     with live.bot.store.sessions() as s:
@@ -283,7 +318,10 @@ def _whole_range():  # noqa: ANN202
 
 
 def test_quotes_and_bad_settings_are_handled_at_the_edge() -> None:
-    assert split_quote("「推广小王：兼职刷单日赚500」\n- - - - - - - - - - - - - - -\n/spam") == ("推广小王：兼职刷单日赚500", "/spam")
+    assert split_quote("「推广小王：兼职刷单日赚500」\n- - - - - - - - - - - - - - -\n/spam") == (
+        "推广小王：兼职刷单日赚500",
+        "/spam",
+    )
     assert split_quote("普通消息") == ("", "普通消息")
     with pytest.raises(WechatyConfigError, match="host:port"):
         WechatyPlatform("", "token")
@@ -468,7 +506,9 @@ async def test_server_restart_mid_run(server: PuppetServer, tmp_path: Path) -> N
 
 async def test_wrong_token_is_a_clear_fatal_error(server: PuppetServer, tmp_path: Path) -> None:
     store = await off_loop(open_store, make_config(tmp_path))
-    platform = await off_loop(WechatyPlatform, server.endpoint, "wrong-token", cache_dir=tmp_path / "wechaty", backoff_initial=0.2)
+    platform = await off_loop(
+        WechatyPlatform, server.endpoint, "wrong-token", cache_dir=tmp_path / "wechaty", backoff_initial=0.2
+    )
     bot = await off_loop(LiveBot, make_config(tmp_path), store, platform, analyzers=build_rule_analyzers())
     try:
         with pytest.raises(WechatyAuthError, match="refused the token"):
@@ -483,7 +523,12 @@ async def test_waits_for_a_server_that_is_not_up_yet(tmp_path: Path, caplog: pyt
     config = make_config(tmp_path)
     store = await off_loop(open_store, config)
     platform = await off_loop(
-        WechatyPlatform, server.endpoint, server.token, cache_dir=tmp_path / "wechaty", backoff_initial=0.2, backoff_max=0.5
+        WechatyPlatform,
+        server.endpoint,
+        server.token,
+        cache_dir=tmp_path / "wechaty",
+        backoff_initial=0.2,
+        backoff_max=0.5,
     )
     bot = await off_loop(LiveBot, config, store, platform, analyzers=build_rule_analyzers())
     caplog.set_level(logging.WARNING, logger="bot.adapters.wechaty")
@@ -516,7 +561,7 @@ def _run_cli(server: PuppetServer, tmp_path: Path, token: str) -> subprocess.Pop
     config.write_text(
         f"""
 [database]
-url = "sqlite:///{tmp_path / 'cli.db'}"
+url = "sqlite:///{tmp_path / "cli.db"}"
 [models]
 use = false
 [wechaty]
@@ -531,7 +576,11 @@ topic = "人工智能"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WECHATY_PUPPET_SERVICE")}
     return subprocess.Popen(  # the CLI through this interpreter: no `qunzhi` on PATH needed
         [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -569,8 +618,18 @@ def test_qunzhi_run_with_a_wrong_token_exits_2_with_one_clear_line(server: Puppe
 
 
 async def test_links_images_stickers_and_files_keep_their_kind(live: Running) -> None:
-    await live.server.aapi("POST", "/say", {"from": "wxid_bob", "room": ROOM, "type": "url", "text": "",
-                                           "url": "https://arxiv.org/abs/2405.07437", "title": "RAG 评测综述"})
+    await live.server.aapi(
+        "POST",
+        "/say",
+        {
+            "from": "wxid_bob",
+            "room": ROOM,
+            "type": "url",
+            "text": "",
+            "url": "https://arxiv.org/abs/2405.07437",
+            "title": "RAG 评测综述",
+        },
+    )
     for kind in ("image", "emoticon", "file"):
         await live.server.aapi("POST", "/say", {"from": "wxid_alice", "room": ROOM, "type": kind, "text": ""})
 

@@ -16,8 +16,7 @@ from bot.message import MessageKind
 from bot.store import groups as groups_db
 from bot.wiring import open_store
 from nlp.patterns import extract_patterns
-
-from tests.bot.digest.helpers import DAY, G, TZ, msg
+from tests.bot.digest.helpers import DAY, TZ, G, msg
 
 
 def digest(messages, **kw):
@@ -68,7 +67,8 @@ def test_the_html_embeds_the_activity_chart_and_the_topic_bars_as_png():
     ]
     d = digest(ms)
     assert [(h.hour, h.useful, h.other, h.ads) for h in d.activity if h.useful + h.other + h.ads] == [
-        (9, 2, 0, 0), (21, 1, 0, 1),
+        (9, 2, 0, 0),
+        (21, 1, 0, 1),
     ]
     html = render_html(d)
     pngs = images(html)
@@ -96,14 +96,40 @@ def _normal_day():
     ms = []
     for i in range(12):  # questions, each with two answers and a thank-you
         q = f"q{i}"
-        ms.append(msg(f"u{i}", f"{8 + i}:00", f"第{i}个问题：vLLM 部署 Qwen2.5 第 {i} 种配置显存不够怎么办？", mid=q, intent="question", useful=0.9))
-        ms.append(msg(f"v{i}", f"{8 + i}:05", f"第{i}个回答：把 --max-model-len 降到 8192，再开 AWQ 量化就能起来", reply_to=q, useful=0.95))
+        ms.append(
+            msg(
+                f"u{i}",
+                f"{8 + i}:00",
+                f"第{i}个问题：vLLM 部署 Qwen2.5 第 {i} 种配置显存不够怎么办？",
+                mid=q,
+                intent="question",
+                useful=0.9,
+            )
+        )
+        ms.append(
+            msg(
+                f"v{i}",
+                f"{8 + i}:05",
+                f"第{i}个回答：把 --max-model-len 降到 8192，再开 AWQ 量化就能起来",
+                reply_to=q,
+                useful=0.95,
+            )
+        )
         ms.append(msg(f"w{i}", f"{8 + i}:06", f"补充{i}：--gpu-memory-utilization 给 0.9 试试", reply_to=q, useful=0.9))
         ms.append(msg(f"u{i}", f"{8 + i}:10", "好的 谢谢", useful=0.1, intent="chitchat"))
     for i in range(40):
         ms.append(msg(f"c{i % 9}", f"{8 + i % 14}:{20 + i % 30}", f"哈哈 闲聊第{i}句", useful=0.1, intent="chitchat"))
-    ms.append(msg("y", "11:52", "【周六线上分享会】\n主题：企业级 RAG\n时间：本周六晚8点\n报名截止周五中午12点", intent="announcement"))
-    ms.append(msg("l", "13:00", "推荐一篇 https://arxiv.org/abs/2405.07437 RAG 评测综述", kind=MessageKind.LINK, useful=0.9))
+    ms.append(
+        msg(
+            "y",
+            "11:52",
+            "【周六线上分享会】\n主题：企业级 RAG\n时间：本周六晚8点\n报名截止周五中午12点",
+            intent="announcement",
+        )
+    )
+    ms.append(
+        msg("l", "13:00", "推荐一篇 https://arxiv.org/abs/2405.07437 RAG 评测综述", kind=MessageKind.LINK, useful=0.9)
+    )
     for i in range(3):
         ms.append(msg(f"s{i}", f"1{i}:30", f"兼职日赚300，加V：wx_abc12{i}", ad=True))
     return sorted(ms, key=lambda m: m.message.sent_at)

@@ -25,7 +25,15 @@ def test_jaccard_merges_a_reask_and_keeps_different_texts_apart():
 
 
 def test_short_texts_merge_only_when_equal_and_urls_do_not_count():
-    c = dedupe.cluster([("a", "收到"), ("b", "收到！"), ("c", "收到了"), ("d", "https://x.example/a 好文"), ("e", "https://x.example/b 好文")])
+    c = dedupe.cluster(
+        [
+            ("a", "收到"),
+            ("b", "收到！"),
+            ("c", "收到了"),
+            ("d", "https://x.example/a 好文"),
+            ("e", "https://x.example/b 好文"),
+        ]
+    )
     assert c.of("b") == "a" and c.of("c") == "c"
     assert c.of("e") == "d"  # the same words around two different links: the link threads tell them apart
 

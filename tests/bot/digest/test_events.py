@@ -8,7 +8,6 @@ from bot.digest.events import day_label, find_events, parse_when
 from bot.digest.lines import Liner
 from nlp.patterns import extract_patterns
 from nlp.verdict import Entity
-
 from tests.bot.digest.helpers import DAY, TZ, msg
 
 
@@ -27,7 +26,12 @@ def events(messages, extract=None):
 
 def test_events_and_deadlines_with_resolved_times_sorted_by_time():
     ms = [
-        with_times("y", "11:52", "【周六线上分享会】\n主题：从 0 到 1 搭建企业级 RAG —— 切分、召回\n时间：本周六（11月28日）晚8点\n报名截止周五中午12点", mid="big"),
+        with_times(
+            "y",
+            "11:52",
+            "【周六线上分享会】\n主题：从 0 到 1 搭建企业级 RAG —— 切分、召回\n时间：本周六（11月28日）晚8点\n报名截止周五中午12点",
+            mid="big",
+        ),
         with_times("l", "21:35", "明晚8点线上分享：RAG 实战", mid="share"),
         with_times("y", "17:50", "【作业提醒】训练营的同学，周五前交作业（demo + 一页说明）", mid="hw"),
         with_times("m", "21:55", "下周三徐汇那个线下 meetup 有人去吗", mid="meetup"),

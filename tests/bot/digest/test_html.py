@@ -85,9 +85,21 @@ def test_unanswered_holds_questions_only_and_in_time_order():
     ms = [
         # a remark the intent model read as a question: no question mark, no cue ("怎么可能" is not one)
         msg("w", "15:13", "官方 3 折 怎么可能 都是黑卡盗刷的，大家小心别上当", intent="question", useful=0.99),
-        msg("z", "22:10", "还有个怪问题：vLLM 开了 prefix caching 之后输出偶尔重复上一轮，有人遇到过吗", intent="question", useful=0.9),
+        msg(
+            "z",
+            "22:10",
+            "还有个怪问题：vLLM 开了 prefix caching 之后输出偶尔重复上一轮，有人遇到过吗",
+            intent="question",
+            useful=0.9,
+        ),
         msg("l", "21:35", "听说明晚有个国产模型发布会，有人知道是哪家吗", intent="question", useful=0.6),
-        msg("a", "10:35", "有人在昇腾 910B 上用 MindIE 跑过 Qwen2.5-72B 吗？8 卡吞吐能到多少", intent="question", useful=0.95),
+        msg(
+            "a",
+            "10:35",
+            "有人在昇腾 910B 上用 MindIE 跑过 Qwen2.5-72B 吗？8 卡吞吐能到多少",
+            intent="question",
+            useful=0.95,
+        ),
     ]
     d = digest(ms)
     assert len(d.unanswered) == 3 and "黑卡" not in "".join(q.text for q in d.unanswered)

@@ -5,7 +5,6 @@ import pytest
 from bot.digest import dedupe
 from bot.digest.threads import find_threads, score
 from bot.message import MessageKind
-
 from tests.bot.digest.helpers import msg
 
 
@@ -34,8 +33,14 @@ def test_a_wechat_quote_without_an_id_is_matched_by_name_and_text():
     ms = [
         msg("a", "15:38", "有人在生产上用过 Milvus 2.5 的混合检索吗？", mid="q", name="阿杰"),
         msg("x", "15:39", "有人在生产上用过 Milvus 2.5 的混合检索吗？我也想知道", mid="other", name="别人"),
-        msg("b", "15:41", "用过，BM25 要自己配分词", mid="r", kind=MessageKind.QUOTE,
-            quote="阿杰：有人在生产上用过 Milvus 2.5 的混合检索吗？"),
+        msg(
+            "b",
+            "15:41",
+            "用过，BM25 要自己配分词",
+            mid="r",
+            kind=MessageKind.QUOTE,
+            quote="阿杰：有人在生产上用过 Milvus 2.5 的混合检索吗？",
+        ),
     ]
     _, members, thread_of = threads_of(ms)
     assert thread_of["r"].root.message.id == "q"
@@ -120,7 +125,10 @@ def test_score_counts_useful_answers_and_participants():
         msg("e", "09:01", "哈哈", reply_to="small", useful=0.1),
     ]
     found, _, _ = threads_of(ms)
-    use = {m.message.id: (m.verdicts["useful"].score if m.label("useful") == "useful" else 1 - m.verdicts["useful"].score) for m in ms}
+    use = {
+        m.message.id: (m.verdicts["useful"].score if m.label("useful") == "useful" else 1 - m.verdicts["useful"].score)
+        for m in ms
+    }
     by = {t.root.message.id: score(t, use) for t in found}
     assert by["big"] == pytest.approx(0.9 + 0.9 + 0.9 + 0.5 * 2)
     assert by["small"] == pytest.approx(0.9 + 0.1 + 0.5)

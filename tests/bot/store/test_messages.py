@@ -131,7 +131,12 @@ def test_whitelist_and_opt_out_before_and_after_speaking(session) -> None:  # no
 
 def test_pending_queue_order_limit_and_attempts(session) -> None:  # noqa: ANN001
     pks = {n: messages_db.store_message(session, make_msg(n))[0] for n in (3, 1, 2, 4)}
-    assert [m.id for _, m in analysis_db.pending_messages(session, limit=10, max_attempts=3)] == ["m1", "m2", "m3", "m4"]
+    assert [m.id for _, m in analysis_db.pending_messages(session, limit=10, max_attempts=3)] == [
+        "m1",
+        "m2",
+        "m3",
+        "m4",
+    ]
     assert [m.id for _, m in analysis_db.pending_messages(session, limit=2, max_attempts=3)] == ["m1", "m2"]
 
     assert analysis_db.mark_analysis_failed(session, pks[1], "boom 1", max_attempts=2) == "pending"
@@ -218,7 +223,9 @@ def test_analysed_messages_window_order_contents_and_no_n_plus_1(session, engine
 
     # Bounds given in another timezone mean the same instants.
     sh = ZoneInfo("Asia/Shanghai")
-    local = verdicts_db.analysed_messages(session, GROUP, datetime(2025, 3, 2, tzinfo=sh), datetime(2025, 3, 3, tzinfo=sh))
+    local = verdicts_db.analysed_messages(
+        session, GROUP, datetime(2025, 3, 2, tzinfo=sh), datetime(2025, 3, 3, tzinfo=sh)
+    )
     assert [a.message.text for a in local] == ["first", "b", "a", "late"]
     assert verdicts_db.analysed_messages(session, "nobody@chatroom", day, day + timedelta(days=1)) == []
 
@@ -273,8 +280,26 @@ def test_a_message_twice_in_one_batch_is_stored_once(session):
     from bot.message import GroupMessage, MessageKind
     from bot.store import groups as groups_db, messages as messages_db
 
-    m = GroupMessage("dup-1", "replay", "g@chatroom", "u1", "甲", datetime(2026, 11, 25, 1, tzinfo=timezone.utc), MessageKind.TEXT, "你好")
-    other = GroupMessage("dup-2", "replay", "g@chatroom", "u1", "甲", datetime(2026, 11, 25, 2, tzinfo=timezone.utc), MessageKind.TEXT, "再见")
+    m = GroupMessage(
+        "dup-1",
+        "replay",
+        "g@chatroom",
+        "u1",
+        "甲",
+        datetime(2026, 11, 25, 1, tzinfo=timezone.utc),
+        MessageKind.TEXT,
+        "你好",
+    )
+    other = GroupMessage(
+        "dup-2",
+        "replay",
+        "g@chatroom",
+        "u1",
+        "甲",
+        datetime(2026, 11, 25, 2, tzinfo=timezone.utc),
+        MessageKind.TEXT,
+        "再见",
+    )
     out = messages_db.store_messages(session, [m, other, m])
     assert [created for _, created in out] == [True, True, False]
     assert out[0][0] == out[2][0] != out[1][0]

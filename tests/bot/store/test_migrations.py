@@ -11,7 +11,15 @@ from bot.store import db
 from bot.store.models import Base
 
 TABLES = {
-    "groups", "members", "messages", "verdicts", "entities", "moderation_actions", "corrections", "digests", "outgoing",
+    "groups",
+    "members",
+    "messages",
+    "verdicts",
+    "entities",
+    "moderation_actions",
+    "corrections",
+    "digests",
+    "outgoing",
     "member_profiles",
 }
 
@@ -94,8 +102,10 @@ def test_outgoing_ops_are_checked_by_the_database_after_0004(engine) -> None:  #
     from alembic import command
     from sqlalchemy.exc import IntegrityError
 
-    row = ("INSERT INTO outgoing (op, group_id, contact_id, text, mentions, purpose, created_at, not_before, attempts) "
-           "VALUES (:op, 'g@chatroom', 'wxid_a', '', '[]', 'test', :t, :t, 0)")
+    row = (
+        "INSERT INTO outgoing (op, group_id, contact_id, text, mentions, purpose, created_at, not_before, attempts) "
+        "VALUES (:op, 'g@chatroom', 'wxid_a', '', '[]', 'test', :t, :t, 0)"
+    )
     t = "2026-11-26 08:00:00+00:00"
     command.downgrade(db.alembic_config(engine), "0003")
     with engine.begin() as conn:

@@ -45,7 +45,10 @@ def test_record_and_list_actions(session) -> None:  # noqa: ANN001
     assert w.created_at == T0 and w.created_at.tzinfo is not None and not w.dry_run and w.undone_at is None
     assert w.strike and got[1].strike and not got[0].strike
     assert got[1].pk == kick and got[1].by_contact == "wxid_admin"
-    assert [a.action for a in actions_db.actions_for_group(session, GROUP, since=T0 + timedelta(minutes=30))] == ["log", "kick"]
+    assert [a.action for a in actions_db.actions_for_group(session, GROUP, since=T0 + timedelta(minutes=30))] == [
+        "log",
+        "kick",
+    ]
     assert [a.action for a in actions_db.actions_for_group(session, GROUP, member_id=ALICE)] == ["kick", "warn"]
     assert len(actions_db.actions_for_group(session, GROUP, limit=1)) == 1
     assert actions_db.get_action(session, kick) == got[1]
@@ -135,7 +138,9 @@ def test_corrections(session) -> None:  # noqa: ANN001
     corrections_db.record_correction(
         session, text="今晚分享会", analyzer="useful", label="useful", by_contact="wxid_admin", at=T0 + timedelta(1)
     )
-    corrections_db.record_correction(session, text="hi", analyzer="ad", label="normal", by_contact="wxid_owner", at=T0 + timedelta(2))
+    corrections_db.record_correction(
+        session, text="hi", analyzer="ad", label="normal", by_contact="wxid_owner", at=T0 + timedelta(2)
+    )
     session.commit()
 
     all_ = corrections_db.corrections(session)

@@ -23,13 +23,23 @@ def test_a_sqlite_table_rebuild_keeps_the_rows_that_refer_to_it(tmp_path):
     t = "'2026-01-01 00:00:00'"
     with engine.begin() as c:
         c.execute(text(f"INSERT INTO groups (id, name, topic, created_at, admin_ids) VALUES ('g', '', '', {t}, '[]')"))
-        c.execute(text(
-            "INSERT INTO messages (source, source_id, group_id, sender_id, sender_name, sent_at, kind, text, mentions, "
-            "mentions_bot, quote, group_topic, stored_at, analysis_status, analysis_attempts, analysis_requeues) "
-            f"VALUES ('r', '1', 'g', 'a', 'a', {t}, 'text', 'x', '[]', 0, '', '', {t}, 'done', 0, 0)"
-        ))
-        c.execute(text(f"INSERT INTO verdicts (message_pk, analyzer, label, score, reasons, model, created_at) VALUES (1, 'ad', 'ad', 1.0, '[]', '', {t})"))
-        c.execute(text(f"INSERT INTO moderation_actions (group_id, member_id, message_pk, action, reasons, strike, dry_run, created_at) VALUES ('g', 'a', 1, 'warn', '[]', 1, 0, {t})"))
+        c.execute(
+            text(
+                "INSERT INTO messages (source, source_id, group_id, sender_id, sender_name, sent_at, kind, text, mentions, "
+                "mentions_bot, quote, group_topic, stored_at, analysis_status, analysis_attempts, analysis_requeues) "
+                f"VALUES ('r', '1', 'g', 'a', 'a', {t}, 'text', 'x', '[]', 0, '', '', {t}, 'done', 0, 0)"
+            )
+        )
+        c.execute(
+            text(
+                f"INSERT INTO verdicts (message_pk, analyzer, label, score, reasons, model, created_at) VALUES (1, 'ad', 'ad', 1.0, '[]', '', {t})"
+            )
+        )
+        c.execute(
+            text(
+                f"INSERT INTO moderation_actions (group_id, member_id, message_pk, action, reasons, strike, dry_run, created_at) VALUES ('g', 'a', 1, 'warn', '[]', 1, 0, {t})"
+            )
+        )
     db.upgrade(engine)
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM verdicts")).scalar() == 1
@@ -43,7 +53,13 @@ def test_two_processes_migrating_one_new_database_at_once_both_succeed(db_url):
     script = "import sys; from bot.store import db; db.upgrade(sys.argv[1]); print('ok')"
     for _ in range(3):
         procs = [
-            subprocess.Popen([sys.executable, "-c", script, db_url], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, "-c", script, db_url],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(3)
         ]
         outs = [p.communicate(timeout=120) for p in procs]

@@ -40,7 +40,9 @@ def upgrade() -> None:
         sa.Column("message_count", sa.Integer(), nullable=False),
         sa.Column("whitelisted", sa.Boolean(), nullable=False),
         sa.Column("opted_out", sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(["group_id"], ["groups.id"], name=op.f("fk_members_group_id_groups"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], name=op.f("fk_members_group_id_groups"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("pk", name=op.f("pk_members")),
         sa.UniqueConstraint("group_id", "member_id", name=op.f("uq_members_group_id_member_id")),
     )
@@ -66,7 +68,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "analysis_status IN ('pending', 'done', 'failed')", name=op.f("ck_messages_analysis_status")
         ),
-        sa.ForeignKeyConstraint(["group_id"], ["groups.id"], name=op.f("fk_messages_group_id_groups"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], name=op.f("fk_messages_group_id_groups"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("pk", name=op.f("pk_messages")),
         sa.UniqueConstraint("source", "source_id", name=op.f("uq_messages_source_source_id")),
     )
@@ -161,12 +165,23 @@ def upgrade() -> None:
         sa.Column("html", sa.Text(), nullable=False),
         sa.Column("created_at", TZ, nullable=False),
         sa.Column("sent_at", TZ, nullable=True),
-        sa.ForeignKeyConstraint(["group_id"], ["groups.id"], name=op.f("fk_digests_group_id_groups"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["groups.id"], name=op.f("fk_digests_group_id_groups"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("pk", name=op.f("pk_digests")),
         sa.UniqueConstraint("group_id", "day", name=op.f("uq_digests_group_id_day")),
     )
 
 
 def downgrade() -> None:
-    for table in ("digests", "corrections", "moderation_actions", "entities", "verdicts", "messages", "members", "groups"):
+    for table in (
+        "digests",
+        "corrections",
+        "moderation_actions",
+        "entities",
+        "verdicts",
+        "messages",
+        "members",
+        "groups",
+    ):
         op.drop_table(table)

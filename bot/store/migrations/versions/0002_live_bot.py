@@ -53,7 +53,9 @@ def upgrade() -> None:
         sa.CheckConstraint("op IN ('text', 'private', 'kick')", name=op.f("ck_outgoing_op")),
         sa.PrimaryKeyConstraint("pk", name=op.f("pk_outgoing")),
     )
-    op.create_index(op.f("ix_outgoing_sent_at_failed_at_not_before"), "outgoing", ["sent_at", "failed_at", "not_before"])
+    op.create_index(
+        op.f("ix_outgoing_sent_at_failed_at_not_before"), "outgoing", ["sent_at", "failed_at", "not_before"]
+    )
 
 
 def downgrade() -> None:

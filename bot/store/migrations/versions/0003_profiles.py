@@ -23,8 +23,18 @@ TZ = sa.DateTime(timezone=True)
 def upgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("purged_at", TZ, nullable=True))
-    counters = ("messages", "active_days", "questions", "answers", "links", "ads", "useful", "ad_scored",
-                "burst_messages", "burst_ads")
+    counters = (
+        "messages",
+        "active_days",
+        "questions",
+        "answers",
+        "links",
+        "ads",
+        "useful",
+        "ad_scored",
+        "burst_messages",
+        "burst_ads",
+    )
     op.create_table(
         "member_profiles",
         sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
