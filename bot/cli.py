@@ -728,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "replay",
-        help="ingest JSON Lines files of group messages (see README for the schema)",
+        help="ingest JSON Lines files of group messages (schema: docs/guide/imports.md)",
         description="Store, analyse and moderate (dry run) every message of the given JSON Lines files. "
         "Replaying a file twice changes nothing.",
     )

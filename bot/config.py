@@ -137,7 +137,7 @@ class Models(_Section):
         USEFUL_THRESHOLD,
         ge=0.0,
         le=1.0,
-        description="p(useful) from which the model calls a message useful (see the README model card)",
+        description="p(useful) from which the model calls a message useful (see docs/model-card.md)",
     )
     trace: bool = Field(
         True,

@@ -1,7 +1,7 @@
 """Ad policies: a few conjunctions of words so specific to one kind of ad that they decide alone.
 
-The model misses some kinds of ad that the public training data barely shows (see the README's
-model card): short gambling offers ("澳门国际赌场：真人在线娱乐，首充送100%" scored p(ad) 0.09) and
+The model misses some kinds of ad that the public training data barely shows (see docs/model-card.md,
+limits): short gambling offers ("澳门国际赌场：真人在线娱乐，首充送100%" scored p(ad) 0.09) and
 the fake summons scam. A policy fires only when *both* halves are present — a gambling word and an
 offer word; an authority, a legal threat and an instruction to call or pay — so news about
 casinos or courts does not trip it. Measured on every normal text of the ad corpus (train, dev and

@@ -22,7 +22,7 @@ INTENTS: tuple[str, ...] = (
 # dev proxies for unseen topics (held-out-topic pairs built from the dev split; SMP assistant
 # domains as group topics) F1 rose 0.755 -> 0.793 and 0.535 -> 0.625 from 0.5 to 0.3, while dev
 # pairs on the seen topics went 0.942 -> 0.941. ``models.useful_threshold`` overrides it; the
-# README model card has the test numbers both ways.
+# docs/model-card.md has the test numbers both ways.
 USEFUL_THRESHOLD = 0.3
 
 # How the encoder runs (``models.precision``; see nlp.classify.ModelAnalyzer).

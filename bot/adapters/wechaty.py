@@ -23,7 +23,7 @@ writes a cache under ./.wechaty                   ``CACHE_DIR`` under the bot's 
 ================================================  =============================================
 
 No TLS: the client has none. Run the puppet service on loopback with TLS disabled, or terminate
-TLS in front of it (see the README).
+TLS in front of it (see docs/guide/live-bot.md).
 
 Operations (called by the outbox sender) go to the puppet directly, one call each: a send is
 ``message_send_text`` and nothing else, so a send that returned is delivered whether or not the

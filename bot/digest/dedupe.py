@@ -33,7 +33,7 @@ from nlp.patterns import strip_urls
 log = logging.getLogger(__name__)
 
 # Measured on the demo day (bot/demo/sample_day.jsonl, 270 texts, 36k pairs) with 60 re-posts made
-# by light edits and 12 hand-written paraphrases: see the README's digest section.
+# by light edits and 12 hand-written paraphrases: see docs/guide/digest.md.
 EMBED_LAYER = 2  # of 6: the last layer is pulled together by task (every chit-chat pair ≥ 0.9)
 EMBED_THRESHOLD = 0.91
 JACCARD_THRESHOLD = 0.7

@@ -24,7 +24,7 @@ MEDIA_KINDS = frozenset({MessageKind.IMAGE, MessageKind.STICKER, MessageKind.VOI
 
 # A message asks something when it says so: a question mark, 吗/呢 at a clause end, or a cue
 # ("请教", "有人…过", "怎么", "哪个", "多少", "选哪", …). Used beside the intent verdict, which
-# misreads long technical questions (see the README's limits).
+# misreads long technical questions (see docs/model-card.md, limits).
 _QUESTION_RE = re.compile(
     r"[?？]|[吗呢](?:[\s，。,.!！~～]|$)|请教|问个|问下|问一下|求助|求教|有没有|有谁|有人.{0,20}?(?:过|知道|遇到|用|懂)"
     r"|怎么(?!可能|了|回事)|如何|为什么|为啥|哪个|哪家|哪些|哪里|多少|是不是|能不能|可不可以|选哪|咋"
