@@ -65,15 +65,26 @@ def corrections(session: Session, analyzer: str | None = None, since: datetime |
 
 
 def corrections_for_training(session: Session) -> list[tuple[str, str, str, str]]:
-    """Every admin correction as ``(text, analyzer, label, topic)``, in the order they were recorded;
+    """The admins' corrections as ``(text, analyzer, label, topic)``, in the order they were recorded;
     the topic is the configured one of the message's group, ``""`` once the message or group is gone.
+    The latest decision on a message wins: ``/spam`` then ``/notspam`` on one message trains one
+    label, not both (per analyzer; a correction whose message is gone is keyed by its text).
     ``qunzhi train`` passes these to ``nlp.training.train.prepare`` (nlp never reads the store)."""
     c = CORRECTIONS.c
     joined = CORRECTIONS.outerjoin(MESSAGES, MESSAGES.c.pk == c.message_pk).outerjoin(
         GROUPS, GROUPS.c.id == MESSAGES.c.group_id
     )
-    q = select(c.text, c.analyzer, c.label, func.coalesce(GROUPS.c.topic, "")).select_from(joined).order_by(c.pk)
-    return [(r[0], r[1], r[2], r[3]) for r in session.execute(q)]
+    q = (
+        select(c.message_pk, c.text, c.analyzer, c.label, func.coalesce(GROUPS.c.topic, ""))
+        .select_from(joined)
+        .order_by(c.created_at, c.pk)
+    )
+    latest: dict[tuple[object, str], tuple[str, str, str, str]] = {}
+    for message_pk, text, analyzer, label, topic in session.execute(q):
+        key = (message_pk if message_pk is not None else ("text", text), analyzer)
+        latest.pop(key, None)  # re-inserted: the order is that of each key's latest decision
+        latest[key] = (text, analyzer, label, topic)
+    return list(latest.values())
 
 
 def has_correction(session: Session, message_pk: int, analyzer: str = "ad") -> bool:

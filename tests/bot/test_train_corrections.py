@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from bot.cli import main
@@ -30,6 +31,37 @@ def test_the_store_gives_each_correction_with_its_groups_topic(session) -> None:
     assert corrections_db.corrections_for_training(session) == [
         ("加V领红包", "ad", "ad", "AI 开发"),
         ("今晚分享", "useful", "useful", ""),  # no message: no group, no topic
+    ]
+
+
+def test_the_latest_decision_on_a_message_wins(session) -> None:  # noqa: ANN001
+    groups_db.ensure_group(session, GROUP)
+    pk, _ = messages_db.store_message(session, make_msg(1, text="明晚八点直播，扫码进群"))
+    other, _ = messages_db.store_message(session, make_msg(2, text="加V领红包"))
+    for minutes, (label, message_pk) in enumerate([("ad", pk), ("ad", other), ("normal", pk)]):
+        corrections_db.record_correction(
+            session,
+            text="明晚八点直播，扫码进群" if message_pk == pk else "加V领红包",
+            analyzer="ad",
+            label=label,
+            by_contact="wxid_admin",
+            message_pk=message_pk,
+            at=T0 + timedelta(minutes=minutes),
+        )
+    corrections_db.record_correction(  # another analyzer's decision on the same message stands
+        session,
+        text="明晚八点直播，扫码进群",
+        analyzer="useful",
+        label="useful",
+        by_contact="wxid_admin",
+        message_pk=pk,
+        at=T0 + timedelta(minutes=5),
+    )
+    session.commit()
+    assert corrections_db.corrections_for_training(session) == [
+        ("加V领红包", "ad", "ad", ""),
+        ("明晚八点直播，扫码进群", "ad", "normal", ""),  # /spam, then /notspam: only the latter
+        ("明晚八点直播，扫码进群", "useful", "useful", ""),
     ]
 
 
