@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
@@ -934,6 +935,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`qunzhi digest | head`): stop writing, and let the exit not try again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # what a shell reports for a writer killed by SIGPIPE
     except Exception as e:
         if isinstance(e, _user_errors()):
             print(f"qunzhi: {e}", file=sys.stderr)

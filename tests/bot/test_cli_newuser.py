@@ -84,6 +84,29 @@ def test_a_digest_of_an_unknown_group_is_an_error_naming_the_known_ones(stored, 
     assert "g@chatroom (测试群)" in out.err and "h@chatroom" in out.err
 
 
+def test_a_reader_that_goes_away_ends_the_command_quietly(stored):
+    """`qunzhi digest | head -1`: the pipe closes before the digest is written; no traceback."""
+    _, _, cfg = stored
+    cmd = [
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "digest",
+        "--config",
+        str(cfg),
+        "--group",
+        "g@chatroom",
+        "--date",
+        "2026-11-25",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the process has written anything: its first write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
 def test_a_digest_of_a_group_without_settings_says_so_and_names_the_config_beside_the_database(tmp_path, capsys):
     db = tmp_path / "data" / "q.db"
     db.parent.mkdir()
