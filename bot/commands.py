@@ -460,7 +460,7 @@ def _stats(ctx: Context) -> str:
     for a in actions:
         if a.action != "undo":
             by_kind[a.action] = by_kind.get(a.action, 0) + 1
-    status = analysis_db.analysis_counts(ctx.session, group_id)
+    status = analysis_db.analysis_counts(ctx.session, group_id, role=CHAT)  # like the counts: chat only
     return catalogue.stats_reply(
         today.isoformat(),
         messages=sum(counts.values()),

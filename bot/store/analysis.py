@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, case, delete, func, insert, literal, or_, 
 from sqlalchemy.orm import Session
 
 from bot.message import GroupMessage
-from bot.store.common import ENTITIES, MAX_ERROR_CHARS, MESSAGES, VERDICTS, aware, changed, to_message
+from bot.store.common import ENTITIES, MAX_ERROR_CHARS, MESSAGES, VERDICTS, aware, changed, role_is, to_message
 from bot.store.db import StoreError
 from bot.store.models import UTCDateTime, utcnow
 from nlp.verdict import Entity, Verdict
@@ -319,11 +319,13 @@ def pending_member_messages(session: Session, group_id: str, member_id: str, *, 
     return list(session.execute(q).scalars())
 
 
-def analysis_counts(session: Session, group_id: str | None = None) -> dict[str, int]:
-    """How many messages are pending, done and failed (every status present, zeros included)."""
+def analysis_counts(session: Session, group_id: str | None = None, *, role: str | None = None) -> dict[str, int]:
+    """How many messages are pending, done and failed (every status present, zeros included);
+    optionally of one group, and of one role (``CHAT``: the members' messages, commands left out)."""
     q = select(MESSAGES.c.analysis_status, func.count()).group_by(MESSAGES.c.analysis_status)
     if group_id is not None:
         q = q.where(MESSAGES.c.group_id == group_id)
+    q = q.where(*role_is(role))
     counts = {"pending": 0, "done": 0, "failed": 0}
     counts.update({status: n for status, n in session.execute(q)})
     return counts

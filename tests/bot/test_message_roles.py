@@ -130,6 +130,7 @@ def test_roles_are_stored_commands_analysed_and_only_chat_counted(session) -> No
     # a command is judged like chat (an ad may hide behind one); the bot's own words never are
     assert [m.id for _, m in analysis_db.pending_messages(session, 10, 3)] == [msgs[0].id, msgs[1].id]
     assert analysis_db.analysis_counts(session, GROUP)["pending"] == 2
+    assert analysis_db.analysis_counts(session, GROUP, role="chat")["pending"] == 1  # what /stats says 待分析
     assert messages_db.message_roles(session, [pk for pk, _ in stored]) == {
         stored[0][0]: "chat",
         stored[1][0]: "command",
