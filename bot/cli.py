@@ -704,6 +704,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_db_option(parser: argparse.ArgumentParser, what: str = "the database") -> None:
+    """``--db``: a URL or a SQLite file (``_db_url``), in place of the config's ``database.url``."""
+    parser.add_argument("--db", help=f"{what}: a URL or a SQLite file, overriding the config's database.url")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qunzhi", description="群智 — WeChat group intelligence bot")
     p.add_argument(
@@ -734,7 +739,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Replaying a file twice changes nothing.",
     )
     r.add_argument("files", nargs="+", metavar="FILE")
-    r.add_argument("--db", help="database URL or SQLite file, overriding the config")
+    _add_db_option(r)
     r.set_defaults(func=cmd_replay)
 
     i = sub.add_parser(
@@ -746,7 +751,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", metavar="FILE.csv")
     i.add_argument("--group-id", help="room id to use when the export has no TalkerId column values")
     i.add_argument("--self-id", default="self", help="contact id of the exporting account (rows with IsSender=1)")
-    i.add_argument("--db", help="database URL or SQLite file, overriding the config")
+    _add_db_option(i)
     i.set_defaults(func=cmd_import)
 
     g = sub.add_parser(
@@ -757,7 +762,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--group", required=True, help="group (room) id")
     g.add_argument("--date", help="local day, YYYY-MM-DD (default: today in the digest timezone)")
     g.add_argument("--html-dir", help="folder for the HTML page (default: digest.html_dir)")
-    g.add_argument("--db", help="database URL or SQLite file, overriding the config")
+    _add_db_option(g)
     g.set_defaults(func=cmd_digest)
 
     pr = sub.add_parser(
@@ -798,7 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--encoder", default="var/encoder", help="converted e5 directory (scripts/build-encoder makes it)")
     tr.add_argument("--out", default="var/train", help="folder for the pack, checkpoints and the model")
     tr.add_argument("--data", help="shared data folder (default $QUNZHI_DATA or ../shared/data)")
-    tr.add_argument("--db", help="database URL to read admin corrections from (default: the config's)")
+    _add_db_option(tr, "the database to read admin corrections from")
     tr.add_argument(
         "--no-corrections",
         action="store_true",
@@ -868,7 +873,7 @@ def build_parser() -> argparse.ArgumentParser:
     dbp = sub.add_parser("db", help="database maintenance")
     dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upgrade", help="migrate the database to the newest schema (idempotent)")
-    up.add_argument("--db", help="database URL or SQLite file, overriding the config")
+    _add_db_option(up)
     up.set_defaults(func=cmd_db_upgrade)
     pu = dbsub.add_parser(
         "purge",
@@ -878,7 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
         "this daily at privacy.purge_time.",
     )
     pu.add_argument("--days", type=int, help="retention in days, overriding privacy.retention_days")
-    pu.add_argument("--db", help="database URL or SQLite file, overriding the config")
+    _add_db_option(pu)
     pu.set_defaults(func=cmd_db_purge)
     rq = dbsub.add_parser(
         "requeue",
@@ -888,7 +893,7 @@ def build_parser() -> argparse.ArgumentParser:
         "now, attempts reset, e.g. after a model is fixed.",
     )
     rq.add_argument("--group", help="only this group (room) id")
-    rq.add_argument("--db", help="database URL or SQLite file, overriding the config")
+    _add_db_option(rq)
     rq.set_defaults(func=cmd_db_requeue)
 
     pf = sub.add_parser(
@@ -904,7 +909,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="contact id (wxid_abc123) or display name; several members answering to a name are listed",
     )
     pf.add_argument("--group", help="one group (room) id")
-    pf.add_argument("--db", help="database URL or SQLite file, overriding the config")
+    _add_db_option(pf)
     pf.set_defaults(func=cmd_profile)
 
     # --config is also taken after the command (`qunzhi digest --config var/demo/config.toml ...`)

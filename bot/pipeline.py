@@ -155,6 +155,21 @@ class IngestReport:
         self.actions.extend(other.actions)
 
 
+def warm_up(analyzers: Sequence[Analyzer | MultiAnalyzer], extractors: Sequence[Extractor]) -> None:
+    """Load now what analysis loads on first use (model weights, jieba's dictionaries) by analysing
+    two throwaway messages; nothing is stored. Meant to run before an event loop starts: loaded
+    later, on a worker thread, they hold the GIL for up to seconds at a time (jieba unmarshals its
+    dictionary in one C call) and stall the loop, and the first message waits."""
+    items = [  # an ordinary question (usefulness cuts words) and an ad (ad rules, entities)
+        Item(text="预热：明天下午3点在北京开会，RAG 的召回怎么评估？", topic="技术交流群"),
+        Item(text="加微信 abc12345 领取免费资料，日结", topic="技术交流群"),
+    ]
+    for analyzer in analyzers:
+        as_multi(analyzer).analyse_all(items)
+    for extractor in extractors:
+        extractor.extract(items)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -200,17 +215,8 @@ class Pipeline:
         }
 
     def warm_up(self) -> None:
-        """Load now what analysis loads on first use (model weights, jieba's dictionaries) by
-        analysing one throwaway message; nothing is stored. Meant to run before an event loop starts:
-        loaded later, on a worker thread, they hold the GIL for up to seconds at a time (jieba
-        unmarshals its dictionary in one C call) and stall the loop, and the first message waits."""
-        items = [  # an ordinary question (usefulness cuts words) and an ad (ad rules, entities)
-            Item(text="预热：明天下午3点在北京开会，RAG 的召回怎么评估？", topic="技术交流群"),
-            Item(text="加微信 abc12345 领取免费资料，日结", topic="技术交流群"),
-        ]
-        for analyzer in self._analyzers:
-            analyzer.analyse_all(items)
-        self._extract(items)
+        """Load now what this pipeline's analysis loads on first use (see ``warm_up``)."""
+        warm_up(self._analyzers, self._extractors)
 
     # -- 1. store ---------------------------------------------------------------------------
 

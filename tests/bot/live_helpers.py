@@ -196,11 +196,10 @@ def load_text_tools_once() -> None:
     the GIL long enough for asyncio to report the loop's callbacks as slow."""
     from bot.config import Config
     from bot.live import load_text_tools
-    from bot.pipeline import Pipeline
+    from bot.pipeline import warm_up
     from bot.wiring import build_extractors, build_rule_analyzers
 
-    config = Config.model_validate({"models": {"use": False}, "analysis": {"ner": False}})
-    Pipeline(None, build_rule_analyzers(), config, extractors=build_extractors(config)).warm_up()  # type: ignore[arg-type]
+    warm_up(build_rule_analyzers(), build_extractors(Config(), ner=False))
     load_text_tools()
 
 
