@@ -145,7 +145,7 @@ def _find_member(session: Session, config: Config, who: str, group_id: str | Non
     from bot.store import groups as groups_db
 
     names = _group_names(session, config)
-    everyone = [m for g in ([group_id] if group_id else sorted(names)) for m in groups_db.members(session, g)]
+    everyone = groups_db.members(session, group_id)  # one query, whichever the group
     if any(m.member_id == who for m in everyone):
         return who
     found = [m for m in everyone if m.display_name == who]

@@ -162,13 +162,11 @@ def member(session: Session, group_id: str, member_id: str) -> MemberRecord | No
     return _to_member(r) if r else None
 
 
-def members(session: Session, group_id: str) -> list[MemberRecord]:
-    """A group's members, most messages first."""
-    q = (
-        select(MEMBERS)
-        .where(MEMBERS.c.group_id == group_id)
-        .order_by(MEMBERS.c.message_count.desc(), MEMBERS.c.member_id)
-    )
+def members(session: Session, group_id: str | None) -> list[MemberRecord]:
+    """A group's members (None: every group's), most messages first."""
+    q = select(MEMBERS).order_by(MEMBERS.c.message_count.desc(), MEMBERS.c.member_id)
+    if group_id is not None:
+        q = q.where(MEMBERS.c.group_id == group_id)
     return [_to_member(r) for r in session.execute(q)]
 
 
