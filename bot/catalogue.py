@@ -650,3 +650,66 @@ DIGEST: dict[str, str] = {
     "contributors": "活跃成员",
     "useful_of_total": "有用 {useful} / 共 {total}",
 }
+
+
+# ================================================================================================
+# The console (qunzhi web: templates/web/*.j2, bot/web/)
+# ================================================================================================
+# The pages' words, by key, read there as ``t.<key>`` (``t.n_messages.format(n=3)``). Markup and
+# punctuation stay in the templates. One block per page; keys are unique across the console.
+
+CONSOLE: dict[str, str] = {
+    # every page (base.html.j2)
+    "console": "群智控制台",
+    "nav_overview": "总览",
+    "nav_review": "待审核",
+    "nav_moderation": "处理记录",
+    "nav_members": "成员与线索",
+    "nav_search": "搜索",
+    "nav_checker": "检测器",
+    "logout": "退出",
+    "logged_in_as": "当前用户：{name}",
+    "role_superadmin": "超级管理员",
+    "role_admin": "管理员",
+    "theme": "深色/浅色",
+    "skip_to_content": "跳到正文",
+    "none_yet": "暂无",
+    "back": "返回",
+    "previous_page": "上一页",
+    "next_page": "下一页",
+    # login (login.html.j2)
+    "login": "登录",
+    "username": "用户名",
+    "password": "密码",
+    "login_failed": "用户名或密码不对。",
+    "login_limited": "尝试次数过多，请 {minutes} 分钟后再试。",
+    "logged_out": "已退出登录。",
+    # errors (error.html.j2)
+    "error_title": "出错了",
+    "error_403": "没有权限：这不是你管理的群，或表单已过期（请刷新页面再试）。",
+    "error_404": "找不到这个页面或记录。",
+    "error_other": "请求没有完成：{detail}",
+    # overview (overview.html.j2)
+    "overview_title": "今日总览",
+    "bot_state": "机器人状态",
+    "bot_connected": "在线（{platform}，{self_id}）",
+    "bot_disconnected": "已启动，未连接（{platform}）",
+    "bot_not_running": "未运行：用 {command} 启动",
+    "last_heartbeat": "最近心跳 {when}",
+    "outbox_depth": "待发送 {n} 条",
+    "group": "群",
+    "messages_today": "消息",
+    "speakers_today": "发言人",
+    "useful_today": "有用",
+    "ads_today": "广告",
+    "actions_today": "处理",
+    "backlog": "待分析",
+    "no_groups": "还没有群：{command} 存入消息后，这里会列出各群。",
+    "your_groups_only": "只显示你管理的群。",
+    # group (group.html.j2)
+    # moderation log (moderation.html.j2)
+    # review queue (review.html.j2)
+    # members and leads (members.html.j2, member.html.j2)
+    # search (search.html.j2)
+    # checker (checker.html.j2)
+}

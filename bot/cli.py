@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 # Only light modules at the top: `qunzhi --help` must not wait for pydantic, SQLAlchemy, the
 # models or matplotlib. Each command imports what it needs (a test holds this line).
+from bot import console_cli
 from bot.adapters.errors import ImportFormatError
 from nlp.errors import ModelError
 from nlp.verdict import PRECISIONS
@@ -74,6 +75,16 @@ def _open_existing(args: argparse.Namespace, config: Config) -> Store:
             f"no database at {path} ({given}): give --db or --config; qunzhi replay, import, demo or run create one"
         )
     return open_store(config)
+
+
+def _console_store(args: argparse.Namespace, config: Config) -> Store:
+    """The console commands' store: ``user add`` may create the database (a first user before the
+    first run); the others read what is there."""
+    if args.command == "user" and args.user_command == "add":
+        from bot.wiring import open_store
+
+        return open_store(config)
+    return _open_existing(args, config)
 
 
 def _sqlite_file(config: Config) -> Path | None:
@@ -369,11 +380,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"HTML digest written to {path.resolve()}")
     print(f"database: {(out / 'demo.db').resolve()}")
     print(f"config: {config_path.resolve()} (the demo's settings, with this database)")
+    password = _demo_console_user(config)
     print()
     print("try next:")
     for command in demo_commands(out, group_id, day, _most_active(result.messages)):
         print(f"  {command}")
+    print(f"  qunzhi --config {_shell_word(str(out / DEMO_CONFIG))} web")
+    print(f"    then open http://127.0.0.1:{config.web.port}/ and log in as {DEMO_USER} with password {password}")
     return 0
+
+
+DEMO_USER = "admin"
+
+
+def _demo_console_user(config: Config) -> str:
+    """The demo database's console login: a superadmin with a new random password, returned to be
+    printed (this once; the database keeps only its hash)."""
+    from bot.web.security import new_password
+    from bot.wiring import open_store
+
+    password = new_password()
+    store = open_store(config)
+    try:
+        console_cli.create_user(store, DEMO_USER, password, "superadmin", [])
+    finally:
+        store.close()
+    return password
 
 
 DEMO_CONFIG = "config.toml"
@@ -912,9 +944,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db_option(pf)
     pf.set_defaults(func=cmd_profile)
 
+    console_leaves = console_cli.add_commands(sub, _add_db_option)
+    sub.choices["web"].set_defaults(func=lambda a: console_cli.cmd_web(a, _load, _console_store))
+    sub.choices["user"].set_defaults(func=lambda a: console_cli.cmd_user(a, _load, _console_store))
+    sub.choices["token"].set_defaults(func=lambda a: console_cli.cmd_token(a, _load, _console_store))
+
     # --config is also taken after the command (`qunzhi digest --config var/demo/config.toml ...`)
-    for parser in [*sub.choices.values(), *dbsub.choices.values()]:
-        if parser not in (dbp, d):  # the demo runs on its own config
+    for parser in [*sub.choices.values(), *dbsub.choices.values(), *console_leaves[1:]]:
+        if parser not in (dbp, d, sub.choices["user"], sub.choices["token"]):  # the demo runs on its own config
             parser.add_argument(
                 "--config", type=Path, default=argparse.SUPPRESS, help="TOML config (as the global --config)"
             )
@@ -962,7 +999,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """The failures printed as one line. The config's and the store's errors are looked up only
     if their modules were imported (only then can they have been raised): importing them here
     would load pydantic and SQLAlchemy for every command, ``--help`` included."""
-    kinds: list[type[BaseException]] = [CliError, ImportFormatError, ModelError, FileNotFoundError]
+    kinds: list[type[BaseException]] = [
+        CliError,
+        console_cli.ConsoleCliError,
+        ImportFormatError,
+        ModelError,
+        FileNotFoundError,
+    ]
     for module, name in (("bot.config", "ConfigError"), ("bot.store.db", "StoreError")):
         if module in sys.modules:
             kinds.append(getattr(sys.modules[module], name))

@@ -231,6 +231,31 @@ class Wechaty(_Section):
     token: str = Field("", description="puppet service token; WECHATY_PUPPET_SERVICE_TOKEN overrides")
 
 
+class Web(_Section):
+    """The console, ``qunzhi web`` (its --host/--port override these)."""
+
+    host: str = Field("127.0.0.1", description="address to listen on; put a TLS reverse proxy in front for others")
+    port: int = Field(8080, ge=1, le=65535)
+    session_hours: int = Field(12, ge=1, le=24 * 30, description="how long a login lasts")
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Secure session cookies: auto sets them when the request came over HTTPS "
+        "(directly or as X-Forwarded-Proto from a trusted proxy)",
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        ("127.0.0.1",), description="addresses whose X-Forwarded-For/-Proto headers are believed"
+    )
+    login_attempts: int = Field(5, ge=1, le=1000, description="failed logins per name and address per window")
+    login_window_minutes: int = Field(15, ge=1, le=24 * 60)
+
+
+class Metrics(_Section):
+    """Prometheus metrics and /healthz of ``qunzhi run`` (``qunzhi web`` serves them on its own port)."""
+
+    port: int | None = Field(None, ge=1, le=65535, description="qunzhi run's metrics port; unset: off")
+    host: str = "127.0.0.1"
+
+
 class Config(_Section):
     bot: Bot = Bot()
     database: Database = Database()
@@ -243,6 +268,8 @@ class Config(_Section):
     privacy: Privacy = Privacy()
     profiles: Profiles = Profiles()
     leads: Leads = Leads()
+    web: Web = Web()
+    metrics: Metrics = Metrics()
     groups: tuple[Group, ...] = ()
 
     @model_validator(mode="after")

@@ -114,7 +114,8 @@ def parser_commands() -> set[str]:
 
 def test_the_readme_command_table_lists_every_subcommand():
     rows = re.findall(r"^\| `qunzhi ([a-z]+(?: [a-z]+)?)", (ROOT / "README.md").read_text("utf-8"), re.M)
-    table = {r if r.split()[0] == "db" else r.split()[0] for r in rows}
+    nested = {c.split()[0] for c in parser_commands() if " " in c}  # db, user, token: their actions listed
+    table = {r if r.split()[0] in nested else r.split()[0] for r in rows}
     assert table == parser_commands()
 
 

@@ -28,6 +28,11 @@ from bot.message import GroupMessage, MessageKind
 from bot.store.db import StoreError
 from bot.store.models import (
     MESSAGE_ROLES,
+    ApiToken,
+    BotStatus,
+    ConsoleAudit,
+    ConsoleSession,
+    ConsoleUser,
     Correction,
     Digest,
     EntityRow,
@@ -35,6 +40,7 @@ from bot.store.models import (
     Member,
     MemberProfile,
     Message,
+    MessageSearchTerms,
     ModerationAction,
     Outgoing,
     VerdictRow,
@@ -50,6 +56,12 @@ CORRECTIONS: Table = Correction.__table__  # type: ignore[assignment]
 DIGESTS: Table = Digest.__table__  # type: ignore[assignment]
 OUTGOING: Table = Outgoing.__table__  # type: ignore[assignment]
 PROFILES: Table = MemberProfile.__table__  # type: ignore[assignment]
+CONSOLE_USERS: Table = ConsoleUser.__table__  # type: ignore[assignment]
+CONSOLE_SESSIONS: Table = ConsoleSession.__table__  # type: ignore[assignment]
+API_TOKENS: Table = ApiToken.__table__  # type: ignore[assignment]
+CONSOLE_AUDIT: Table = ConsoleAudit.__table__  # type: ignore[assignment]
+BOT_STATUS: Table = BotStatus.__table__  # type: ignore[assignment]
+MESSAGE_SEARCH: Table = MessageSearchTerms.__table__  # type: ignore[assignment]
 
 # Message roles (models.MESSAGE_ROLES): a member's chat, a command to the bot, the bot's own words.
 # Chat and commands are analysed and moderated (an ad behind a command is still judged); the bot's

@@ -203,3 +203,9 @@ def open_store(url: str | URL, *, migrate: bool = False) -> tuple[Engine, sessio
 def _reason(e: DBAPIError) -> str:
     text = str(e.orig) if e.orig is not None else str(e)
     return " ".join(text.split())[:500]
+
+
+def ping(engine: Engine) -> None:
+    """One round trip to the database (``/healthz``); raises what the driver raises."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -33,6 +33,7 @@ ANALYSIS_STATUSES = ("pending", "done", "failed")
 MESSAGE_ROLES = ("chat", "command", "bot")
 ACTIONS = ("log", "warn", "kick", "undo", "strike")
 OUTGOING_OPS = ("text", "private", "kick", "add")
+CONSOLE_ROLES = ("superadmin", "admin")  # who may use the web console (qunzhi web)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -323,3 +324,93 @@ class MemberProfile(Base):
     demo_sums: Mapped[dict[str, list[float]]] = mapped_column(JSON, default=dict)  # task -> sums per label
     demo_model: Mapped[str] = mapped_column(default="")  # which weights the sums belong to
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsoleUser(Base):
+    """A person who may log in to the web console (``qunzhi user add``). A superadmin sees every
+    group; an admin only the groups listed. The password is kept as an argon2 hash, never as text."""
+
+    __tablename__ = "console_users"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in CONSOLE_ROLES) + ")", name="role"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str]
+    password_hash: Mapped[str]
+    role: Mapped[str] = mapped_column(String(16))
+    groups: Mapped[list[str]] = mapped_column(default=list)  # the groups an admin acts on
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]  # a removed user: kept for the audit trail, never logs in
+
+
+class ConsoleSession(Base):
+    """A logged-in browser: the cookie holds a random id, the table only its SHA-256, so a copy of
+    the database logs no one in. Logging out or removing the user deletes the row."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index(None, "user_pk"),)
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("console_users.pk", ondelete="CASCADE"))
+    csrf_token: Mapped[str]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token for ``/api/v1`` (``qunzhi token create``): shown once, kept as its SHA-256.
+    It acts as the user it belongs to, with that user's groups."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash"), Index(None, "user_pk"))
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_pk: Mapped[int] = mapped_column(ForeignKey("console_users.pk", ondelete="CASCADE"))
+    name: Mapped[str]
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ConsoleAudit(Base):
+    """What a person did in the console or through the API, with who did it (the chat commands'
+    equivalent is the stored command message and the action's ``by_contact``)."""
+
+    __tablename__ = "console_audit"
+    __table_args__ = (Index(None, "created_at"), Index(None, "group_id", "created_at"))
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str]  # the console user's name
+    action: Mapped[str]  # login | logout | login_failed | undo | correct | check ...
+    group_id: Mapped[str | None]
+    target: Mapped[str] = mapped_column(default="")  # what it was done to: "message 12", "action 3"
+    detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BotStatus(Base):
+    """A running ``qunzhi run`` process's heartbeat: the console shows connection state from it."""
+
+    __tablename__ = "bot_status"
+
+    worker: Mapped[str] = mapped_column(primary_key=True)  # the process's worker id
+    platform: Mapped[str] = mapped_column(default="")
+    self_id: Mapped[str] = mapped_column(default="")
+    connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stopped_at: Mapped[datetime | None]
+
+
+class MessageSearchTerms(Base):
+    """A message's words for full-text search: jieba's cut of its text and quote, space-separated
+    (SQLite FTS5 and PostgreSQL's 'simple' text search both split on spaces). The retention purge
+    deletes the row with the text, so purged texts cannot be found."""
+
+    __tablename__ = "message_search"
+
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.pk", ondelete="CASCADE"), primary_key=True)
+    terms: Mapped[str]

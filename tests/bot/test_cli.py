@@ -33,7 +33,21 @@ def test_full_demo_run(tmp_path, capsys):
         assert db.execute("select count(*) from moderation_actions where action = 'kick'").fetchone()[0] >= 1
 
     # the commands it prints next give what it stored: its digest again, number for number, and a profile
-    digest_cmd, profile_cmd = [shlex.split(line)[1:] for line in printed.split("try next:\n", 1)[1].splitlines()]
+    next_lines = printed.split("try next:\n", 1)[1].splitlines()
+    digest_cmd, profile_cmd, web_cmd = [shlex.split(line)[1:] for line in next_lines[:3]]
+    assert web_cmd == ["--config", str(out / "config.toml"), "web"]
+    # the console login it prints works on the demo's database (checked against the stored hash)
+    password = next_lines[3].rsplit(" ", 1)[1]
+    from bot.store import accounts as accounts_db
+    from bot.store.db import open_store as open_db
+    from bot.web.security import verify_password
+
+    engine, sessions = open_db(f"sqlite:///{out / 'demo.db'}")
+    with sessions() as session:
+        user, password_hash = accounts_db.user_by_name(session, "admin")
+    engine.dispose()
+    assert user.is_superadmin and verify_password(password_hash, password)
+    assert password not in (out / "demo.db").read_bytes().decode("latin-1")
     assert digest_cmd[:2] == ["--config", str(out / "config.toml")] and digest_cmd[2] == "digest"
     demo_digest = printed.split(" WeChat message(s)) ==\n", 1)[1].split("HTML digest written to")[0]
     assert main(digest_cmd) == 0

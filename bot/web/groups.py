@@ -1,0 +1,7 @@
+"""groups page of the console (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

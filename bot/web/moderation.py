@@ -1,0 +1,7 @@
+"""moderation page of the console (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
