@@ -40,6 +40,7 @@ from bot.store import (
     verdicts as verdicts_db,
 )
 from bot.store.common import BOT, CHAT, COMMAND
+from bot.undo import undo_member
 from nlp.verdict import Verdict
 
 AT_SEPARATORS = "\u2005\u2004 \t"
@@ -353,49 +354,29 @@ def _spam(ctx: Context) -> str:
 
 @registry.register("notspam", aliases=("不是广告", "误判"))
 def _notspam(ctx: Context) -> str:
-    group_id = ctx.message.group_id
     message_pk: int | None = None
-    target_msg: GroupMessage | None = None
     member_id: str | None = None
     referenced = _referenced(ctx)
     if referenced is not None:
-        message_pk, target_msg = referenced
-        member_id = target_msg.sender_id
+        message_pk, member_id = referenced[0], referenced[1].sender_id
     if member_id is None:
         member_id = _one_target(ctx)
     if member_id is None:
         return catalogue.notspam_needs_quote()
-    actions = actions_db.open_actions(ctx.session, group_id, member_id=member_id, message_pk=message_pk)
-    actions = [a for a in actions if a.action != "log" or a.strike]
-    if message_pk is None and actions:
-        # the member's latest action, with every other action about the same message
-        latest = actions[0]
-        actions = [a for a in actions if a.pk == latest.pk or (latest.message_pk and a.message_pk == latest.message_pk)]
-        message_pk = latest.message_pk
-        target_msg = messages_db.message_by_pk(ctx.session, message_pk) if message_pk else None
-    name = ctx.name_of(member_id)
-    if target_msg is not None:
-        corrections_db.record_correction(
-            ctx.session,
-            text=target_msg.text,
-            analyzer="ad",
-            label="normal",
-            by_contact=ctx.message.sender_id,
-            message_pk=message_pk,
-            at=ctx.now,
-        )
-    if not actions:
-        return catalogue.notspam_nothing_to_undo(name, recorded=target_msg is not None)
-    for a in actions:
-        actions_db.undo_action(ctx.session, a.pk, by_contact=ctx.message.sender_id, at=ctx.now)
-    kicked = any(a.action == "kick" and not a.dry_run for a in actions)
-    if kicked:  # a wrong kick is undone by putting the member back
-        ctx.outbox.add_member(ctx.session, group_id, member_id)
-    policy = ctx.config.moderation_for(group_id)
-    left = actions_db.strikes(
-        ctx.session, group_id, member_id, since=ctx.now - timedelta(hours=policy.strike_window_hours)
+    result = undo_member(
+        ctx.session,
+        ctx.outbox,
+        ctx.config,
+        ctx.message.group_id,
+        member_id,
+        message_pk,
+        by_contact=ctx.message.sender_id,
+        now=ctx.now,
     )
-    return catalogue.notspam_done(name, len(actions), left, reinvited=kicked)
+    name = ctx.name_of(member_id)
+    if not result.undone:
+        return catalogue.notspam_nothing_to_undo(name, recorded=result.message is not None)
+    return catalogue.notspam_done(name, len(result.undone), result.strikes_left, reinvited=result.reinvited)
 
 
 def _set_whitelist(ctx: Context, on: bool, command: str) -> str:

@@ -44,6 +44,7 @@ def make_environment(templates_dir: Path = WEB_TEMPLATES) -> jinja2.Environment:
     env.globals["reason_text"] = catalogue.reason_text
     env.globals["label_name"] = catalogue.label_name
     env.globals["action_name"] = catalogue.action_name
+    env.globals["audit_name"] = catalogue.audit_name
     return env
 
 

@@ -85,7 +85,8 @@ CARD = dict(
 # Every public function of bot.catalogue, with representative facts. A function without a case fails.
 CASES: dict[str, list[Case]] = {
     "level_name": [call("ADMIN"), call("SUPERADMIN"), call("MEMBER"), call("OWNER"), call("nonsense", data=())],
-    "action_name": [call(k) for k in ("log", "warn", "kick", "undo", "add")] + [call("unknown", data=())],
+    "action_name": [call(k) for k in ("log", "warn", "kick", "undo", "add", "strike")] + [call("unknown", data=())],
+    "audit_name": [call(k, data=()) for k in (*catalogue.AUDIT_NAMES, "unknown")],
     "label_name": [call(k, data=()) for k in (*catalogue.LABEL_NAMES, "unknown")],
     "strike_count": [call(1), call(1, 2, 72), call(2, 2, 72), call(3, 2, 72), call(5, 3)],
     "reason_not_an_ad": [call()],
@@ -376,19 +377,28 @@ def code_names(folder: Path) -> list[str]:
     return found
 
 
-TEMPLATES = sorted((ROOT / "templates").glob("*.j2"))
+TEMPLATES = sorted((ROOT / "templates").glob("*.j2"))  # the digest's, reading catalogue.DIGEST
+WEB_TEMPLATES = sorted((ROOT / "templates" / "web").glob("*.j2"))  # the console's, reading catalogue.CONSOLE
+WORDED_TEMPLATES = [
+    pytest.param(TEMPLATES, catalogue.DIGEST, id="digest"),
+    pytest.param(WEB_TEMPLATES, catalogue.CONSOLE, id="console"),
+]
 
 
-def template_uses() -> tuple[set[str], dict[str, list[tuple[str, set[str]]]]]:
+def template_uses(templates: list[Path] = TEMPLATES) -> tuple[set[str], dict[str, list[tuple[str, set[str]]]]]:
     """From the templates' syntax trees: the catalogue keys read as ``t.<key>``, and for each key
     every ``t.<key>.format(...)`` call's keyword names, with the template it is in."""
     env = jinja2.Environment()
     used: set[str] = set()
     calls: dict[str, list[tuple[str, set[str]]]] = {}
-    for path in TEMPLATES:
+    for path in templates:
         tree = env.parse(path.read_text("utf-8"))
         bound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
         assert "t" not in bound, f"{path.name} binds t: the name is the catalogue's"
+        for node in tree.find_all(nodes.Getitem):
+            assert not (isinstance(node.node, nodes.Name) and node.node.name == "t"), (
+                f"{path.name}: t[...] hides which words it reads; write t.<key>"
+            )
         for node in tree.find_all(nodes.Getattr):
             if isinstance(node.node, nodes.Name) and node.node.name == "t":
                 used.add(node.attr)
@@ -414,31 +424,43 @@ def test_every_catalogue_key_is_used() -> None:
         n for n, v in vars(catalogue).items() if not n.startswith("_") and (n.isupper() or n in public_functions())
     }
     assert not sorted(public - names), "catalogue entries nothing uses: remove them or use them"
-    used, _ = template_uses()
-    assert not sorted(set(catalogue.DIGEST) - used), "digest words no template reads"
-    assert not sorted(used - set(catalogue.DIGEST)), "templates read words the catalogue lacks"
 
 
-def test_every_digest_placeholder_is_filled_and_nothing_more() -> None:
+@pytest.mark.parametrize(("templates", "words"), WORDED_TEMPLATES)
+def test_every_template_key_is_in_the_catalogue_and_used(templates: list[Path], words: dict[str, str]) -> None:
+    """The console's Python code may read a few keys itself (``t.login_failed`` in bot/web):
+    those count as used too."""
+    used, _ = template_uses(templates)
+    code = {
+        m for p in sorted((ROOT / "bot" / "web").rglob("*.py")) for m in re.findall(r"\.(\w+)", p.read_text("utf-8"))
+    }
+    assert not sorted(set(words) - used - (code if words is catalogue.CONSOLE else set())), "words no template reads"
+    assert not sorted(used - set(words)), "templates read words the catalogue lacks"
+
+
+@pytest.mark.parametrize(("templates", "words"), WORDED_TEMPLATES)
+def test_every_template_placeholder_is_filled_and_nothing_more(templates: list[Path], words: dict[str, str]) -> None:
     """A key with placeholders is only ever shown through ``.format`` with exactly those names;
     one without is never formatted. Each entry formats with dummy values."""
-    used, calls = template_uses()
-    for key, text in catalogue.DIGEST.items():
+    used, calls = template_uses(templates)
+    for key, text in words.items():
         fields = placeholders(text)
         assert all(f and not f.isdigit() for f in fields), f"{key}: placeholders are named"
         assert filled(text) != text or not fields
         for where, given in calls.get(key, []):
             assert given == fields, f"{where}: t.{key}.format({sorted(given)}) but the entry has {sorted(fields)}"
         if fields:
-            source = "".join(p.read_text("utf-8") for p in TEMPLATES)
+            source = "".join(p.read_text("utf-8") for p in templates)
             bare = re.findall(rf"\bt\.{key}\b(?!\.format)", source)
             assert not bare, f"t.{key} shown without filling {sorted(fields)}"
 
 
-def test_templates_hold_layout_not_words() -> None:
-    """The digest's words are the catalogue's: no Chinese in the templates, comments aside."""
+@pytest.mark.parametrize(("templates", "words"), WORDED_TEMPLATES)
+def test_templates_hold_layout_not_words(templates: list[Path], words: dict[str, str]) -> None:
+    """The words are the catalogue's: no Chinese in the templates, comments aside."""
+    assert templates and words
     cjk = re.compile(r"[\u4e00-\u9fff]")
-    for path in TEMPLATES:
+    for path in templates:
         body = re.sub(r"\{#.*?#\}", "", path.read_text("utf-8"), flags=re.S)
         found = [line for line in body.splitlines() if cjk.search(line)]
         assert not found, f"{path.name} has words of its own: {found[:3]}"
