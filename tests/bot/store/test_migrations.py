@@ -39,9 +39,16 @@ def test_upgrade_to_head_creates_every_table(db_url: str) -> None:
         engine.dispose()
 
 
+def _modelled(name: str | None, type_: str, _parent: object) -> bool:
+    """What the models describe: not the search index of migration 0009 (SQLite's FTS5 table and
+    its shadow tables, PostgreSQL's expression index), which only SQL can spell."""
+    return not (name or "").startswith(("message_search_fts", "ix_message_search_terms_fts"))
+
+
 def test_models_match_migrated_schema(engine) -> None:  # noqa: ANN001
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        opts = {"compare_type": True, "include_name": _modelled}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     assert diff == []
 
 
