@@ -293,29 +293,3 @@ class ModelAnalyzer:
             "useful": Verdict("useful", useful_label, round(useful_score, 4), tuple(useful_reasons), self.version),
             "intent": Verdict("intent", intent_label, round(intent_score, 4), intent_reasons, self.version),
         }
-
-
-TASKS = ("ad", "useful", "intent")
-
-
-def predict_lines(
-    analyzer: ModelAnalyzer, task: str, lines: Sequence[str], topic: str = "", chunk: int = 512
-) -> list[dict[str, object]]:
-    """``qunzhi predict`` records, one per input line, in order."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    out: list[dict[str, object]] = []
-    for s in range(0, len(lines), chunk):
-        items = [Item(text=t, topic=topic) for t in lines[s : s + chunk]]
-        for item, (p, verdicts) in zip(items, analyzer.analyse_with_probs(items)):
-            v = verdicts[task]
-            out.append(
-                {
-                    "text": item.text,
-                    "label": v.label,
-                    "score": v.score,
-                    "p": getattr(p, task),
-                    "reasons": list(v.reasons),
-                }
-            )
-    return out
