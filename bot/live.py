@@ -15,6 +15,10 @@ Execution model — which thread runs what:
   contends with itself for the SQLite writer.
 - **The outbox's own thread** (``qunzhi-outbox``, see ``bot.outbox``) does the sender's database
   reads and marks.
+- **The metrics server** (``qunzhi-metrics``, ``bot.metrics``; only with ``[metrics] port``) reads
+  the outbox depth and pings the database on its own thread when scraped. The heartbeat for the
+  console (``bot.store.bot_status``) is written by the worker, at start, every
+  ``heartbeat_seconds`` and on every (re)connect; the stop is marked after the worker has finished.
 
 Wake-ups cross threads only through the loop: asyncio objects (``Event.set``, futures) are touched
 on the loop's thread alone, and a worker that must wake something calls ``LiveBot.on_loop``
@@ -46,7 +50,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
-from bot import commands
+from bot import commands, metrics
 from bot.config import Config
 from bot.enforcement import carry_out
 from bot.message import GroupMessage, Platform, RoomInfo
@@ -54,7 +58,12 @@ from bot.outbox import Outbox, OutboxSender
 from bot.pipeline import IngestReport, PlannedAction
 from bot.retention import purge_daily
 from bot.scheduler import DigestScheduler
-from bot.store import analysis as analysis_db, groups as groups_db, messages as messages_db
+from bot.store import (
+    analysis as analysis_db,
+    bot_status as bot_status_db,
+    groups as groups_db,
+    messages as messages_db,
+)
 from bot.store.common import COMMAND
 from bot.wiring import Store, build_pipeline
 
@@ -62,6 +71,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WORKER_THREAD = "qunzhi-worker"  # the name (prefix) of the one thread that does the blocking work
+HEARTBEAT_SECONDS = 20.0  # how often the bot writes its heartbeat (bot.store.bot_status: stale after 90 s)
 
 MessageHandler = Callable[[GroupMessage], Awaitable[None]]
 RoomHandler = Callable[[RoomInfo], Awaitable[None]]
@@ -101,7 +111,10 @@ class LiveBot:
         analyzers: list[Any] | None = None,
         clock: Callable[[], datetime] = _now,
         sender: OutboxSender | None = None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
+        """``heartbeat_seconds``: how often the bot's state is written for the console
+        (``bot.store.bot_status``); also at start, on every (re)connect and, stopped, at the end."""
         self.config = config
         self.store = store
         self.platform = platform
@@ -121,6 +134,11 @@ class LiveBot:
             run_blocking=self._in_worker,
         )
         self._analysis_needed = asyncio.Event()
+        self._heartbeat_seconds = heartbeat_seconds
+        self._beat_now = asyncio.Event()
+        platform.on_connected(lambda: self.on_loop(self._beat_now.set))
+        self._received_metric = metrics.MESSAGES_RECEIVED.labels(metrics.source_label(platform.source))
+        self._stored_metric = metrics.MESSAGES_STORED.labels(metrics.source_label(platform.source))
         self.received = 0  # messages the platform delivered
         self.handled = 0  # of those, fully handled (stored, and answered if a command)
 
@@ -169,6 +187,7 @@ class LiveBot:
 
     async def on_message(self, msg: GroupMessage) -> None:
         self.received += 1
+        self._received_metric.inc()
         try:
             await self._in_worker(self._take, msg)
         except Exception:  # noqa: BLE001 - one bad message must not stop the bot
@@ -187,6 +206,7 @@ class LiveBot:
         if not created:
             log.info("message %s arrived again; stored once", msg.id)
             return
+        self._stored_metric.inc()
         if role != COMMAND:
             return  # chat waits for the analysis loop (so does a command, after its answer); the bot's own words are only kept
         invocation = commands.registry.parse(
@@ -266,7 +286,9 @@ class LiveBot:
         self._loop = asyncio.get_running_loop()
         self._analysis_needed.set()  # whatever was stored but not analysed before a stop
         self.digests.start()
+        metrics.watch_connection(lambda: self.platform.connected)
         tasks = [
+            asyncio.create_task(self.heartbeat_forever(), name="heartbeat"),
             asyncio.create_task(self.platform.run(self.on_message, self.on_room), name="platform"),
             asyncio.create_task(self.analyse_forever(), name="analysis"),
             asyncio.create_task(self.sender.run(), name="outbox"),
@@ -297,6 +319,42 @@ class LiveBot:
             # blocking the event loop on it
             self._worker.shutdown(wait=False, cancel_futures=True)
             await asyncio.to_thread(self._worker.shutdown, True)
+            metrics.watch_connection(None)
+            await asyncio.to_thread(self._mark_stopped)  # after the worker: nothing of the bot's runs beside it
+
+    async def heartbeat_forever(self) -> None:
+        """Write the bot's state for the console now, every ``heartbeat_seconds`` and on every
+        (re)connect; on the worker, like all the bot's database work. A failed write is logged and
+        the next one tried: the console only shows the bot as gone meanwhile."""
+        while True:
+            self._beat_now.clear()
+            connected = bool(self.platform.connected)
+            try:
+                await self._in_worker(self._beat, connected)
+            except Exception:  # noqa: BLE001 - the heartbeat must not stop the bot
+                log.warning("could not write the heartbeat", exc_info=True)
+            try:
+                async with asyncio.timeout(self._heartbeat_seconds):
+                    await self._beat_now.wait()
+            except TimeoutError:
+                pass
+
+    def _beat(self, connected: bool) -> None:
+        with self.store.sessions.begin() as session:
+            bot_status_db.beat(
+                session,
+                self.pipeline.worker_id,
+                platform=self.platform.source,
+                self_id=self.platform.self_id,
+                connected=connected,
+            )  # wall-clock time (the store's), not the bot's clock: the console compares it with now
+
+    def _mark_stopped(self) -> None:
+        try:
+            with self.store.sessions.begin() as session:
+                bot_status_db.stopped(session, self.pipeline.worker_id)
+        except Exception:  # noqa: BLE001 - stopping goes on; the heartbeat goes stale instead
+            log.warning("could not record the stop in the heartbeat table", exc_info=True)
 
     async def _catch_up(self) -> None:
         caught = await self._in_worker(self.digests.catch_up)

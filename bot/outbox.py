@@ -65,6 +65,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import metrics
 from bot.config import Send
 from bot.digest import split_parts
 from bot.message import NotConnected, OutcomeUnknown, Platform, PlatformError
@@ -391,6 +392,7 @@ class OutboxSender:
             await self._failed(row, e)
             return
         await self._record(self._mark_sent, row.pk)
+        metrics.OUTBOX_SENT.labels(row.op).inc()
         log.info("outbox: %s %s done (%s → %s)", row.op, row.pk, row.purpose, target)
 
     async def _carry_out(self, row: OutgoingRecord) -> None:
@@ -419,6 +421,7 @@ class OutboxSender:
                 return outgoing_db.mark_outgoing_uncertain(session, row.pk, why, self._clock())
 
         dropped = await self._record(mark)
+        metrics.OUTBOX_UNCERTAIN.labels(row.op).inc()
         log.warning(
             "outbox: %s %s (%s → %s) maybe delivered, not resent into the group: %s%s",
             row.op,
@@ -444,6 +447,7 @@ class OutboxSender:
                 )
 
         dropped = await self._record(mark)
+        (metrics.OUTBOX_FAILURES if give_up else metrics.OUTBOX_RETRIES).labels(row.op).inc()
         target = row.group_id or row.contact_id
         if give_up:
             log.error(

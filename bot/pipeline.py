@@ -25,14 +25,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import metrics
 from bot.config import Config, Moderation
 from bot.message import GroupMessage, MessageKind
 from bot.moderation import Action, ActionKind, Standing, decide, is_actionable_ad
@@ -43,6 +46,7 @@ from bot.store import (
     corrections as corrections_db,
     groups as groups_db,
     messages as messages_db,
+    search as search_db,
 )
 from bot.store.common import CHAT
 from nlp.item import Item
@@ -236,6 +240,7 @@ class Pipeline:
                 report.stored += 1
             else:
                 report.duplicates += 1
+        metrics.count_by_source(metrics.MESSAGES_STORED, (m.source for m, (_, created) in zip(msgs, stored) if created))
         in_time = sorted(zip(msgs, stored), key=lambda ms: (ms[0].sent_at, ms[1][0]))
         return report, [pk for _, (pk, _) in in_time]
 
@@ -300,6 +305,7 @@ class Pipeline:
         ours), update profiles, decide and record the moderation and queue what it does: a crash
         anywhere leaves the batch pending, never analysed but unjudged. Returns the report and the
         messages not finished (failed, or claimed away) that this run should not retry."""
+        started = time.perf_counter()
         report = IngestReport()
         items = [self._item(m) for _, m in batch]
         per_message: list[list[Verdict]] = [[] for _ in batch]
@@ -310,6 +316,7 @@ class Pipeline:
         good = [i for i in range(len(batch)) if i not in errors]
         entities = dict(zip(good, self._extract([items[i] for i in good])))
         max_attempts = self._config.analysis.max_attempts
+        failed_sources: list[str] = []
         try:
             with self._sessions.begin() as session:
                 for i in errors:
@@ -317,6 +324,7 @@ class Pipeline:
                         session, batch[i][0], errors[i], max_attempts, worker_id=self.worker_id
                     ):
                         report.failed += 1
+                        failed_sources.append(batch[i][1].source)
                 saved = analysis_db.save_analyses(
                     session, [(batch[i][0], per_message[i], entities[i]) for i in good], worker_id=self.worker_id
                 )
@@ -343,7 +351,19 @@ class Pipeline:
         except BaseException:
             self._release([pk for pk, _ in batch])
             raise
+        _count_batch(report, analysed, failed_sources, time.perf_counter() - started)
+        self._index_for_search(len(batch))
         return report, {pk for pk, _ in batch} - saved
+
+    def _index_for_search(self, batch_size: int) -> None:
+        """Cut the words of newly stored messages for the console's search, in its own short
+        transaction after the batch: search is secondary, so a failure here is logged and the
+        messages are picked up by the next batch (or by the console's own indexing) instead."""
+        try:
+            with self._sessions.begin() as session:
+                search_db.index_pending(session, limit=max(200, 2 * batch_size))
+        except SQLAlchemyError as e:
+            log.warning("search indexing deferred: %s", e)
 
     def _release_dead_claims(self) -> None:
         """Once per pipeline: claims of processes on this host that have exited (killed mid-batch)
@@ -428,6 +448,16 @@ class Pipeline:
                     self._on_action(session, found)
                 planned.append(found)
         return planned
+
+
+def _count_batch(report: IngestReport, analysed: Sequence[AnalysedItem], failed: list[str], seconds: float) -> None:
+    """The metrics of one committed batch (``bot.metrics``)."""
+    metrics.ANALYSIS_BATCH_SECONDS.observe(seconds)
+    metrics.ANALYSIS_BATCH_MESSAGES.observe(len(analysed) + len(failed))
+    metrics.count_by_source(metrics.MESSAGES_ANALYSED, (a.message.source for a in analysed))
+    metrics.count_by_source(metrics.MESSAGES_FAILED, failed)
+    for planned in report.actions:
+        metrics.MODERATION_ACTIONS.labels(str(planned.action.kind), "true" if planned.dry_run else "false").inc()
 
 
 def moderate_one(

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import metrics
 from bot.config import Config, DigestDelivery, Group
 from bot.daily import make_digest
 from bot.outbox import Outbox
@@ -124,6 +125,7 @@ class DigestScheduler:
             self._deliver(session, group, parts)
         log.info("digest: %s of %s queued (%s)", group_id, day, group.digest_delivery)
         if group.digest_delivery is not DigestDelivery.NONE:
+            metrics.DIGESTS_SENT.labels(str(group.digest_delivery)).inc()
             self._on_queued()
         return True
 

@@ -1,0 +1,16 @@
+"""What the metrics read from the store at scrape time (``bot.metrics``): single indexed counts,
+bounded however large the tables grow."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.store.common import OUTGOING
+
+
+def outbox_depth(session: Session) -> int:
+    """Outbox rows still to be done: not sent, not given up, not maybe delivered (``bot.outbox``)."""
+    c = OUTGOING.c
+    open_rows = (c.sent_at.is_(None), c.failed_at.is_(None), c.uncertain_at.is_(None))
+    return int(session.execute(select(func.count()).select_from(OUTGOING).where(*open_rows)).scalar_one())
