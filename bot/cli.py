@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from bot.message import GroupMessage
     from bot.pipeline import IngestReport
     from bot.wiring import Store
-    from nlp.verdict import Entity, Verdict
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 
@@ -521,16 +520,16 @@ def _json_line(record: dict[str, Any]) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from bot.check import Checker
+
     config = _load(args)
     lines = _read_lines(args.input)
-    if args.rules:
-        records = _predict_rules(args.task, lines, args.topic)
-    else:
-        from bot.wiring import model_for
-        from nlp.classify import predict_lines
-
-        analyzer = model_for(config, Path(args.model) if args.model else None)
-        records = predict_lines(analyzer, args.task, lines, topic=args.topic)
+    checker = Checker(_predict_config(args, config))
+    records = [
+        r.predict_record(args.task)
+        for s in range(0, len(lines), 512)
+        for r in checker.check_many(lines[s : s + 512], args.topic, entities=False)
+    ]
     with open(args.output, "w", encoding="utf-8") as f:
         for r in records:
             f.write(_json_line(r))
@@ -543,29 +542,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_rules(task: str, lines: list[str], topic: str) -> list[dict[str, Any]]:
-    from bot.wiring import build_rule_analyzers
-    from nlp.item import Item
-
-    analyzer = {a.name: a for a in build_rule_analyzers()}[task]
-    verdicts = analyzer.analyse([Item(t, topic) for t in lines])
-    other = {"ad": {"ad": "normal", "normal": "ad"}, "useful": {"useful": "useless", "useless": "useful"}}.get(task, {})
-    out = []
-    for text, v in zip(lines, verdicts):
-        p = {v.label: v.score}
-        if v.label in other:
-            p[other[v.label]] = round(1 - v.score, 6)
-        out.append({"text": text, "label": v.label, "score": v.score, "p": p, "reasons": list(v.reasons)})
-    return out
+def _predict_config(args: argparse.Namespace, config: Config) -> Config:
+    """``predict`` judges by the rules with --rules, else by the model (``--model`` or models.path)
+    whatever models.use says."""
+    models: dict[str, Any] = {"use": not args.rules}
+    if args.model and not args.rules:
+        models["path"] = str(Path(args.model).resolve())
+    return config.model_copy(update={"models": config.models.model_copy(update=models)})
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from datetime import timezone
     from zoneinfo import ZoneInfo
 
-    from bot.pipeline import as_multi
-    from bot.wiring import build_analyzers, build_extractors, build_rule_analyzers
-    from nlp.item import Item
+    from bot.check import Checker
 
     config = _load(args)
     if args.rules:
@@ -580,40 +570,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
             now = now.replace(tzinfo=ZoneInfo(config.bot.timezone))
     else:
         now = datetime.now(timezone.utc)
-    analyzers = [as_multi(a) for a in (build_rule_analyzers() if args.rules else build_analyzers(config))]
-    extractors = build_extractors(config, ner=True)
+    checker = Checker(config, ner=True)
     with open(args.output, "w", encoding="utf-8") as f:
         for s in range(0, len(lines), 256):
-            items = [Item(text=t, topic=args.topic, sent_at=now) for t in lines[s : s + 256]]
-            verdicts: list[dict[str, Verdict]] = [{} for _ in items]
-            for analyzer in analyzers:
-                for i, found in enumerate(analyzer.analyse_all(items)):
-                    verdicts[i].update(found)
-            entities: list[list[Entity]] = [[] for _ in items]
-            for extractor in extractors:
-                for i, extracted in enumerate(extractor.extract(items)):
-                    entities[i].extend(extracted)
-            for item, v, ents in zip(items, verdicts, entities):
-                record = {
-                    "text": item.text,
-                    "entities": [
-                        {
-                            "type": e.type,
-                            "start": e.start,
-                            "end": e.end,
-                            "text": e.text,
-                            "score": round(e.score, 4),
-                            **({"value": e.value} if e.value else {}),
-                        }
-                        for e in sorted(ents, key=lambda e: (e.start, e.end))
-                    ],
-                    "intent": v["intent"].label if "intent" in v else None,
-                    "verdicts": {
-                        name: {"label": x.label, "score": round(x.score, 4), "reasons": list(x.reasons)}
-                        for name, x in v.items()
-                    },
-                }
-                f.write(_json_line(record))
+            for result in checker.check_many(lines[s : s + 256], args.topic, now):
+                f.write(_json_line(result.extract_record()))
     print(f"extract: {len(lines)} lines → {args.output}")
     return 0
 
@@ -726,13 +687,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     except WechatyConfigError as e:
         raise CliError(str(e)) from None
     store = open_store(config)
-    bot = LiveBot(config, store, platform)
-    bot.warm_up()  # before the loop runs: see LiveBot.warm_up
+    server = None
+    if config.metrics.port is not None:  # /metrics and /healthz on their own port, in a thread of their own
+        from bot.metrics import run_health, serve_metrics
 
+        host, port = config.metrics.host, config.metrics.port
+        try:
+            server = serve_metrics(
+                host, port, store.sessions, lambda: run_health(store.engine, lambda: platform.connected)
+            )
+        except OSError as e:
+            raise CliError(f"cannot serve metrics on {host}:{port}: {e.strerror or e}") from None
+        print(f"qunzhi: metrics on http://{host}:{server.port}/metrics and /healthz", file=sys.stderr)
     try:
+        bot = LiveBot(config, store, platform)
+        bot.warm_up()  # before the loop runs: see LiveBot.warm_up
         asyncio.run(run_until_stopped(bot))
     except WechatyAuthError as e:
         raise CliError(str(e)) from None
+    finally:
+        if server is not None:
+            server.stop()
     return 0
 
 

@@ -121,6 +121,20 @@ def cmd_token(
     return 0
 
 
+def _warm_up_checker(config: Config) -> None:
+    """Load the checker's models before serving, so the first /check does not wait seconds for them.
+    A model that cannot load leaves the console up: the checker answers 503 and says why."""
+    from bot.check import shared_checker
+    from nlp.errors import ModelError
+
+    if config.models.use:
+        print("qunzhi web: loading the models for the checker…", flush=True)
+    try:
+        shared_checker(config).warm_up()
+    except ModelError as e:
+        print(f"qunzhi web: the checker has no model: {e}", file=sys.stderr)
+
+
 def cmd_web(
     args: argparse.Namespace, load: Callable[[argparse.Namespace], Config], open_store: Callable[..., Store]
 ) -> int:
@@ -138,6 +152,7 @@ def cmd_web(
                 )
         host = args.host or config.web.host
         port = args.port or config.web.port
+        _warm_up_checker(config)
         print(f"qunzhi console on http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
         serve(config, store, host=host, port=port)
     finally:

@@ -14,6 +14,8 @@ from typing import NoReturn
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("QUNZHI_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("QUNZHI_CHROMEDRIVER", "/usr/bin/chromedriver"))
 
 
 def in_ci() -> bool:
@@ -39,3 +41,20 @@ def shared_data(*folders: str) -> Path:
     if absent:
         missing(f"shared data not available: {', '.join(str(root / f) for f in absent)} (set QUNZHI_DATA)")
     return root
+
+
+def browser_absent() -> str | None:
+    """Why the browser tests cannot run here (Chromium or chromedriver not found), or None."""
+    absent = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not (p.is_file() and os.access(p, os.X_OK))]
+    if not absent:
+        return None
+    return f"{', '.join(absent)} not found (apt-get install chromium chromium-driver; .ci/run installs them)"
+
+
+def browser() -> tuple[Path, Path]:
+    """Debian's Chromium and its chromedriver (``$QUNZHI_CHROMIUM``, ``$QUNZHI_CHROMEDRIVER`` elsewhere);
+    skip (fail under CI=true) without them. Nothing is ever downloaded in their place."""
+    why = browser_absent()
+    if why:
+        missing(f"no browser for the browser tests: {why}")
+    return CHROMIUM, CHROMEDRIVER

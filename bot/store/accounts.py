@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -186,6 +186,9 @@ class ApiTokenRecord:
     revoked: bool
 
 
+TOKEN_TOUCH_EVERY = timedelta(minutes=1)  # how stale a token's last_used_at may get
+
+
 def create_token(session: Session, user_name: str, token_name: str, token: str) -> int:
     """Record an API token for a user (``token`` is shown once by the caller, kept here as its hash)."""
     found = user_by_name(session, user_name)
@@ -203,14 +206,17 @@ def token_user(session: Session, token: str, *, touch: bool = True) -> ConsoleUs
     """The active user an unrevoked token acts as; None for an unknown or revoked token."""
     t, u = API_TOKENS.c, CONSOLE_USERS.c
     row = session.execute(
-        select(CONSOLE_USERS, t.pk.label("token_pk"))
+        select(CONSOLE_USERS, t.pk.label("token_pk"), t.last_used_at.label("token_used_at"))
         .select_from(API_TOKENS.join(CONSOLE_USERS, u.pk == t.user_pk))
         .where(t.token_hash == secret_hash(token), t.revoked_at.is_(None), u.disabled_at.is_(None))
     ).first()
     if row is None:
         return None
-    if touch:
-        session.execute(update(API_TOKENS).where(t.pk == row.token_pk).values(last_used_at=utcnow()))
+    now = utcnow()
+    if touch and (row.token_used_at is None or now - row.token_used_at > TOKEN_TOUCH_EVERY):
+        # at most once a minute: a write per request would queue every API call behind the
+        # database's write lock (SQLite beside `qunzhi run`)
+        session.execute(update(API_TOKENS).where(t.pk == row.token_pk).values(last_used_at=now))
     return _to_user(row)
 
 

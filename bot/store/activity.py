@@ -4,7 +4,7 @@ group at once (an operator with dozens of groups opens the overview often)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import and_, distinct, func, select
 from sqlalchemy.orm import Session
@@ -56,3 +56,16 @@ def group_activity(session: Session, start: datetime, end: datetime) -> dict[str
     for group_id, n in session.execute(q):
         row(group_id).backlog = n
     return out
+
+
+def latest_message_time(session: Session, group_ids: list[str]) -> datetime | None:
+    """When the newest chat message of these groups was sent; None when they have none."""
+    if not group_ids:
+        return None
+    m = MESSAGES.c
+    found: datetime | None = session.execute(
+        select(func.max(m.sent_at)).where(m.group_id.in_(group_ids), *role_is(CHAT))
+    ).scalar()
+    if found is None:
+        return None
+    return found if found.tzinfo is not None else found.replace(tzinfo=timezone.utc)

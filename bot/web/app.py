@@ -44,6 +44,7 @@ def create_app(config: Config, store: Store) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (overview, groups, moderation, review, members, search, checker, health):
         app.include_router(module.router, include_in_schema=False)
+    health.instrument(app)
     app.include_router(api.router, prefix="/api/v1")
     _add_login(app)
     _add_errors(app)
@@ -61,12 +62,12 @@ def _safe_next(target: str | None) -> str:
 
 
 def _add_login(app: FastAPI) -> None:
-    @app.get("/login", response_class=HTMLResponse)
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/", out: int = 0) -> HTMLResponse:  # noqa: A002 - the query's name
         request.state.viewer = None
         return page(request, "login.html.j2", next=_safe_next(next), error="", logged_out=bool(out))
 
-    @app.post("/login", response_class=HTMLResponse)
+    @app.post("/login", response_class=HTMLResponse, include_in_schema=False)
     def login(
         request: Request,
         username: str = Form(""),
@@ -112,7 +113,7 @@ def _add_login(app: FastAPI) -> None:
         )
         return response
 
-    @app.post("/logout", dependencies=[auth.CheckedForm])
+    @app.post("/logout", dependencies=[auth.CheckedForm], include_in_schema=False)
     def logout(request: Request) -> Response:
         session_id = request.cookies.get(auth.SESSION_COOKIE, "")
         viewer: auth.Viewer = request.state.viewer

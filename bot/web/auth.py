@@ -70,7 +70,9 @@ def db_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-DB = Annotated[Session, Depends(db_session)]
+# scope="function": the transaction commits before the response goes out, so the page a form
+# redirects to shows what the form did, and a failed commit is an error answer, not a success.
+DB = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def _session_viewer(request: Request) -> Viewer | None:

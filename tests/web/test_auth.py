@@ -93,3 +93,13 @@ def test_the_next_page_after_login_stays_on_this_site(console: Console) -> None:
 
 def test_healthz(console: Console) -> None:
     assert console.client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+
+
+def test_the_overview_shows_the_last_day_with_messages_when_today_is_empty(sqlite_console: Console) -> None:
+    login(sqlite_console.client, "root")
+    page = sqlite_console.client.get("/").text
+    assert 'id="fell-back"' in page and "2026-11-25" in page  # the sample day
+    assert "AI 开发者交流群" in page and 'data-label="消息">356<' in page  # the digest counts 356 too
+    empty = sqlite_console.client.get("/?day=2026-11-20").text
+    assert 'id="fell-back"' not in empty
+    assert sqlite_console.client.get("/?day=yesterday").status_code == 400
