@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -231,6 +231,52 @@ class Wechaty(_Section):
     token: str = Field("", description="puppet service token; WECHATY_PUPPET_SERVICE_TOKEN overrides")
 
 
+class ChatlogSource(_Section):
+    """Pull new messages from a chatlog-compatible HTTP API (sjzar/chatlog ``chatlog server``)."""
+
+    kind: Literal["chatlog"]
+    name: str = Field(min_length=1, description="unique; the key of this source's stored cursor")
+    url: str = Field("http://127.0.0.1:5030", description="the API's base URL")
+    talkers: tuple[str, ...] = Field((), description="group ids (…@chatroom) to pull; empty: every group chat listed")
+    every_minutes: float = Field(5, gt=0, le=24 * 60)
+    self_id: str = Field("", description="your own wxid, for the messages you sent")
+    timeout_seconds: float = Field(30, gt=0, le=600)
+
+
+class FolderSource(_Section):
+    """Import every new or grown export file that appears in a folder."""
+
+    kind: Literal["folder"]
+    name: str = Field(min_length=1, description="unique; the key of this source's stored cursor")
+    path: str = Field(min_length=1, description="the folder to watch (not recursive)")
+    format: str = Field("auto", description="auto (detect per file) or one format name, as qunzhi import --format")
+    group_id: str = Field("", description="the group of files that do not name it (MemoTrace CSV)")
+    self_id: str = ""
+    every_minutes: float = Field(5, gt=0, le=24 * 60)
+
+
+class WeComSource(_Section):
+    """The WeCom chat archive (会话内容存档) of a corporation's customer groups."""
+
+    kind: Literal["wecom"]
+    name: str = Field(min_length=1, description="unique; the key of this source's stored cursor (the last seq)")
+    corp_id: str = Field(min_length=1, description="企业ID")
+    secret_env: str = Field(
+        "QUNZHI_WECOM_SECRET", description="environment variable holding the chat archive's Secret (never in the file)"
+    )
+    private_keys: dict[str, str] = Field(
+        min_length=1, description="publickey_ver → path of the PEM RSA private key of that version"
+    )
+    api_base: str = Field("https://qyapi.weixin.qq.com", description="the WeCom server API (group names and members)")
+    every_minutes: float = Field(1, gt=0, le=24 * 60)
+    batch: int = Field(1000, ge=1, le=1000, description="messages per GetChatData call")
+    timeout_seconds: int = Field(10, ge=1, le=600)
+    proxy: str = Field("", description="HTTP proxy for the Finance SDK, if the server needs one")
+
+
+Source = Annotated[ChatlogSource | FolderSource | WeComSource, Field(discriminator="kind")]
+
+
 class Web(_Section):
     """The console, ``qunzhi web`` (its --host/--port override these)."""
 
@@ -270,6 +316,7 @@ class Config(_Section):
     leads: Leads = Leads()
     web: Web = Web()
     metrics: Metrics = Metrics()
+    sources: tuple[Source, ...] = ()
     groups: tuple[Group, ...] = ()
 
     @model_validator(mode="after")
@@ -279,6 +326,11 @@ class Config(_Section):
             if g.id in seen:
                 raise ValueError(f"group id {g.id!r} appears twice in [[groups]]")
             seen.add(g.id)
+        names: set[str] = set()
+        for source in self.sources:
+            if source.name in names:
+                raise ValueError(f"source name {source.name!r} appears twice in [[sources]]")
+            names.add(source.name)
         return self
 
     def group(self, group_id: str) -> Group | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bot.message import GroupMessage
+from bot.message import GroupMessage, RoomInfo
 
 
 class ImportFormatError(ValueError):
@@ -30,10 +30,12 @@ class RowError:
 
 @dataclass(slots=True)
 class ReadResult:
-    """Every message read, in file order, and every row skipped, in file order."""
+    """Every message read, in file order, and every row skipped, in file order; the rooms the file
+    names (their display names, owners), where the format has them."""
 
     messages: list[GroupMessage] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    rooms: list[RoomInfo] = field(default_factory=list)
 
     @classmethod
     def collect(cls, items: Iterable[GroupMessage | RowError]) -> ReadResult:

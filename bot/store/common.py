@@ -43,6 +43,7 @@ from bot.store.models import (
     MessageSearchTerms,
     ModerationAction,
     Outgoing,
+    SourceCursor,
     VerdictRow,
 )
 
@@ -62,6 +63,7 @@ API_TOKENS: Table = ApiToken.__table__  # type: ignore[assignment]
 CONSOLE_AUDIT: Table = ConsoleAudit.__table__  # type: ignore[assignment]
 BOT_STATUS: Table = BotStatus.__table__  # type: ignore[assignment]
 MESSAGE_SEARCH: Table = MessageSearchTerms.__table__  # type: ignore[assignment]
+SOURCE_CURSORS: Table = SourceCursor.__table__  # type: ignore[assignment]
 
 # Message roles (models.MESSAGE_ROLES): a member's chat, a command to the bot, the bot's own words.
 # Chat and commands are analysed and moderated (an ad behind a command is still judged); the bot's

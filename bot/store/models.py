@@ -414,3 +414,15 @@ class MessageSearchTerms(Base):
 
     message_pk: Mapped[int] = mapped_column(ForeignKey("messages.pk", ondelete="CASCADE"), primary_key=True)
     terms: Mapped[str]
+
+
+class SourceCursor(Base):
+    """Where a pull source (``[[sources]]``) stopped: its cursor, as the source defines it (a chatlog
+    talker's last second and seqs, a WeCom archive's last seq, a folder's files and sizes). Written
+    after the messages it covers are stored, so a restart neither loses nor repeats them."""
+
+    __tablename__ = "source_cursors"
+
+    name: Mapped[str] = mapped_column(primary_key=True)  # the [[sources]] entry's name
+    cursor: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
