@@ -150,10 +150,34 @@ def _add_errors(app: FastAPI) -> None:
 __all__ = ["HTTPException", "create_app", "serve"]
 
 
+def index_backlog(store: Store, batch: int = 2000) -> int:
+    """Cut the words of every stored message not yet searchable (a database from before search
+    existed, or imports the bot did not analyse), batch by batch; how many were indexed."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.store import search as search_db
+
+    total = 0
+    try:
+        while True:
+            with store.sessions.begin() as session:
+                n = search_db.index_pending(session, limit=batch)
+            total += n
+            if n < batch:
+                return total
+    except SQLAlchemyError as e:  # the search page indexes what is left, batch by batch
+        log.warning("search backlog: stopped after %d messages: %s", total, e)
+        return total
+
+
 def serve(config: Config, store: Store, *, host: str, port: int) -> None:
-    """Run the console until interrupted (uvicorn; the trusted proxies' forwarded headers believed)."""
+    """Run the console until interrupted (uvicorn; the trusted proxies' forwarded headers believed).
+    Messages not yet searchable are indexed in the background meanwhile."""
+    import threading
+
     import uvicorn
 
+    threading.Thread(target=index_backlog, args=(store,), name="search-backlog", daemon=True).start()
     app = create_app(config, store)
     uvicorn.run(
         app,

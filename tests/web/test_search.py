@@ -165,3 +165,17 @@ def test_highlight_escapes_then_marks() -> None:
 def test_a_label_two_analyzers_agree_on_is_one_chip() -> None:
     verdicts = [HitVerdict("ad", "ad", 0.9), HitVerdict("useful", "skipped", 1.0), HitVerdict("intent", "ad", 0.7)]
     assert verdict_labels(verdicts) == [verdicts[0]]
+
+
+def test_the_console_indexes_a_backlog_of_messages_at_start(sqlite_console) -> None:
+    from bot.store import search as search_db
+    from bot.store.common import MESSAGE_SEARCH
+    from bot.web.app import index_backlog
+
+    store = sqlite_console.store
+    with store.sessions.begin() as session:
+        session.execute(MESSAGE_SEARCH.delete())
+    assert index_backlog(store, batch=100) > 300  # the sample day, in batches of 100
+    assert index_backlog(store, batch=100) == 0
+    with store.sessions() as session:
+        assert search_db.index_pending(session, limit=10) == 0
