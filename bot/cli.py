@@ -1,4 +1,4 @@
-"""``qunzhi`` command line: run, demo, replay, import, digest, profile, predict, train, eval, db upgrade/purge/requeue."""
+"""``qunzhi`` command line: run, sync, demo, replay, import, digest, profile, predict, train, eval, db upgrade/purge/requeue."""
 
 from __future__ import annotations
 
@@ -235,15 +235,82 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from bot.adapters.memotrace import read_memotrace_csv
+    """Detect (or take --format), read and ingest each file; a file that cannot be read is named
+    and the others go on (exit status 2 at the end)."""
+    from bot.adapters import formats
+    from bot.sync import keep_rooms
+    from bot.wiring import build_pipeline, open_store
 
     config = _load(args)
-    result = read_memotrace_csv(Path(args.file), group_id=args.group_id, self_id=args.self_id)
-    (report,), store = _ingest(config, result.messages, dry_run=True)
-    store.close()
-    _print_row_errors(result.errors)
-    print(_summary("import", len(result.messages), result.errors, report))
-    return 0
+    fixed = formats.get_format(args.format) if args.format != "auto" else None
+    store = open_store(config)
+    unreadable = 0
+    try:
+        pipeline = build_pipeline(config, store, dry_run=True)  # history: judged, never acted on
+        for name in args.files:
+            path = Path(name)
+            try:
+                fmt = fixed or formats.detect(path)
+                result = fmt.read(path, group_id=args.group_id, self_id=args.self_id)
+            except (ImportFormatError, OSError) as e:
+                unreadable += 1
+                reason = e if isinstance(e, ImportFormatError) else f"{path}: cannot read: {e.strerror or e}"
+                print(f"qunzhi: {reason}", file=sys.stderr)
+                continue
+            report = pipeline.ingest(result.messages)
+            with store.sessions.begin() as session:
+                rooms = keep_rooms(session, result.rooms)
+            _print_row_errors(result.errors)
+            named = f", {rooms} rooms named" if rooms else ""
+            print(_summary(f"import {path} ({fmt.name})", len(result.messages), result.errors, report) + named)
+    finally:
+        store.close()
+    return 2 if unreadable else 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """Pull the configured [[sources]] once (--once) or every few minutes until Ctrl-C."""
+    from bot.adapters.source import SourceError
+    from bot.sync import PullReport, SyncRunner, build_pull_sources, run_blocking
+    from bot.wiring import build_pipeline, open_store
+
+    if args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
+    else:
+        for name in ("bot.sync", "bot.adapters"):  # what each pull did, and why one failed
+            logging.getLogger(name).setLevel(logging.INFO)
+    config = _load(args)
+    if not config.sources:
+        raise CliError("no [[sources]] in the config: nothing to sync (see config.example.toml)")
+    try:
+        sources = build_pull_sources(config, args.source)
+    except SourceError as e:
+        raise CliError(str(e)) from None
+    store = open_store(config)
+    failures = 0
+
+    def show(report: PullReport) -> None:
+        nonlocal failures
+        failures += bool(report.failure)  # the malformed records are logged by the runner
+        print(f"sync {report.line()}", flush=True)
+
+    try:
+        runner = SyncRunner(config, store, build_pipeline(config, store, dry_run=True))
+        if args.once:
+            for source in sources:
+                show(runner.pull_once(source))
+            return 2 if failures else 0
+        every = ", ".join(f"{s.name} every {s.every.total_seconds() / 60:g} min" for s in sources)
+        print(f"qunzhi: syncing {every}; Ctrl-C stops", file=sys.stderr, flush=True)
+        try:
+            run_blocking(runner, sources, on_report=show)
+        except KeyboardInterrupt:
+            print("qunzhi: sync stopped", file=sys.stderr)
+            return 0
+        print("qunzhi: every source has stopped (see the errors above)", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
@@ -682,9 +749,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     if not config.groups:
         print("qunzhi: no [[groups]] configured: every room is ingested with the default policy", file=sys.stderr)
+    if config.sources and not config.wechaty_endpoint():
+        raise CliError(
+            "no [wechaty] endpoint: qunzhi run needs the live platform; to pull the configured [[sources]] "
+            "alone, run qunzhi sync"
+        )
     try:
         platform = WechatyPlatform(config.wechaty_endpoint(), config.wechaty_token(), cache_dir=Path("var") / "wechaty")
     except WechatyConfigError as e:
+        raise CliError(str(e)) from None
+    from bot.adapters.source import SourceError
+    from bot.sync import build_pull_sources
+
+    try:
+        pull_sources = build_pull_sources(config)  # pulled beside the platform, as a dry run (bot.sync)
+    except SourceError as e:
         raise CliError(str(e)) from None
     store = open_store(config)
     server = None
@@ -700,7 +779,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(f"cannot serve metrics on {host}:{port}: {e.strerror or e}") from None
         print(f"qunzhi: metrics on http://{host}:{server.port}/metrics and /healthz", file=sys.stderr)
     try:
-        bot = LiveBot(config, store, platform)
+        bot = LiveBot(config, store, platform, pull_sources=pull_sources)
         bot.warm_up()  # before the loop runs: see LiveBot.warm_up
         asyncio.run(run_until_stopped(bot))
     except WechatyAuthError as e:
@@ -751,15 +830,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser(
         "import",
-        help="import a MemoTrace (WeChatMsg) CSV export of a group chat",
-        description="Import the CSV that MemoTrace/WeChatMsg writes for a group chat. Malformed rows "
-        "are reported with their line numbers and skipped; the rest is imported.",
+        help="import chat exports: MemoTrace CSV, WeFlow JSON, chatlog JSON/CSV, QQ Chat Exporter JSON",
+        description="Detect each file's export format (or take --format), then store, analyse and "
+        "moderate (dry run) its messages. Malformed records are reported with their position and "
+        "skipped; the rest is imported. Importing a file again, or an overlapping later export, "
+        "stores only what is new (docs/guide/imports.md).",
     )
-    i.add_argument("file", metavar="FILE.csv")
-    i.add_argument("--group-id", help="room id to use when the export has no TalkerId column values")
-    i.add_argument("--self-id", default="self", help="contact id of the exporting account (rows with IsSender=1)")
+    i.add_argument("files", nargs="+", metavar="FILE")
+    i.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "memotrace", "weflow", "chatlog", "qq"],
+        help="the files' format (default auto: detected per file)",
+    )
+    i.add_argument("--group-id", help="room id for files that do not name it (MemoTrace's TalkerId may be a number)")
+    i.add_argument(
+        "--self-id", help="contact id of the exporting account, for its own messages where the file leaves it out"
+    )
     _add_db_option(i)
     i.set_defaults(func=cmd_import)
+
+    sy = sub.add_parser(
+        "sync",
+        help="pull the configured [[sources]] (chatlog API, watched folder, WeCom archive) every few minutes",
+        description="Pull new messages from each configured [[sources]] entry every every_minutes "
+        "until Ctrl-C, storing and analysing them as a dry run (nothing is sent). Each source "
+        "resumes from its stored cursor: a restart neither loses nor repeats messages.",
+    )
+    sy.add_argument("--once", action="store_true", help="pull each source once, print what came, and exit")
+    sy.add_argument("--source", metavar="NAME", help="only the [[sources]] entry of this name")
+    _add_db_option(sy)
+    sy.set_defaults(func=cmd_sync)
 
     g = sub.add_parser(
         "digest",

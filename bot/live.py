@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
@@ -51,6 +51,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.orm import Session
 
 from bot import commands, metrics
+from bot.adapters.source import PullSource
 from bot.config import Config
 from bot.enforcement import carry_out
 from bot.message import GroupMessage, Platform, RoomInfo
@@ -65,6 +66,7 @@ from bot.store import (
     messages as messages_db,
 )
 from bot.store.common import COMMAND
+from bot.sync import SyncRunner
 from bot.wiring import Store, build_pipeline
 
 log = logging.getLogger(__name__)
@@ -112,9 +114,13 @@ class LiveBot:
         clock: Callable[[], datetime] = _now,
         sender: OutboxSender | None = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        pull_sources: Sequence[PullSource] = (),
     ) -> None:
         """``heartbeat_seconds``: how often the bot's state is written for the console
-        (``bot.store.bot_status``); also at start, on every (re)connect and, stopped, at the end."""
+        (``bot.store.bot_status``); also at start, on every (re)connect and, stopped, at the end.
+        ``pull_sources`` (``bot.sync.build_pull_sources``) are pulled beside the platform, each
+        every ``source.every``, through a dry-run pipeline of their own (``bot.sync``: history is
+        judged, never acted on); their database work runs on the worker, their pulls on a thread."""
         self.config = config
         self.store = store
         self.platform = platform
@@ -124,6 +130,12 @@ class LiveBot:
         # what arrives is stored by _take, with its role as this account sees it: roles=False
         self.pipeline = build_pipeline(config, store, on_action=self._queue_action, analyzers=analyzers, roles=False)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WORKER_THREAD)
+        self._pull_sources = list(pull_sources)
+        self._sync = (
+            SyncRunner(config, store, build_pipeline(config, store, dry_run=True, analyzers=analyzers))
+            if self._pull_sources
+            else None
+        )
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop run() runs on
         self.digests = DigestScheduler(
             store.sessions,
@@ -304,6 +316,10 @@ class LiveBot:
                 name="retention",
             ),
         ]
+        if self._sync is not None:
+            tasks.append(
+                asyncio.create_task(self._sync.run_forever(self._pull_sources, self._in_worker), name="sources")
+            )
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:

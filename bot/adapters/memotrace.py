@@ -28,6 +28,10 @@ header lacks required columns raises :class:`ImportFormatError` naming them.
 Not recoverable from this CSV: who was @-mentioned (``mentions`` stays empty, ``mentions_bot``
 False) and which message a quote refers to (``reply_to`` stays None: the XML names a server id,
 not a ``localId``).
+
+``FORMAT`` (:class:`MemoTraceFormat`) is this reader in the export-format registry
+(``bot.adapters.formats``): it claims a file whose first line is a CSV header holding the
+``localId``, ``CreateTime``, ``StrContent`` and ``Sender`` columns; ``self_id`` None means ``"self"``.
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import BinaryIO
 
 from bot.adapters.errors import ImportFormatError, ReadResult, RowError
 from bot.message import GroupMessage, MessageError, MessageKind
 
 __all__ = [
+    "FORMAT",
     "SOURCE",
     "SYSTEM_SENDER_ID",
     "ImportFormatError",
@@ -361,3 +367,27 @@ def _system_text(content: str) -> str:
 
 def _basename(value: str) -> str:
     return re.split(r"[\\/]", value)[-1].strip() if value else ""
+
+
+_SNIFF_COLUMNS = {"localid", "createtime", "strcontent", "sender"}
+
+
+class MemoTraceFormat:
+    """The MemoTrace CSV as an :class:`~bot.adapters.source.ExportFormat`."""
+
+    name = "memotrace"
+    description = "MemoTrace (WeChatMsg) CSV export of a group chat"
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        first = head.removeprefix(_UTF8_BOM).split(b"\n", 1)[0].decode("utf-8", errors="replace")
+        try:
+            columns = next(csv.reader([first.rstrip("\r")]), [])
+        except csv.Error:
+            return False
+        return _SNIFF_COLUMNS <= {c.strip().lstrip("\ufeff").lower() for c in columns}
+
+    def read(self, path: Path, *, group_id: str | None = None, self_id: str | None = None) -> ReadResult:
+        return read_memotrace_csv(path, group_id, self_id or "self")
+
+
+FORMAT = MemoTraceFormat()

@@ -16,6 +16,9 @@ import base64
 import json
 import logging
 import secrets
+import subprocess
+import sys
+import textwrap
 import traceback
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -796,12 +799,25 @@ def test_a_wecom_source_with_a_mistake_names_it(tmp_path: Path, body: str, compl
     reason="the wecom extra (pyweworkfinance) is not installed",
 )
 def test_the_real_sdk_binding_loads_and_refuses_a_bad_key_offline() -> None:
-    client = wecom.SdkFinanceClient("ww0a1b2c3d4e5f6789", "not-a-real-secret")  # Init does not go online
-    try:
-        with pytest.raises(FinanceError) as e:
-            client.decrypt_data(b"0123456789abcdef0123456789abcdef", "A" * 64)
-        assert e.value.code == 10008  # the key is not the SDK's SdkKeyInfo
-        with pytest.raises(FinanceError):  # too short: refused before the SDK (which would abort)
-            client.decrypt_data(b"x", "AAAA")
-    finally:
-        client.close()
+    """In a child process: Tencent's library brings its own OpenSSL and C++ runtime, and once aborted
+    a whole test process (an uncaught C++ exception); whatever it does, it must not take the suite down."""
+    script = textwrap.dedent(
+        """
+        import pytest
+        from bot.adapters import wecom
+        from bot.adapters.wecom import FinanceError
+
+        client = wecom.SdkFinanceClient("ww0a1b2c3d4e5f6789", "not-a-real-secret")  # Init does not go online
+        try:
+            with pytest.raises(FinanceError) as e:
+                client.decrypt_data(b"0123456789abcdef0123456789abcdef", "A" * 64)
+            assert e.value.code == 10008, e.value.code  # the key is not the SDK's SdkKeyInfo
+            with pytest.raises(FinanceError):  # too short: refused before the SDK (which would abort)
+                client.decrypt_data(b"x", "AAAA")
+        finally:
+            client.close()
+        print("sdk ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "sdk ok" in done.stdout, done.stderr[-2000:]
