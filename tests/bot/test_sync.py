@@ -219,3 +219,43 @@ def analysed_count(db: Path) -> tuple[int, int]:
             "select count(*), sum(analysis_status = 'done') from messages where source = 'fakepull'"
         ).fetchone()
     return int(total), int(done or 0)
+
+
+def test_qunzhi_sync_against_a_chatlog_server_takes_each_message_once_across_a_restart(tmp_path, capsys):
+    """The issue's check, end to end through the command: `qunzhi sync --once` against a local
+    chatlog-compatible server; messages added between pulls (one in the very second of the last
+    pulled message) are stored exactly once, and a new process (the second and third commands)
+    resumes from the stored cursor."""
+    from tests.bot.adapters.chatlog_server import ChatlogServer
+
+    server = ChatlogServer()
+    try:
+        room = "44455566677@chatroom"
+        server.add_room(room, "跑步打卡群", owner="wxid_run1", users=[("wxid_run1", "阿跑"), ("wxid_run2", "小慢")])
+        t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=2)
+        server.add(t0, room, "wxid_run1", "阿跑", "今天五公里打卡")
+        server.add(t0 + timedelta(minutes=1), room, "wxid_run2", "小慢", "我跑了三公里，配速七分")
+        cfg = config_for(
+            tmp_path,
+            f'[[sources]]\nkind = "chatlog"\nname = "pc"\nurl = "{server.url}"\ntalkers = ["{room}"]\n',
+        )
+
+        def stored() -> list[tuple[str, str]]:
+            with sqlite3.connect(tmp_path / "q.db") as db:
+                return db.execute("select source_id, text from messages order by sent_at, pk").fetchall()
+
+        assert main(["--config", str(cfg), "sync", "--once"]) == 0
+        assert [t for _, t in stored()] == ["今天五公里打卡", "我跑了三公里，配速七分"]
+        # between the pulls: one more in the same second as the last one pulled, and a later one
+        server.add(t0 + timedelta(minutes=1), room, "wxid_run1", "阿跑", "厉害，明天一起")
+        server.add(t0 + timedelta(minutes=5), room, "wxid_run2", "小慢", "好，早上七点公园门口")
+        assert main(["--config", str(cfg), "sync", "--once"]) == 0  # a new process: the cursor from the store
+        assert main(["--config", str(cfg), "sync", "--once"]) == 0  # and again: nothing new
+        texts = [t for _, t in stored()]
+        assert texts == ["今天五公里打卡", "我跑了三公里，配速七分", "厉害，明天一起", "好，早上七点公园门口"]
+        assert len({sid for sid, _ in stored()}) == 4
+        with sqlite3.connect(tmp_path / "q.db") as db:
+            assert db.execute("select name from groups where id = ?", (room,)).fetchone() == ("跑步打卡群",)
+        capsys.readouterr()
+    finally:
+        server.stop()
