@@ -79,7 +79,10 @@ def claim_pending(
         chosen = chosen.where(c.pk.not_in(list(exclude)))
     chosen = chosen.order_by(c.sent_at, c.pk).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        locked = session.execute(chosen.with_for_update(skip_locked=True)).scalars().all()
+        # FOR NO KEY UPDATE: the claim changes no key, so it need not wait for (or, with SKIP
+        # LOCKED, skip) rows that others only reference meanwhile: an insert into a table with a
+        # foreign key to messages (search words, verdicts) takes FOR KEY SHARE on the message.
+        locked = session.execute(chosen.with_for_update(skip_locked=True, key_share=True)).scalars().all()
         if not locked:
             return []
         which: ColumnElement[bool] = c.pk.in_(locked)

@@ -67,8 +67,10 @@ def _searchable() -> list[ColumnElement[bool]]:
 def index_pending(session: Session, limit: int = 500) -> int:
     """Cut and store the words of up to ``limit`` searchable messages that have none yet, oldest
     first; return how many. Idempotent, and safe beside another indexer (a row already there is
-    kept). On PostgreSQL the messages are read ``FOR SHARE SKIP LOCKED``: one the retention purge
-    is blanking is skipped, and the purge waits for words being written, then deletes them."""
+    kept). It locks no message: a lock here would hide pending messages from another process's
+    analysis claim (``FOR ... SKIP LOCKED``). A message the retention purge blanks meanwhile is
+    caught twice: its words are deleted again right after they are written if it is purged by
+    then, and a search never shows a purged message; the next daily purge deletes any words left."""
     m, s = MESSAGES.c, MESSAGE_SEARCH.c
     newest = session.execute(select(func.max(s.message_pk))).scalar_one() or 0
     q = (
@@ -77,13 +79,14 @@ def index_pending(session: Session, limit: int = 500) -> int:
         .order_by(m.pk)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(read=True, skip_locked=True, of=MESSAGES)
     rows = session.execute(q).all()
     if not rows:
         return 0
     values = [{"message_pk": r.pk, "terms": message_terms(r.text, r.quote)} for r in rows]
     session.execute(dialect_insert(session, MESSAGE_SEARCH).on_conflict_do_nothing(), values)
+    written = [r.pk for r in rows]
+    purged_meanwhile = exists().where(m.pk == s.message_pk, m.purged_at.is_not(None))
+    session.execute(delete(MESSAGE_SEARCH).where(s.message_pk.in_(written), purged_meanwhile))
     return len(rows)
 
 

@@ -127,6 +127,23 @@ def baseline(tmp_path) -> tuple[int, int]:
 # -- the claim itself -------------------------------------------------------------------------
 
 
+def test_a_message_another_transaction_only_references_is_still_claimed(sessions):
+    """Indexing a message for search (or anything else with a foreign key to it) while another
+    process claims work must not hide the message from the claim: on PostgreSQL an insert that
+    references a row takes FOR KEY SHARE on it, and a claim by FOR UPDATE SKIP LOCKED would skip
+    it (two pipelines then left messages unanalysed). The claim takes FOR NO KEY UPDATE."""
+    from bot.store import search as search_db
+
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: the claim would wait, not skip")
+    Pipeline(sessions, [], config()).store(corpus(4))
+    with sessions.begin() as indexer:
+        assert search_db.index_pending(indexer, limit=10) == 4  # uncommitted: the key-share locks are held
+        with sessions.begin() as s:
+            claimed = analysis_db.claim_pending(s, "A", 100, timedelta(minutes=5), now=T0)
+        assert [m.id for _, m in claimed] == ["m0", "m1", "m2", "m3"]
+
+
 def test_claims_are_disjoint_lapse_and_a_lost_claim_saves_nothing(sessions):
     Pipeline(sessions, [], config()).store(corpus(10))
     lease = timedelta(minutes=5)
