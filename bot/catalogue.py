@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 
 PLACEHOLDER = "—"  # what the data does not support (a profile line with nothing to show)
 
@@ -306,7 +307,10 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
     ),
     "whitelist": ("/whitelist @成员", "加入白名单：永不被自动处理"),
     "unwhitelist": ("/unwhitelist @成员", "移出白名单"),
-    "digest": ("/digest [昨天|2026-11-24]", "现在发本群某天的摘要（默认今天到目前）"),
+    "digest": (
+        "/digest [今天|昨天|2026-11-24|3h|本周|上周] [@成员]",
+        "现在发本群的摘要：某天（默认今天到目前）、最近 N 小时（1–72）、本周或上周；@成员 只看该成员的发言和参与的讨论",
+    ),
     "stats": ("/stats", "本群今天的数字"),
     "profile": ("/profile @成员", "成员画像：活跃、话题、角色、广告风险、线索分"),
     "optout": ("/optout", "不再为你做画像，日报也不引用你的话"),
@@ -412,6 +416,50 @@ def digest_bad_date(given: str) -> str:
 
 def digest_future_day() -> str:
     return "那一天还没到。"
+
+
+DIGEST_MAX_HOURS = 72  # "/digest 3h": 1 to this many hours
+
+
+def digest_bad_range(given: str) -> str:
+    return (
+        f"看不懂「{given}」：可以写 今天、昨天、前天、2026-11-24、3h（1–{DIGEST_MAX_HOURS} 小时）、本周、上周，"
+        "或 @成员（该成员当天的摘要）。"
+    )
+
+
+def digest_hours_out_of_range(hours: int) -> str:
+    return f"小时数 {hours} 不行：请写 1 到 {DIGEST_MAX_HOURS} 之间，比如 /digest 3h。"
+
+
+def digest_one_member() -> str:
+    return "一次只能看一位成员的摘要：请只 @ 一个人。"
+
+
+def digest_member_opted_out(name: str) -> str:
+    return f"{name} 已退出画像，不生成个人摘要。"
+
+
+def digest_period_hours(hours: int, since: datetime, until: datetime) -> str:
+    """The header of "/digest 3h": "最近 3 小时（11/28 14:05–17:05）" (local times)."""
+    end = f"{until:%H:%M}" if since.date() == until.date() else f"{until.month}/{until.day} {until:%H:%M}"
+    return f"最近 {hours} 小时（{since.month}/{since.day} {since:%H:%M}–{end}）"
+
+
+def digest_period_week(monday: date, sunday: date, *, previous: bool) -> str:
+    """The header of a week's digest: "本周（11/23–11/29）", "上周（11/16–11/22）"."""
+    return f"{'上周' if previous else '本周'}（{monday.month}/{monday.day}–{sunday.month}/{sunday.day}）"
+
+
+def digest_period_between(since: datetime, until: datetime) -> str:
+    """The header of any range (local ends): whole days as "2026-11-20 至 2026-11-24" (the last day
+    included), else "2026-11-25 08:00–12:00", or "2026-11-24 20:00 至 2026-11-25 08:00"."""
+    if since.time() == until.time() == datetime.min.time() and until > since:
+        last = (until - timedelta(days=1)).date()
+        return since.date().isoformat() if last == since.date() else f"{since.date().isoformat()} 至 {last.isoformat()}"
+    if since.date() == until.date():
+        return f"{since:%Y-%m-%d %H:%M}–{until:%H:%M}"
+    return f"{since:%Y-%m-%d %H:%M} 至 {until:%Y-%m-%d %H:%M}"
 
 
 def stats_reply(
@@ -610,11 +658,18 @@ def event_day(days_ahead: int, weekday: int, month: int, day: int) -> str:
     return md
 
 
+# The image card (bot/digest/card.py) draws the words below with Python, not a template: what ends a
+# card cut at its height limit. Its other words are the templates' (DIGEST).
+CARD_MORE = "完整内容见文字版"
+
 # The templates' words, by key. A "{name}" is filled in by the template (``t.more.format(n=2)``);
 # emoji, markup and punctuation between the pieces stay in the templates.
 DIGEST: dict[str, str] = {
     # both templates
     "daily": "群日报",
+    "range_digest": "群摘要",  # any range but one day ("最近 3 小时", "本周（11/23–11/29）")
+    "member_digest": "成员 {name}",  # a member digest: their messages and the threads they took part in
+    "quiet_range": "这段时间群里很安静，没有消息。",
     "signature": "群智日报",
     "quiet": "今天群里很安静，没有消息。",
     "pending": "还有 {n} 条消息尚未分析，统计可能偏少",

@@ -313,20 +313,53 @@ def cmd_sync(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _local_time(value: str, option: str, tz: tzinfo) -> datetime:
+    """``--since``/``--until``: an ISO date or date-time; one without an offset is local (``tz``)."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{option}: {value!r} is not a date or time written YYYY-MM-DD[THH:MM]") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=tz)
+
+
 def cmd_digest(args: argparse.Namespace) -> int:
-    from bot.daily import make_digest, write_html
+    from bot.daily import MemberOptedOut, make_digest, write_html
+    from bot.digest import range_period
 
     config = _load(args)
+    tz = config.digest_timezone()
+    if args.date and (args.since or args.until):
+        raise CliError("give --date or --since/--until, not both")
+    if args.until and not args.since:
+        raise CliError("--until needs --since (--since alone runs until now)")
+    period = None
+    if args.since:
+        since = _local_time(args.since, "--since", tz)
+        until = _local_time(args.until, "--until", tz) if args.until else datetime.now(tz)
+        if until <= since:
+            raise CliError(f"--until ({until.isoformat()}) is not after --since ({since.isoformat()})")
+        period = range_period(since, until, tz)
     try:
-        day = date.fromisoformat(args.date) if args.date else datetime.now(config.digest_timezone()).date()
+        day = date.fromisoformat(args.date) if args.date else datetime.now(tz).date()
     except ValueError:
         raise CliError(f"--date: {args.date!r} is not a date written YYYY-MM-DD") from None
     store = _open_existing(args, config)
     try:
+        member = None
         with store.sessions() as session:
             _check_group(session, config, args.group)
+            if args.member:
+                member = _find_member(session, config, args.member, args.group)
+                if not _is_member(session, args.group, member):
+                    raise CliError(f"no member {args.member!r} in {args.group} (give a contact id or a display name)")
         _note_unconfigured(args, config, args.group)
-        rendered = make_digest(store.sessions, config, args.group, day)
+        # a range or a member digest is printed and written, never kept: the digests table is one
+        # row per group and day, the scheduler's exactly-once key
+        kept = period is None and member is None
+        try:
+            rendered = make_digest(store.sessions, config, args.group, day, save=kept, period=period, member=member)
+        except MemberOptedOut:
+            raise CliError(f"{args.member} opted out: no member digest (opted-out members are never quoted)") from None
     finally:
         store.close()
     for part in rendered.text_parts:
@@ -335,7 +368,17 @@ def cmd_digest(args: argparse.Namespace) -> int:
     html_dir = Path(args.html_dir or config.digest.html_dir)
     path = write_html(rendered, html_dir)
     print(f"HTML digest written to {path.resolve()}")
+    if args.png:
+        _write_card(rendered.data, Path(args.png))
+    if not kept:
+        print("qunzhi: note: a range or member digest is not stored in the digests table", file=sys.stderr)
     return 0
+
+
+def _is_member(session: Session, group_id: str, member_id: str) -> bool:
+    from bot.store import groups as groups_db
+
+    return groups_db.member(session, group_id, member_id) is not None
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -406,6 +449,19 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_card(data: Any, path: Path) -> None:
+    """The digest's image card (``--png FILE``); a missing CJK font is a CliError naming the package."""
+    from bot.digest.card import CardFontError, write_card
+
+    try:
+        write_card(data, path)
+    except CardFontError as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"--png: cannot write {path}: {e.strerror or e}") from None
+    print(f"PNG card written to {path.resolve()}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.adapters.replay import read_jsonl
     from bot.config import load_config
@@ -442,8 +498,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(part)
         print()
     path = write_html(rendered, out)
-    _mark_demo_folder(out, [path.name])
+    card = path.with_suffix(".png")
+    _mark_demo_folder(out, [path.name, card.name])
     print(f"HTML digest written to {path.resolve()}")
+    try:
+        _write_card(rendered.data, card)
+    except CliError as e:  # no CJK font: the demo goes on without its card
+        print(f"note: no PNG card: {e}", file=sys.stderr)
     print(f"database: {(out / 'demo.db').resolve()}")
     print(f"config: {config_path.resolve()} (the demo's settings, with this database)")
     password = _demo_console_user(config)
@@ -864,12 +925,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser(
         "digest",
-        help="render one group's digest for one day",
-        description="Render the digest of one group for one local day: text (printed, split for WeChat) and HTML (written).",
+        help="render one group's digest for one day, any range, or one member",
+        description="Render the digest of one group for one local day (or --since/--until, or one --member): "
+        "text (printed, split for WeChat) and HTML (written). Only the daily digest of a whole group is "
+        "stored in the digests table; a range or member digest is printed and written, never stored.",
     )
     g.add_argument("--group", required=True, help="group (room) id")
     g.add_argument("--date", help="local day, YYYY-MM-DD (default: today in the digest timezone)")
+    g.add_argument(
+        "--since",
+        metavar="ISO",
+        help="start of a range, YYYY-MM-DD[THH:MM[+08:00]] (local time without an offset); instead of --date",
+    )
+    g.add_argument("--until", metavar="ISO", help="end of the range, exclusive (default: now); needs --since")
+    g.add_argument(
+        "--member", metavar="NAME_OR_ID", help="only this member's messages and the threads they took part in"
+    )
     g.add_argument("--html-dir", help="folder for the HTML page (default: digest.html_dir)")
+    g.add_argument("--png", metavar="FILE", help="also write the digest as an image card (PNG, phone width) to FILE")
     _add_db_option(g)
     g.set_defaults(func=cmd_digest)
 

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import catalogue
 from bot.config import Config, PolicyMode
-from bot.daily import make_digest
-from bot.digest import day_bounds
+from bot.daily import MemberOptedOut, make_digest
+from bot.digest import Period, day_bounds, hours_period, week_period
 from bot.enforcement import carry_out, readable_reasons
 from bot.message import GroupMessage
 from bot.outbox import Outbox
@@ -410,17 +410,56 @@ def _parse_day(words: tuple[str, ...], today: date) -> date | None:
         return None
 
 
-@registry.register("digest", aliases=("日报", "摘要", "总结"))
-def _digest(ctx: Context) -> str:
+_HOURS = re.compile(r"(\d{1,4})\s*(?:h|H|小时|個小時|个小时)")
+
+
+def _parse_period(ctx: Context) -> Period | date | str:
+    """What ``/digest`` covers: a day (today, 昨天, 前天, 2026-11-24), the last N hours ("3h",
+    "3小时"; 1 to ``catalogue.DIGEST_MAX_HOURS``), 本周 or 上周 (Monday to Sunday, local; this week up
+    to now); or the reply that says why the words were not understood."""
+    words = ctx.invocation.args
+    tz = ctx.config.digest_timezone()
     today = _local_today(ctx)
-    day = _parse_day(ctx.invocation.args, today)
+    word = words[0] if words else ""
+    if len(words) > 1:
+        return catalogue.digest_bad_range(" ".join(words))
+    hours = _HOURS.fullmatch(word)
+    if hours:
+        n = int(hours.group(1))
+        if not 1 <= n <= catalogue.DIGEST_MAX_HOURS:
+            return catalogue.digest_hours_out_of_range(n)
+        return hours_period(ctx.now, n, tz)
+    if word in ("本周", "这周"):
+        return week_period(today, tz, now=ctx.now)
+    if word in ("上周",):
+        return week_period(today, tz, previous=True, now=ctx.now)
+    day = _parse_day(words, today)
     if day is None:
-        return catalogue.digest_bad_date(ctx.invocation.args[0])
+        return catalogue.digest_bad_range(word) if not re.match(r"\d{4}-", word) else catalogue.digest_bad_date(word)
     if day > today:
         return catalogue.digest_future_day()
+    return day
+
+
+@registry.register("digest", aliases=("日报", "摘要", "总结"))
+def _digest(ctx: Context) -> str:
+    """A day's digest (as before), the last N hours, this or last week, and with one @member only
+    what that member said and the threads they took part in. Sent as the command's replies,
+    rendered afresh and never kept: the scheduled digest of a day is still made and sent once."""
+    what = _parse_period(ctx)
+    if isinstance(what, str):
+        return what
+    targets = ctx.invocation.targets
+    if len(targets) > 1:
+        return catalogue.digest_one_member()
+    member = targets[0] if targets else None
     group_id = ctx.message.group_id
-    # rendered afresh and not kept: the scheduled digest of that day is still made and sent once
-    rendered = make_digest(ctx.sessions, ctx.config, group_id, day, save=False)
+    period = what if isinstance(what, Period) else None
+    day = what if isinstance(what, date) else what.last_day(ctx.config.digest_timezone())
+    try:
+        rendered = make_digest(ctx.sessions, ctx.config, group_id, day, save=False, period=period, member=member)
+    except MemberOptedOut:
+        return catalogue.digest_member_opted_out(ctx.name_of(member or ""))
     for part in rendered.text_parts:
         ctx.outbox.say(ctx.session, group_id, part, purpose="digest")
     return ""

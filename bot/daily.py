@@ -4,7 +4,10 @@ Only the members' chat is read (``bot.store.verdicts.analysed_messages``' defaul
 and the bot's own replies are stored but never counted, threaded, quoted nor mined for hot words.
 
 The digests table decides what has been made: ``save_digest`` is unique per (group, day), so a
-digest is kept (and later sent) once, however many processes ask.
+digest is kept (and later sent) once, however many processes ask. The same builder covers any
+range (``period``: "/digest 3h", 本周, ``qunzhi digest --since``) and one member (``member``); such
+a digest is rendered, never kept: that table is the scheduler's exactly-once key, one row per
+group and day.
 
 Near-duplicates are found with the shared encoder when ``models.use`` is on — the pipeline's own
 weights (one ``ModelAnalyzer`` per process). Without models, or when loading fails, the digest
@@ -14,16 +17,18 @@ uses character 3-grams instead.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
-from bot.digest import DigestData, build_digest, day_bounds, render_html, render_text
+from bot.digest import DigestData, Period, build_digest, day_bounds, render_html, render_text, verify
 from bot.digest.dedupe import EMBED_LAYER, Embedder
 from bot.digest.events import TimeExtractor
 from bot.store import digests as digests_db, groups as groups_db, verdicts as verdicts_db
@@ -63,6 +68,10 @@ def _time_extractor() -> TimeExtractor | None:
     return extract_patterns
 
 
+class MemberOptedOut(LookupError):
+    """A member digest was asked for a member who opted out: they are never quoted nor named."""
+
+
 def make_digest(
     sessions: sessionmaker[Session],
     config: Config,
@@ -71,18 +80,39 @@ def make_digest(
     *,
     save: bool = True,
     embed: Embedder | None | Literal["config"] = "config",
+    period: Period | None = None,
+    member: str | None = None,
 ) -> RenderedDigest:
     """Build and render one group's digest of ``day``; keep it unless ``save=False`` (a preview,
     e.g. an admin asking for today's digest before the day is over). ``embed``: texts → vectors
     for near-duplicates; by default the config's model (:func:`default_embedder`), ``None`` for
-    the lexical measure."""
+    the lexical measure.
+
+    ``period``: any range instead of ``day`` (whose local day then becomes ``period.last_day``);
+    ``member``: a contact id, for a member digest (their messages and the threads they took part
+    in; :class:`MemberOptedOut` for an opted-out member). Neither is ever kept: ``save`` must be
+    False with them."""
+    if save and (period is not None or member is not None):
+        raise ValueError("a range or member digest is never kept (the digests table is one row per group and day)")
     tz = config.digest_timezone()
-    start, end = day_bounds(day, tz)
+    if period is not None:
+        day = period.last_day(tz)
+        start, end = period.since, period.until
+    else:
+        start, end = day_bounds(day, tz)
     group_cfg = config.group(group_id)
     with sessions() as session:
         messages = verdicts_db.analysed_messages(session, group_id, start, end)
         stored_group = groups_db.group(session, group_id)
         opted_out = frozenset(m.member_id for m in groups_db.members(session, group_id) if m.opted_out)
+        member_name = ""
+        if member is not None:
+            if member in opted_out:
+                raise MemberOptedOut(member)
+            record = groups_db.member(session, group_id, member)
+            member_name = (record.display_name if record else "") or next(
+                (am.message.sender_name for am in reversed(messages) if am.message.sender_id == member), member
+            )
     name = (
         (group_cfg.name if group_cfg and group_cfg.name else "")
         or (stored_group.name if stored_group else "")
@@ -104,7 +134,11 @@ def make_digest(
         opted_out=opted_out,
         embed=default_embedder(config) if isinstance(embed, str) else embed,
         extract_times=_time_extractor(),
+        period=period,
+        member=member,
+        member_name=member_name,
     )
+    data = verify.enforce(data, messages, opted_out)  # every quote from a stored message of its sender
     parts = render_text(data, max_part_chars=config.digest.max_part_chars)
     html = render_html(data)
     newly_saved = False
@@ -117,6 +151,13 @@ def make_digest(
 def write_html(rendered: RenderedDigest, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     safe_group = "".join(c if c.isalnum() or c in "-_" else "_" for c in rendered.data.group_id)
-    path = folder / f"digest-{safe_group}-{rendered.data.day.isoformat()}.html"
+    data = rendered.data
+    when = data.day.isoformat()
+    if data.period and data.since is not None and data.until is not None:
+        tz = ZoneInfo(data.timezone)
+        when = f"{data.since.astimezone(tz):%Y%m%dT%H%M}-{data.until.astimezone(tz):%Y%m%dT%H%M}"
+    if data.member:
+        when += "-member-" + hashlib.sha256(data.member.encode()).hexdigest()[:8]  # no name in a file name
+    path = folder / f"digest-{safe_group}-{when}.html"
     path.write_text(rendered.html, "utf-8")
     return path

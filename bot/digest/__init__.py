@@ -13,7 +13,15 @@ WeChat text parts or one standalone HTML page. Same data, two templates.
 ``bot.daily.make_digest`` wires the store, the config and the encoder into ``build_digest``.
 """
 
-from bot.digest.build import KIND_LABELS, build_digest, day_bounds
+from bot.digest.build import (
+    KIND_LABELS,
+    Period,
+    build_digest,
+    day_bounds,
+    hours_period,
+    range_period,
+    week_period,
+)
 from bot.digest.data import (
     AdLine,
     Contributor,
@@ -42,12 +50,16 @@ __all__ = [
     "KindCount",
     "LinkLine",
     "MessageLine",
+    "Period",
     "Thread",
     "Topic",
     "build_digest",
     "charts",
     "day_bounds",
+    "hours_period",
+    "range_period",
     "render_html",
     "render_text",
     "split_parts",
+    "week_period",
 ]

@@ -15,9 +15,11 @@ templates' ``finalize`` hook.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -65,6 +67,69 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
+@dataclass(frozen=True, slots=True)
+class Period:
+    """What a digest covers other than one local day: the half-open UTC interval ``[since, until)``
+    and how the header names it (``catalogue.digest_period_*``)."""
+
+    since: datetime
+    until: datetime
+    label: str
+
+    def last_day(self, tz: ZoneInfo) -> date:
+        """The local day of the period's last instant: the digest's ``day`` (events are dated from it)."""
+        return (self.until - timedelta(microseconds=1)).astimezone(tz).date()
+
+
+def hours_period(now: datetime, hours: int, tz: ZoneInfo) -> Period:
+    """The last ``hours`` hours up to ``now``: "最近 3 小时（14:05–17:05）"."""
+    since = now - timedelta(hours=hours)
+    return Period(since, now, catalogue.digest_period_hours(hours, since.astimezone(tz), now.astimezone(tz)))
+
+
+def week_period(day: date, tz: ZoneInfo, *, previous: bool = False, now: datetime | None = None) -> Period:
+    """The local week (Monday to Sunday) holding ``day``, or the one before it with ``previous``;
+    a week still going on ends at ``now`` when given (so its events are dated from today)."""
+    monday = day - timedelta(days=day.weekday() + (7 if previous else 0))
+    since, _ = day_bounds(monday, tz)
+    _, until = day_bounds(monday + timedelta(days=6), tz)
+    if now is not None and since < now < until:
+        until = now.astimezone(timezone.utc)
+    return Period(since, until, catalogue.digest_period_week(monday, monday + timedelta(days=6), previous=previous))
+
+
+def range_period(since: datetime, until: datetime, tz: ZoneInfo) -> Period:
+    """Any ``[since, until)`` (aware datetimes): named by its local ends."""
+    return Period(
+        since.astimezone(timezone.utc),
+        until.astimezone(timezone.utc),
+        catalogue.digest_period_between(since.astimezone(tz), until.astimezone(tz)),
+    )
+
+
+def member_messages(
+    messages: Sequence[AnalysedMessage], member: str, clusters: dedupe.Clusters, ads: set[str]
+) -> list[AnalysedMessage]:
+    """What a member digest covers: the member's own messages and every message of each thread the
+    member took part in (started, replied in, or asked again), in the order given."""
+    raw_threads, _ = threading.find_threads(messages, ads=ads, clusters=clusters)
+    keep = {am.message.id for am in messages if am.message.sender_id == member}
+    for t in raw_threads:
+        if member in t.people:
+            keep |= {am.message.id for am in (t.root, *t.replies, *t.copies)}
+    return [am for am in messages if am.message.id in keep]
+
+
+def _is_ad(am: AnalysedMessage, trusted: frozenset[str], corroborate: bool, ad_threshold: float) -> bool:
+    if am.message.sender_id in trusted:
+        return False  # admins' posts (rules, events, referrals) are never treated as ads
+    second = am.verdicts.get("ad_rules")
+    if corroborate and second is not None and second.label != "ad":
+        return False  # the same rule moderation applies: one judge alone is not enough
+    v = am.verdicts.get("ad")
+    return v is not None and v.label == "ad" and v.score >= ad_threshold
+
+
 def _is_announcement(am: AnalysedMessage, trusted: bool) -> bool:
     """An admin's post the intent verdict calls an announcement or a job post, that announces
     itself (``_ANNOUNCE``) or is long; anyone else's only when it announces itself too. Never a
@@ -94,32 +159,49 @@ def build_digest(
     opted_out: Collection[str] = frozenset(),
     embed: dedupe.Embedder | None = None,
     extract_times: TimeExtractor | None = None,
+    period: Period | None = None,
+    member: str | None = None,
+    member_name: str = "",
 ) -> DigestData:
-    """Summarise one local calendar day of one group.
+    """Summarise one local calendar day of one group, or any ``period`` (then ``day`` is the local
+    day its events are dated from: ``Period.last_day``).
 
-    Messages of other groups or outside ``day_bounds(day, tz)`` are ignored. A message counts as an
+    Messages of other groups or outside ``day_bounds(day, tz)`` (or the period) are ignored. With
+    ``member`` (a contact id), only what :func:`member_messages` keeps is summarised and the
+    header names ``member_name``; the caller refuses an opted-out member. A message counts as an
     ad when its "ad" verdict says "ad" with a score of at least ``ad_threshold`` (and, with
     ``corroborate``, when the rule baseline's ``ad_rules`` verdict, if any, agrees); never when
     the sender is in ``trusted`` (the group's admins), as moderation never acts on them.
     """
-    start, end = day_bounds(day, tz)
+    start, end = (period.since, period.until) if period is not None else day_bounds(day, tz)
     msgs = sorted(
         (am for am in messages if am.message.group_id == group_id and start <= am.message.sent_at < end),
         key=lambda am: (am.message.sent_at, am.message.id),
     )
     people = [am for am in msgs if am.message.kind is not MessageKind.SYSTEM]
     hidden = frozenset(opted_out)
+    if member is not None:
+        return _member_digest(
+            msgs,
+            member,
+            member_name,
+            embed=embed,
+            ads={am.message.id for am in msgs if _is_ad(am, trusted, corroborate, ad_threshold)},
+            group_id=group_id,
+            group_name=group_name,
+            topic=topic,
+            day=day,
+            tz=tz,
+            top_n=top_n,
+            ad_threshold=ad_threshold,
+            corroborate=corroborate,
+            trusted=trusted,
+            opted_out=hidden,
+            extract_times=extract_times,
+            period=period,
+        )
 
-    def is_ad(am: AnalysedMessage) -> bool:
-        if am.message.sender_id in trusted:
-            return False  # admins' posts (rules, events, referrals) are never treated as ads
-        second = am.verdicts.get("ad_rules")
-        if corroborate and second is not None and second.label != "ad":
-            return False  # the same rule moderation applies: one judge alone is not enough
-        v = am.verdicts.get("ad")
-        return v is not None and v.label == "ad" and v.score >= ad_threshold
-
-    ad_ids = {am.message.id for am in msgs if is_ad(am)}
+    ad_ids = {am.message.id for am in msgs if _is_ad(am, trusted, corroborate, ad_threshold)}
     useful_ids = {am.message.id for am in msgs if am.label("useful") == "useful" and am.message.id not in ad_ids}
     use = {am.message.id: lines.usefulness(am, am.message.id in ad_ids) for am in msgs}
     liner = Liner(tz, {am.message.sender_name.strip() for am in msgs if am.message.sender_id in hidden})
@@ -284,7 +366,28 @@ def build_digest(
         top_contributors=contributors,
         analysis_pending=sum(1 for am in people if not am.verdicts),
         similarity=clusters.method,
+        period=period.label if period is not None else "",
+        since=start,
+        until=end,
     )
+
+
+def _member_digest(
+    msgs: list[AnalysedMessage],
+    member: str,
+    member_name: str,
+    *,
+    embed: dedupe.Embedder | None,
+    ads: set[str],
+    **kw: object,
+) -> DigestData:
+    """The digest of ``member_messages``: threads are found on the whole range first, so a thread
+    the member answered in is kept whole, then the kept messages are summarised as usual."""
+    people = [am for am in msgs if am.message.kind is not MessageKind.SYSTEM]
+    clusters = dedupe.cluster([(am.message.id, am.message.text) for am in people if has_text(am)], embed)
+    kept = member_messages(people, member, clusters, ads)
+    data = build_digest(kept, embed=embed, **kw)  # type: ignore[arg-type]
+    return dataclasses.replace(data, member=mask(member_name or member))
 
 
 def _unique(ams: Sequence[AnalysedMessage], clusters: dedupe.Clusters) -> list[AnalysedMessage]:

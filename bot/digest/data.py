@@ -8,7 +8,7 @@ messages it stands for (shown as "×N" when above 1).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +134,11 @@ class DigestData:
     top_contributors: tuple[Contributor, ...]
     analysis_pending: int  # messages with no verdict at all yet
     similarity: str  # how near-duplicates were found ("3-gram jaccard≥0.7"…): a diagnostic, never shown
+    # What is covered: one local day (``period`` empty) or any range the header names ("最近 3 小时…").
+    period: str = ""
+    since: datetime | None = None  # UTC, inclusive
+    until: datetime | None = None  # UTC, exclusive
+    member: str = ""  # a member digest: the member's shown name
 
     @property
     def title(self) -> str:

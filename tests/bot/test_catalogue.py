@@ -15,6 +15,7 @@ import string
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 import jinja2
@@ -174,6 +175,23 @@ CASES: dict[str, list[Case]] = {
     "whitelist_done": [call(["Bob", "Carol"], on=True), call(["Bob"], on=False)],
     "digest_bad_date": [call("tomorrow"), call("2026-13-40")],
     "digest_future_day": [call()],
+    "digest_bad_range": [call("abc"), call("100h")],
+    "digest_hours_out_of_range": [call(0), call(100)],
+    "digest_one_member": [call()],
+    "digest_member_opted_out": [call("小王")],
+    "digest_period_hours": [
+        call(3, datetime(2026, 11, 25, 14, 5), datetime(2026, 11, 25, 17, 5)),
+        call(5, datetime(2026, 11, 24, 22, 0), datetime(2026, 11, 25, 3, 0)),
+    ],
+    "digest_period_week": [
+        call(date(2026, 11, 23), date(2026, 11, 29), previous=False),
+        call(date(2026, 11, 16), date(2026, 11, 22), previous=True),
+    ],
+    "digest_period_between": [
+        call(datetime(2026, 11, 20), datetime(2026, 11, 25)),
+        call(datetime(2026, 11, 25), datetime(2026, 11, 26)),
+        call(datetime(2026, 11, 25, 8, 0), datetime(2026, 11, 25, 12, 30)),
+    ],
     "stats_reply": [
         call(
             "2026-11-25",
