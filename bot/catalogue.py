@@ -423,7 +423,7 @@ DIGEST_MAX_HOURS = 72  # "/digest 3h": 1 to this many hours
 
 def digest_bad_range(given: str) -> str:
     return (
-        f"看不懂「{given}」：可以写 今天、昨天、前天、2026-11-24、3h（1–{DIGEST_MAX_HOURS} 小时）、本周、上周，"
+        f"看不懂「{given}」：可以写 今天、昨天、前天、2026-11-24、3h（1–{DIGEST_MAX_HOURS} 小时）、本周、上周、本月、上月，"
         "或 @成员（该成员当天的摘要）。"
     )
 
@@ -449,6 +449,53 @@ def digest_period_hours(hours: int, since: datetime, until: datetime) -> str:
 def digest_period_week(monday: date, sunday: date, *, previous: bool) -> str:
     """The header of a week's digest: "本周（11/23–11/29）", "上周（11/16–11/22）"."""
     return f"{'上周' if previous else '本周'}（{monday.month}/{monday.day}–{sunday.month}/{sunday.day}）"
+
+
+def digest_period_month(first: date, *, previous: bool) -> str:
+    """The header of a month's digest: "本月（2026 年 3 月）", "上月（2026 年 2 月）"."""
+    return f"{'上月' if previous else '本月'}（{first.year} 年 {first.month} 月）"
+
+
+def digest_previous_week(monday: date, sunday: date) -> str:
+    """The week a week's digest is compared with: "3/2–3/8"."""
+    return f"{monday.month}/{monday.day}–{sunday.month}/{sunday.day}"
+
+
+def digest_previous_month(first: date) -> str:
+    """The month a month's digest is compared with: "2026 年 2 月"."""
+    return f"{first.year} 年 {first.month} 月"
+
+
+# A week's or a month's digest against the previous period (templates: t.trends, t.trend_before)
+DIGEST_TREND_NAMES: dict[str, str] = {
+    "messages": "消息",
+    "speakers": "发言人",
+    "useful_share": "有用占比",
+    "ads": "广告",
+}
+
+
+def digest_trend_change(now: int, before: int) -> str:
+    """A count against the previous period's: "↑ 12%", "↓ 5%", "持平", "上期为 0"."""
+    if now == before:
+        return "持平"
+    if before == 0:
+        return "上期为 0"
+    pct = round(abs(now - before) * 100 / before)
+    return f"{'↑' if now > before else '↓'} {pct}%" if pct else ("略增" if now > before else "略减")
+
+
+def digest_share(share: float) -> str:
+    """A share 0..1 as a whole percent: "34%"."""
+    return f"{round(share * 100)}%"
+
+
+def digest_trend_points(now: float, before: float) -> str:
+    """A share against the previous period's, in percentage points: "↑ 3 个百分点", "持平"."""
+    points = round((now - before) * 100)
+    if points == 0:
+        return "持平"
+    return f"{'↑' if points > 0 else '↓'} {abs(points)} 个百分点"
 
 
 def digest_period_between(since: datetime, until: datetime) -> str:
@@ -674,6 +721,9 @@ DIGEST: dict[str, str] = {
     "quiet": "今天群里很安静，没有消息。",
     "pending": "还有 {n} 条消息尚未分析，统计可能偏少",
     "threads": "热门讨论",
+    "trends": "环比",  # a week or a month against the one before
+    "trend_before": "上期",
+    "best_threads": "本期最佳讨论",
     "events": "日程",
     "announcements": "公告",
     "unanswered": "待解答",

@@ -324,12 +324,14 @@ def _local_time(value: str, option: str, tz: tzinfo) -> datetime:
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from bot.daily import MemberOptedOut, make_digest, write_html
-    from bot.digest import range_period
+    from bot.digest import month_period, range_period, week_period
 
     config = _load(args)
     tz = config.digest_timezone()
     if args.date and (args.since or args.until):
         raise CliError("give --date or --since/--until, not both")
+    if (args.week or args.month) and (args.since or args.until):
+        raise CliError("give --week/--month or --since/--until, not both")
     if args.until and not args.since:
         raise CliError("--until needs --since (--since alone runs until now)")
     period = None
@@ -343,6 +345,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
         day = date.fromisoformat(args.date) if args.date else datetime.now(tz).date()
     except ValueError:
         raise CliError(f"--date: {args.date!r} is not a date written YYYY-MM-DD") from None
+    if args.week or args.month:  # the week or month holding the day; one still going on ends now
+        span = week_period if args.week else month_period
+        period = span(day, tz, now=datetime.now(tz))
     store = _open_existing(args, config)
     try:
         member = None
@@ -938,6 +943,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="start of a range, YYYY-MM-DD[THH:MM[+08:00]] (local time without an offset); instead of --date",
     )
     g.add_argument("--until", metavar="ISO", help="end of the range, exclusive (default: now); needs --since")
+    span = g.add_mutually_exclusive_group()
+    span.add_argument(
+        "--week",
+        action="store_true",
+        help="the local week (Monday to Sunday) holding --date (default: this week, up to now), "
+        "with trends against the week before",
+    )
+    span.add_argument(
+        "--month",
+        action="store_true",
+        help="the local month holding --date (default: this month, up to now), with trends against the month before",
+    )
     g.add_argument(
         "--member", metavar="NAME_OR_ID", help="only this member's messages and the threads they took part in"
     )

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import catalogue
 from bot.config import Config, PolicyMode
 from bot.daily import MemberOptedOut, make_digest
-from bot.digest import Period, day_bounds, hours_period, week_period
+from bot.digest import Period, day_bounds, hours_period, month_period, week_period
 from bot.enforcement import carry_out, readable_reasons
 from bot.message import GroupMessage
 from bot.outbox import Outbox
@@ -416,7 +416,8 @@ _HOURS = re.compile(r"(\d{1,4})\s*(?:h|H|小时|個小時|个小时)")
 def _parse_period(ctx: Context) -> Period | date | str:
     """What ``/digest`` covers: a day (today, 昨天, 前天, 2026-11-24), the last N hours ("3h",
     "3小时"; 1 to ``catalogue.DIGEST_MAX_HOURS``), 本周 or 上周 (Monday to Sunday, local; this week up
-    to now); or the reply that says why the words were not understood."""
+    to now), 本月 or 上月 (local calendar months; this month up to now); or the reply that says why
+    the words were not understood."""
     words = ctx.invocation.args
     tz = ctx.config.digest_timezone()
     today = _local_today(ctx)
@@ -433,6 +434,10 @@ def _parse_period(ctx: Context) -> Period | date | str:
         return week_period(today, tz, now=ctx.now)
     if word in ("上周",):
         return week_period(today, tz, previous=True, now=ctx.now)
+    if word in ("本月", "这个月"):
+        return month_period(today, tz, now=ctx.now)
+    if word in ("上月", "上个月"):
+        return month_period(today, tz, previous=True, now=ctx.now)
     day = _parse_day(words, today)
     if day is None:
         return catalogue.digest_bad_range(word) if not re.match(r"\d{4}-", word) else catalogue.digest_bad_date(word)

@@ -16,11 +16,12 @@ uses character 3-grams instead.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -28,10 +29,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Config
-from bot.digest import DigestData, Period, build_digest, day_bounds, render_html, render_text, verify
+from bot.digest import (
+    DigestData,
+    Period,
+    PeriodCounts,
+    Trends,
+    build_digest,
+    day_bounds,
+    render_html,
+    render_text,
+    trends,
+    verify,
+)
 from bot.digest.dedupe import EMBED_LAYER, Embedder
 from bot.digest.events import TimeExtractor
-from bot.store import digests as digests_db, groups as groups_db, verdicts as verdicts_db
+from bot.store import activity as activity_db, digests as digests_db, groups as groups_db, verdicts as verdicts_db
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +151,8 @@ def make_digest(
         member_name=member_name,
     )
     data = verify.enforce(data, messages, opted_out)  # every quote from a stored message of its sender
+    if period is not None and period.previous is not None and member is None:  # a week or a month
+        data = dataclasses.replace(data, trends=_trends(sessions, group_id, period, data))
     parts = render_text(data, max_part_chars=config.digest.max_part_chars)
     html = render_html(data)
     newly_saved = False
@@ -146,6 +160,18 @@ def make_digest(
         with sessions.begin() as session:
             newly_saved = digests_db.save_digest(session, group_id, day, "\n".join(parts), html)
     return RenderedDigest(data, parts, html, newly_saved)
+
+
+def _trends(sessions: sessionmaker[Session], group_id: str, period: Period, data: DigestData) -> Trends:
+    """The period against the previous one of the same length, from the stored counts."""
+    assert period.previous is not None
+
+    def counts(start: datetime, end: datetime) -> PeriodCounts:
+        with sessions() as session:
+            a = activity_db.group_activity(session, start, end).get(group_id)
+        return PeriodCounts(a.messages, a.speakers, a.useful, a.ads) if a else PeriodCounts(0, 0, 0, 0)
+
+    return trends(counts(period.since, period.until), counts(*period.previous), period.previous_label, data.threads)
 
 
 def write_html(rendered: RenderedDigest, folder: Path) -> Path:

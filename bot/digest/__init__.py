@@ -19,7 +19,9 @@ from bot.digest.build import (
     build_digest,
     day_bounds,
     hours_period,
+    month_period,
     range_period,
+    trends,
     week_period,
 )
 from bot.digest.data import (
@@ -32,8 +34,11 @@ from bot.digest.data import (
     KindCount,
     LinkLine,
     MessageLine,
+    PeriodCounts,
     Thread,
     Topic,
+    TrendLine,
+    Trends,
 )
 from bot.digest.render import TEMPLATES_DIR, Charts, charts, render_html, render_text, split_parts
 
@@ -50,14 +55,19 @@ __all__ = [
     "KindCount",
     "LinkLine",
     "MessageLine",
+    "PeriodCounts",
     "Period",
     "Thread",
     "Topic",
+    "TrendLine",
+    "Trends",
     "build_digest",
     "charts",
     "day_bounds",
     "hours_period",
+    "month_period",
     "range_period",
+    "trends",
     "render_html",
     "render_text",
     "split_parts",

@@ -34,7 +34,10 @@ from bot.digest.data import (
     KindCount,
     LinkLine,
     MessageLine,
+    PeriodCounts,
     Thread,
+    TrendLine,
+    Trends,
 )
 from bot.digest.events import TimeExtractor, find_events
 from bot.digest.lines import LONG_CHARS, Liner, has_text, is_link, sender, short, urls
@@ -53,6 +56,7 @@ LONG_QUESTION = 20  # characters: a question this long is kept whatever the usef
 MAX_ANNOUNCEMENTS = 5
 MAX_LINKS = 10
 MAX_ADS = 10
+MAX_BEST = 5  # a week's or a month's best threads
 
 KIND_LABELS: dict[MessageKind, str] = {k: catalogue.DIGEST_KIND_NAMES[k.value] for k in MessageKind}
 
@@ -75,6 +79,10 @@ class Period:
     since: datetime
     until: datetime
     label: str
+    # A week or a month: the previous one of the same length (``[since, until)`` in UTC; a period
+    # still going on is compared with the same stretch of the previous one) and its name.
+    previous: tuple[datetime, datetime] | None = None
+    previous_label: str = ""
 
     def last_day(self, tz: ZoneInfo) -> date:
         """The local day of the period's last instant: the digest's ``day`` (events are dated from it)."""
@@ -92,10 +100,74 @@ def week_period(day: date, tz: ZoneInfo, *, previous: bool = False, now: datetim
     a week still going on ends at ``now`` when given (so its events are dated from today)."""
     monday = day - timedelta(days=day.weekday() + (7 if previous else 0))
     since, _ = day_bounds(monday, tz)
-    _, until = day_bounds(monday + timedelta(days=6), tz)
-    if now is not None and since < now < until:
-        until = now.astimezone(timezone.utc)
-    return Period(since, until, catalogue.digest_period_week(monday, monday + timedelta(days=6), previous=previous))
+    _, end = day_bounds(monday + timedelta(days=6), tz)
+    until = now.astimezone(timezone.utc) if now is not None and since < now < end else end
+    before = monday - timedelta(days=7)
+    return Period(
+        since,
+        until,
+        catalogue.digest_period_week(monday, monday + timedelta(days=6), previous=previous),
+        previous=_same_stretch(since, until, end, day_bounds(before, tz)[0], since),
+        previous_label=catalogue.digest_previous_week(before, before + timedelta(days=6)),
+    )
+
+
+def month_period(day: date, tz: ZoneInfo, *, previous: bool = False, now: datetime | None = None) -> Period:
+    """The local calendar month holding ``day``, or the one before it with ``previous``; a month
+    still going on ends at ``now`` when given. Compared with the month before it."""
+    first = day.replace(day=1)
+    if previous:
+        first = (first - timedelta(days=1)).replace(day=1)
+    after = (first + timedelta(days=32)).replace(day=1)
+    before = (first - timedelta(days=1)).replace(day=1)
+    since, end = day_bounds(first, tz)[0], day_bounds(after, tz)[0]
+    until = now.astimezone(timezone.utc) if now is not None and since < now < end else end
+    return Period(
+        since,
+        until,
+        catalogue.digest_period_month(first, previous=previous),
+        previous=_same_stretch(since, until, end, day_bounds(before, tz)[0], since),
+        previous_label=catalogue.digest_previous_month(before),
+    )
+
+
+def _same_stretch(
+    since: datetime, until: datetime, end: datetime, before: datetime, before_end: datetime
+) -> tuple[datetime, datetime]:
+    """The previous period ``[before, before_end)``; when ``[since, until)`` is still going on (``until``
+    before its natural ``end``), only as much of it as has passed (a whole month is compared with the
+    whole month before it, whatever their lengths)."""
+    return (before, min(before_end, before + (until - since))) if until < end else (before, before_end)
+
+
+def trends(now: PeriodCounts, before: PeriodCounts, previous: str, best: Sequence[Thread]) -> Trends:
+    """This period's counts against the previous period's, in words (``catalogue``)."""
+    names = catalogue.DIGEST_TREND_NAMES
+    lines_ = [
+        TrendLine(
+            key,
+            names[key],
+            str(getattr(now, key)),
+            str(getattr(before, key)),
+            catalogue.digest_trend_change(getattr(now, key), getattr(before, key)),
+        )
+        for key in ("messages", "speakers")
+    ]
+    lines_.append(
+        TrendLine(
+            "useful_share",
+            names["useful_share"],
+            catalogue.digest_share(now.useful_share),
+            catalogue.digest_share(before.useful_share),
+            catalogue.digest_trend_points(now.useful_share, before.useful_share),
+        )
+    )
+    lines_.append(
+        TrendLine(
+            "ads", names["ads"], str(now.ads), str(before.ads), catalogue.digest_trend_change(now.ads, before.ads)
+        )
+    )
+    return Trends(previous, now, before, tuple(lines_), tuple(best[:MAX_BEST]))
 
 
 def range_period(since: datetime, until: datetime, tz: ZoneInfo) -> Period:

@@ -116,6 +116,44 @@ class Contributor:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodCounts:
+    """A period's stored counts (``bot.store.activity.group_activity``): the members' chat."""
+
+    messages: int
+    speakers: int
+    useful: int
+    ads: int
+
+    @property
+    def useful_share(self) -> float:
+        """Useful messages per message, 0..1 (0 for a period without messages)."""
+        return self.useful / self.messages if self.messages else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrendLine:
+    """One measure against the previous period: words from ``catalogue`` (values and change)."""
+
+    key: str  # "messages" | "speakers" | "useful_share" | "ads"
+    label: str
+    value: str  # this period, as shown ("812", "34%")
+    before: str  # the previous period, as shown
+    change: str  # "↑ 12%", "↓ 3 个百分点", "持平"…
+
+
+@dataclass(frozen=True, slots=True)
+class Trends:
+    """A week or a month against the previous one of the same length (a period still going on is
+    compared with the same stretch of the previous one)."""
+
+    previous: str  # how the header names the previous period
+    now: PeriodCounts
+    before: PeriodCounts
+    lines: tuple[TrendLine, ...]
+    best: tuple[Thread, ...]  # the period's best threads (the builder's ranking), top N
+
+
+@dataclass(frozen=True, slots=True)
 class DigestData:
     group_id: str
     group_name: str
@@ -139,6 +177,7 @@ class DigestData:
     since: datetime | None = None  # UTC, inclusive
     until: datetime | None = None  # UTC, exclusive
     member: str = ""  # a member digest: the member's shown name
+    trends: Trends | None = None  # a week or month digest: against the previous period
 
     @property
     def title(self) -> str:

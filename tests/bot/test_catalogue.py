@@ -187,6 +187,12 @@ CASES: dict[str, list[Case]] = {
         call(date(2026, 11, 23), date(2026, 11, 29), previous=False),
         call(date(2026, 11, 16), date(2026, 11, 22), previous=True),
     ],
+    "digest_period_month": [call(date(2026, 3, 1), previous=False), call(date(2026, 2, 1), previous=True)],
+    "digest_previous_week": [call(date(2026, 3, 2), date(2026, 3, 8))],
+    "digest_previous_month": [call(date(2026, 2, 1))],
+    "digest_share": [call(0.0), call(0.345), call(1.0)],
+    "digest_trend_change": [call(120, 100), call(90, 100), call(5, 5), call(3, 0), call(1001, 1000)],
+    "digest_trend_points": [call(0.4, 0.25), call(0.25, 0.4), call(0.3, 0.301)],
     "digest_period_between": [
         call(datetime(2026, 11, 20), datetime(2026, 11, 25)),
         call(datetime(2026, 11, 25), datetime(2026, 11, 26)),
