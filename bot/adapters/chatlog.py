@@ -59,7 +59,20 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.errors import ImportFormatError, ReadResult, RowError
-from bot.adapters.memotrace import SYSTEM_SENDER_ID, SYSTEM_SENDER_NAME, _appmsg_fields, _system_text
+from bot.adapters.memotrace import (
+    APP_FILE,
+    APP_QUOTE,
+    MEDIA,
+    OTHER_PLACEHOLDER,
+    OTHER_PLACEHOLDERS,
+    SYSTEM_SENDER_ID,
+    SYSTEM_SENDER_NAME,
+    TYPE_APP,
+    TYPE_SYSTEM,
+    TYPE_TEXT,
+    appmsg_fields,
+    system_text,
+)
 from bot.message import GroupMessage, MessageError, MessageKind, RoomInfo
 
 __all__ = [
@@ -78,25 +91,8 @@ __all__ = [
 SOURCE = "chatlog"
 CHATROOM_SUFFIX = "@chatroom"
 
-TYPE_TEXT = 1
-TYPE_IMAGE = 3
-TYPE_VOICE = 34
-TYPE_VIDEO = 43
-TYPE_STICKER = 47
-TYPE_APP = 49
-TYPE_SYSTEM = 10000
-APP_LINKS = (4, 5)
-APP_FILE = 6
-APP_QUOTE = 57
+APP_LINKS = (4, 5)  # chatlog also marks links with subType 4
 
-_MEDIA: dict[int, tuple[MessageKind, str]] = {
-    TYPE_IMAGE: (MessageKind.IMAGE, "[图片]"),
-    TYPE_VOICE: (MessageKind.VOICE, "[语音]"),
-    TYPE_VIDEO: (MessageKind.VIDEO, "[视频]"),
-    TYPE_STICKER: (MessageKind.STICKER, "[表情]"),
-}
-_OTHER_PLACEHOLDERS = {42: "[名片]", 48: "[位置]", 50: "[通话]", TYPE_APP: "[应用消息]"}
-_OTHER_PLACEHOLDER = "[其他消息]"
 _QUOTE_SEPARATOR = "："  # as WeChat shows a quote: "name：text"
 
 CSV_REQUIRED = ("seq", "time", "talker", "sender", "type", "content")
@@ -175,7 +171,7 @@ class MessageBuilder:
         reply_to: str | None = None
         quote = ""
         if system:
-            kind, text = MessageKind.SYSTEM, _system_text(content) or "[系统消息]"
+            kind, text = MessageKind.SYSTEM, system_text(content) or "[系统消息]"
         else:
             kind, text = _kind_and_text(msg_type, sub_type, content, contents)
             if kind is MessageKind.QUOTE:
@@ -320,12 +316,12 @@ def _kind_and_text(msg_type: int, sub_type: int, content: str, contents: Mapping
         if not content.strip():
             raise RecordProblem("content: empty for a text message (type 1)")
         return MessageKind.TEXT, content
-    if msg_type in _MEDIA:
-        return _MEDIA[msg_type]
+    if msg_type in MEDIA:
+        return MEDIA[msg_type]
     if msg_type == TYPE_SYSTEM:
-        return MessageKind.SYSTEM, _system_text(content) or "[系统消息]"
+        return MessageKind.SYSTEM, system_text(content) or "[系统消息]"
     if msg_type == TYPE_APP:
-        xml_title, xml_url = _appmsg_fields(content) if xml else ("", "")
+        xml_title, xml_url = appmsg_fields(content) if xml else ("", "")
         title = _contents_str(contents, "title") or xml_title
         url = _contents_str(contents, "url") or xml_url
         if sub_type in APP_LINKS:
@@ -335,9 +331,9 @@ def _kind_and_text(msg_type: int, sub_type: int, content: str, contents: Mapping
             return MessageKind.FILE, f"[文件] {name}" if name else "[文件]"
         if sub_type == APP_QUOTE:
             return MessageKind.QUOTE, plain or title or "[引用消息]"
-        return MessageKind.OTHER, " ".join(p for p in (title, url) if p) or plain or _OTHER_PLACEHOLDERS[TYPE_APP]
+        return MessageKind.OTHER, " ".join(p for p in (title, url) if p) or plain or OTHER_PLACEHOLDERS[TYPE_APP]
     if xml or not plain:
-        return MessageKind.OTHER, _OTHER_PLACEHOLDERS.get(msg_type, _OTHER_PLACEHOLDER)
+        return MessageKind.OTHER, OTHER_PLACEHOLDERS.get(msg_type, OTHER_PLACEHOLDER)
     return MessageKind.OTHER, plain
 
 

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bot.adapters.errors import ImportFormatError, ReadResult, RowError
+from bot.adapters.text import basename, clean
 from bot.message import GroupMessage, MessageError, MessageKind
 
 __all__ = [
@@ -79,14 +80,15 @@ APP_LINK = 5
 APP_FILE = 6
 APP_QUOTE = 57
 
-_MEDIA: dict[int, tuple[MessageKind, str]] = {
+# WeChat's message types as their placeholders: shared with the chatlog reader (the same type codes)
+MEDIA: dict[int, tuple[MessageKind, str]] = {
     TYPE_IMAGE: (MessageKind.IMAGE, "[图片]"),
     TYPE_VOICE: (MessageKind.VOICE, "[语音]"),
     TYPE_VIDEO: (MessageKind.VIDEO, "[视频]"),
     TYPE_STICKER: (MessageKind.STICKER, "[表情]"),
 }
-_OTHER_PLACEHOLDERS = {42: "[名片]", 48: "[位置]", 50: "[通话]", TYPE_APP: "[应用消息]"}
-_OTHER_PLACEHOLDER = "[其他消息]"
+OTHER_PLACEHOLDERS = {42: "[名片]", 48: "[位置]", 50: "[通话]", TYPE_APP: "[应用消息]"}
+OTHER_PLACEHOLDER = "[其他消息]"
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 # Some WeChat XML payloads carry the speaker's id before the XML: "wxid_abc123:\n<msg>...".
@@ -289,23 +291,23 @@ def _kind_and_text(msg_type: int, sub_type: int, content: str) -> tuple[MessageK
         if not content.strip():
             raise _RowProblem("StrContent: empty for a text message (Type 1)")
         return MessageKind.TEXT, content
-    if msg_type in _MEDIA:
-        return _MEDIA[msg_type]
+    if msg_type in MEDIA:
+        return MEDIA[msg_type]
     if msg_type == TYPE_SYSTEM:
-        return MessageKind.SYSTEM, _system_text(content)
+        return MessageKind.SYSTEM, system_text(content)
     if msg_type == TYPE_APP:
-        title, url = _appmsg_fields(content)
+        title, url = appmsg_fields(content)
         plain = "" if _looks_like_xml(content) else content.strip()
         if sub_type == APP_LINK:
             return MessageKind.LINK, " ".join(p for p in (title, url) if p) or plain or "[链接]"
         if sub_type == APP_FILE:
-            name = title or _basename(plain)
+            name = title or basename(plain)
             return MessageKind.FILE, f"[文件] {name}" if name else "[文件]"
         if sub_type == APP_QUOTE:
             return MessageKind.QUOTE, title or plain or "[引用消息]"
-        return MessageKind.OTHER, " ".join(p for p in (title, url) if p) or plain or _OTHER_PLACEHOLDERS[TYPE_APP]
+        return MessageKind.OTHER, " ".join(p for p in (title, url) if p) or plain or OTHER_PLACEHOLDERS[TYPE_APP]
     if _looks_like_xml(content) or not content.strip():
-        return MessageKind.OTHER, _OTHER_PLACEHOLDERS.get(msg_type, _OTHER_PLACEHOLDER)
+        return MessageKind.OTHER, OTHER_PLACEHOLDERS.get(msg_type, OTHER_PLACEHOLDER)
     return MessageKind.OTHER, content.strip()
 
 
@@ -325,7 +327,7 @@ def _looks_like_xml(content: str) -> bool:
     return _xml_start(content) is not None
 
 
-def _appmsg_fields(content: str) -> tuple[str, str]:
+def appmsg_fields(content: str) -> tuple[str, str]:
     """``(title, url)`` of an ``<appmsg>`` payload, each "" when absent; tolerates broken XML."""
     start = _xml_start(content)
     if start is None:
@@ -338,7 +340,7 @@ def _appmsg_fields(content: str) -> tuple[str, str]:
     appmsg = root if root.tag == "appmsg" else root.find(".//appmsg")
     if appmsg is None:
         return "", ""
-    return _clean(appmsg.findtext("title") or ""), _clean(appmsg.findtext("url") or "")
+    return clean(appmsg.findtext("title") or ""), clean(appmsg.findtext("url") or "")
 
 
 def _regex_field(xml: str, tag: str) -> str:
@@ -347,14 +349,10 @@ def _regex_field(xml: str, tag: str) -> str:
         return ""
     value = match.group(1).strip()
     cdata = _CDATA.match(value)
-    return _clean(cdata.group(1) if cdata else html.unescape(value))
+    return clean(cdata.group(1) if cdata else html.unescape(value))
 
 
-def _clean(value: str) -> str:
-    return " ".join(value.split())
-
-
-def _system_text(content: str) -> str:
+def system_text(content: str) -> str:
     start = _xml_start(content)
     if start is None:
         return content.strip()
@@ -362,11 +360,7 @@ def _system_text(content: str) -> str:
         text = "".join(ET.fromstring(content[start:].strip()).itertext())
     except ET.ParseError:
         text = html.unescape(_TAG.sub(" ", content[start:]))
-    return _clean(text) or "[系统消息]"
-
-
-def _basename(value: str) -> str:
-    return re.split(r"[\\/]", value)[-1].strip() if value else ""
+    return clean(text) or "[系统消息]"
 
 
 _SNIFF_COLUMNS = {"localid", "createtime", "strcontent", "sender"}

@@ -73,6 +73,7 @@ from typing import Any
 
 from bot.adapters.errors import ImportFormatError, ReadResult, RowError
 from bot.adapters.memotrace import SYSTEM_SENDER_ID, SYSTEM_SENDER_NAME
+from bot.adapters.text import clean, json_type
 from bot.message import GroupMessage, MessageError, MessageKind, RoomInfo
 
 __all__ = ["FORMAT", "ID_PREFIX", "SOURCE", "QQExportFormat", "qq_id", "read_qq_export"]
@@ -403,7 +404,7 @@ def _to_message(record: Any, context: _Context) -> GroupMessage | None:
     if isinstance(record, _RowProblem):
         raise record
     if not isinstance(record, dict):
-        raise _RowProblem(f"record: expected a JSON object, got {_json_type(record)}")
+        raise _RowProblem(f"record: expected a JSON object, got {json_type(record)}")
     if record.get("recalled") is True:
         return None
     msg_id = record.get("id")
@@ -414,12 +415,12 @@ def _to_message(record: Any, context: _Context) -> GroupMessage | None:
     sent_at = _sent_at(record)
     sender = record.get("sender")
     if not isinstance(sender, dict):
-        raise _RowProblem(f"sender: expected an object, got {_json_type(sender)}")
+        raise _RowProblem(f"sender: expected an object, got {json_type(sender)}")
     content = record.get("content")
     if content is None:
         content = {}
     if not isinstance(content, dict):
-        raise _RowProblem(f"content: expected an object, got {_json_type(content)}")
+        raise _RowProblem(f"content: expected an object, got {json_type(content)}")
     msg_type = _text(record.get("type"))
     uid = _text(sender.get("uid")).strip()
     system = record.get("system") is True or msg_type == "system" or uid == _SYSTEM_UID
@@ -494,16 +495,16 @@ def _elements(content: Mapping[str, Any], people: _People) -> _Parts:
     if elements is None:
         return parts
     if not isinstance(elements, list):
-        raise _RowProblem(f"content.elements: expected a list, got {_json_type(elements)}")
+        raise _RowProblem(f"content.elements: expected a list, got {json_type(elements)}")
     for i, element in enumerate(elements):
         if not isinstance(element, dict):
-            raise _RowProblem(f"content.elements[{i}]: expected an object, got {_json_type(element)}")
+            raise _RowProblem(f"content.elements[{i}]: expected an object, got {json_type(element)}")
         etype = element.get("type")
         data = element.get("data")
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise _RowProblem(f"content.elements[{i}].data: expected an object, got {_json_type(data)}")
+            raise _RowProblem(f"content.elements[{i}].data: expected an object, got {json_type(data)}")
         if etype == "text":
             words = _text(data.get("text"))
             parts.text.append(words)
@@ -552,7 +553,7 @@ def _kind_and_text(msg_type: str, parts: _Parts, content: Mapping[str, Any]) -> 
     if parts.audio or msg_type == "audio":
         return MessageKind.VOICE, "[语音]"
     if parts.forward is not None or msg_type == "forward":
-        title = _clean(_text((parts.forward or {}).get("title")))
+        title = clean(_text((parts.forward or {}).get("title")))
         return MessageKind.OTHER, f"[聊天记录] {title}" if title else "[聊天记录]"
     if parts.card is not None or msg_type == "json":
         return _card(parts.card or {})
@@ -577,8 +578,8 @@ def _reply(data: Mapping[str, Any]) -> tuple[str | None, str]:
     message_id = _text(data.get("messageId")).strip()
     if message_id and message_id != "0":
         return message_id, ""
-    name = _clean(_text(data.get("senderName")))
-    said = _clean(_our_placeholders(_text(data.get("content"))))
+    name = clean(_text(data.get("senderName")))
+    said = clean(_our_placeholders(_text(data.get("content"))))
     return None, f"{name}：{said}" if name or said else ""
 
 
@@ -618,7 +619,7 @@ def _walk_card(value: Any, found: dict[str, str], depth: int) -> None:
         return
     for key, item in value.items():
         if isinstance(item, str):
-            text = _clean(item)
+            text = clean(item)
             if key in ("title", "prompt", "desc") and text:
                 found.setdefault(key, text)
             elif key in _URL_KEYS and text.startswith(("http://", "https://")):
@@ -662,23 +663,3 @@ def _int(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return None
-
-
-def _clean(value: str) -> str:
-    return " ".join(value.split())
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

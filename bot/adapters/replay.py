@@ -42,6 +42,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.adapters.errors import ReadResult, RowError
+from bot.adapters.text import json_type
 from bot.message import GroupMessage, MessageError, MessageKind
 
 __all__ = ["DEFAULT_TZ", "ReadResult", "RowError", "iter_jsonl", "message_to_json", "read_jsonl", "write_jsonl"]
@@ -119,7 +120,7 @@ def _parse_line(line: str, tz: tzinfo) -> GroupMessage:
     except RecursionError:
         raise _RowProblem("line: invalid JSON (nested too deeply)") from None
     if not isinstance(row, dict):
-        raise _RowProblem(f"line: expected a JSON object, got {_json_type(row)}")
+        raise _RowProblem(f"line: expected a JSON object, got {json_type(row)}")
 
     msg_id = _required_str(row, "id")
     group_id = _required_str(row, "group_id")
@@ -136,20 +137,20 @@ def _parse_line(line: str, tz: tzinfo) -> GroupMessage:
 
     text = _optional(row, "text", "")
     if not isinstance(text, str):
-        raise _RowProblem(f"text: must be a string, got {_json_type(text)}")
+        raise _RowProblem(f"text: must be a string, got {json_type(text)}")
     if kind is MessageKind.TEXT and not text.strip():
         raise _RowProblem("text: empty, but kind is 'text'")
 
     sender_name = _optional(row, "sender_name", "")
     if not isinstance(sender_name, str):
-        raise _RowProblem(f"sender_name: must be a string, got {_json_type(sender_name)}")
+        raise _RowProblem(f"sender_name: must be a string, got {json_type(sender_name)}")
     group_name = _optional(row, "group_name", "")
     if not isinstance(group_name, str):
-        raise _RowProblem(f"group_name: must be a string, got {_json_type(group_name)}")
+        raise _RowProblem(f"group_name: must be a string, got {json_type(group_name)}")
 
     mentions = _optional(row, "mentions", [])
     if not isinstance(mentions, list):
-        raise _RowProblem(f"mentions: must be a list of contact ids, got {_json_type(mentions)}")
+        raise _RowProblem(f"mentions: must be a list of contact ids, got {json_type(mentions)}")
     for i, m in enumerate(mentions):
         if not isinstance(m, str) or not m.strip():
             raise _RowProblem(f"mentions[{i}]: must be a non-empty string, got {m!r}")
@@ -160,11 +161,11 @@ def _parse_line(line: str, tz: tzinfo) -> GroupMessage:
 
     reply_to = row.get("reply_to")
     if reply_to is not None and not isinstance(reply_to, str):
-        raise _RowProblem(f"reply_to: must be a message id or null, got {_json_type(reply_to)}")
+        raise _RowProblem(f"reply_to: must be a message id or null, got {json_type(reply_to)}")
 
     quote = _optional(row, "quote", "")
     if not isinstance(quote, str):
-        raise _RowProblem(f"quote: must be a string, got {_json_type(quote)}")
+        raise _RowProblem(f"quote: must be a string, got {json_type(quote)}")
 
     source = _optional(row, "source", DEFAULT_SOURCE)
     if not isinstance(source, str) or not source.strip():
@@ -215,7 +216,7 @@ def _parse_time(value: Any, tz: tzinfo) -> datetime:
         except (OverflowError, OSError, ValueError):
             raise _RowProblem(f"time: unix seconds out of range: {value!r}") from None
     if not isinstance(value, str):
-        raise _RowProblem(f"time: must be an ISO 8601 string or unix seconds, got {_json_type(value)}")
+        raise _RowProblem(f"time: must be an ISO 8601 string or unix seconds, got {json_type(value)}")
     text = value.strip()
     if not any(sep in text for sep in ("T", "t", " ")):
         # fromisoformat would take "2026-11-25" (and "20261125") as midnight; a message needs a time.
@@ -231,22 +232,6 @@ def _parse_time(value: Any, tz: tzinfo) -> datetime:
         return parsed.astimezone(timezone.utc)
     except (OverflowError, ValueError):
         raise _RowProblem(f"time: {value!r} is out of range") from None
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def message_to_json(message: GroupMessage) -> dict[str, Any]:

@@ -76,6 +76,7 @@ from typing import Any
 
 from bot.adapters.errors import ImportFormatError, ReadResult, RowError
 from bot.adapters.memotrace import SYSTEM_SENDER_ID, SYSTEM_SENDER_NAME
+from bot.adapters.text import basename, clean as fold_space, json_type
 from bot.message import GroupMessage, MessageError, MessageKind, RoomInfo
 
 __all__ = ["FORMAT", "SOURCE", "WeFlowFormat", "read_weflow"]
@@ -295,7 +296,7 @@ def read_weflow(path: str | os.PathLike[str], *, group_id: str | None = None, se
         return _read_lines(name, lines, group, me)
     if error:
         raise ImportFormatError(f"{name}: {error}; expected a WeFlow or ChatLab export")
-    raise ImportFormatError(f"{name}: expected a JSON object (a WeFlow or ChatLab export), got {_json_type(document)}")
+    raise ImportFormatError(f"{name}: expected a JSON object (a WeFlow or ChatLab export), got {json_type(document)}")
 
 
 def _is_jsonl(lines: list[bytes]) -> bool:
@@ -451,7 +452,7 @@ def _parse_lines(path: str, lines: list[bytes]) -> Iterator[tuple[int, dict[str,
             yield number, RowError(path, number, f"line: invalid JSON ({e})")
             continue
         if not isinstance(obj, dict):
-            yield number, RowError(path, number, f"line: expected a JSON object, got {_json_type(obj)}")
+            yield number, RowError(path, number, f"line: expected a JSON object, got {json_type(obj)}")
             continue
         yield number, obj
 
@@ -483,7 +484,7 @@ class _Fields:
 
 def _message(record: Any, chat: _Chat, ids: _Ids, number: int, where: Callable[[int], str]) -> GroupMessage:
     if not isinstance(record, dict):
-        raise _Problem(f"record: expected a JSON object, got {_json_type(record)}")
+        raise _Problem(f"record: expected a JSON object, got {json_type(record)}")
     weflow = any(k in record for k in ("createTime", "senderUsername", "localType", "localId"))
     f = _weflow_fields(record, chat) if weflow else _chatlab_fields(record, chat)
     if f.platform_id is not None:
@@ -540,7 +541,7 @@ def _weflow_fields(record: dict[str, Any], chat: _Chat) -> _Fields:
     quote = ""
     if reply_to is None:
         quoted_sender = _optional_str(record.get("quotedSender"), "quotedSender").strip()
-        quoted = _clean(_optional_str(record.get("quotedContent"), "quotedContent"))
+        quoted = fold_space(_optional_str(record.get("quotedContent"), "quotedContent"))
         quote = "：".join(p for p in (quoted_sender, quoted) if p)
     return _Fields(
         seconds=seconds,
@@ -628,16 +629,16 @@ def _text(kind: MessageKind, placeholder: str, content: str, field_name: str) ->
         return content
     xml = _looks_like_xml(content)
     if kind is MessageKind.SYSTEM:
-        text = _clean(html.unescape(_TAG.sub(" ", content))) if xml else _clean(content)
+        text = fold_space(html.unescape(_TAG.sub(" ", content))) if xml else fold_space(content)
         return text or "[系统消息]"
     if kind is MessageKind.FILE:
-        name = _xml_field(content, "title") if xml else _basename(_LABEL_PREFIX.sub("", content.strip()))
+        name = _xml_field(content, "title") if xml else basename(_LABEL_PREFIX.sub("", content.strip()))
         return f"[文件] {name}" if name else "[文件]"
     if kind is MessageKind.LINK:
         if xml:
             joined = " ".join(p for p in (_xml_field(content, "title"), _xml_field(content, "url")) if p)
             return joined or "[链接]"
-        return _clean(content) or "[链接]"
+        return fold_space(content) or "[链接]"
     if kind is MessageKind.QUOTE:
         if xml:
             return _xml_field(content, "title") or "[引用消息]"
@@ -660,7 +661,7 @@ def _unix_seconds(value: Any, field_name: str) -> float:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Problem(f"{field_name}: must be a unix time (a number), got {_json_type(value)}")
+        raise _Problem(f"{field_name}: must be a unix time (a number), got {json_type(value)}")
     if not value > 0 or value != value or value == float("inf"):
         raise _Problem(f"{field_name}: not a unix time: {value!r}")
     seconds = value / 1000 if value >= MS_THRESHOLD else value
@@ -685,7 +686,7 @@ def _optional_str(value: Any, field_name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise _Problem(f"{field_name}: must be a string, got {_json_type(value)}")
+        raise _Problem(f"{field_name}: must be a string, got {json_type(value)}")
     return value.replace("\r\n", "\n")
 
 
@@ -701,7 +702,7 @@ def _message_id(value: Any, field_name: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _Problem(f"{field_name}: must be an id string, got {_json_type(value)}")
+        raise _Problem(f"{field_name}: must be an id string, got {json_type(value)}")
     text = str(value).strip()
     return None if text in ("", "0") else text
 
@@ -729,33 +730,9 @@ def _xml_field(xml: str, tag: str, *, clean: bool = True) -> str:
     value = match.group(1).strip()
     cdata = _CDATA.match(value)
     value = cdata.group(1) if cdata else html.unescape(value)
-    return _clean(value) if clean else value
+    return fold_space(value) if clean else value
 
 
 def _xml_int(xml: str, tag: str) -> int:
     value = _xml_field(xml, tag) if _looks_like_xml(xml) else ""
     return int(value) if value.isdigit() else 0
-
-
-def _clean(value: str) -> str:
-    return " ".join(value.split())
-
-
-def _basename(value: str) -> str:
-    return re.split(r"[\\/]", value)[-1].strip() if value else ""
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

@@ -125,10 +125,6 @@ def remove_user(session: Session, name: str) -> None:
     session.execute(update(API_TOKENS).where(t.user_pk == pk, t.revoked_at.is_(None)).values(revoked_at=now))
 
 
-def user_count(session: Session) -> int:
-    return len(users(session))
-
-
 # --------------------------------------------------------------------------------------- sessions
 
 

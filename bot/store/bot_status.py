@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.store.common import BOT_STATUS, aware
@@ -58,8 +58,3 @@ def statuses(session: Session) -> list[BotStatusRecord]:
         BotStatusRecord(r.worker, r.platform, r.self_id, bool(r.connected), r.started_at, r.heartbeat_at, r.stopped_at)
         for r in session.execute(select(BOT_STATUS).order_by(c.heartbeat_at.desc()))
     ]
-
-
-def forget_before(session: Session, before: datetime) -> None:
-    """Drop the records of processes not heard from since ``before``."""
-    session.execute(delete(BOT_STATUS).where(BOT_STATUS.c.heartbeat_at < aware(before, "before")))
