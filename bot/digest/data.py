@@ -101,6 +101,34 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
+class Speaker:
+    name: str  # masked shown name (an opted-out member is never one)
+    messages: int  # their messages in the cluster
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A one-sentence summary written by a language model (``[llm]``), always shown as such."""
+
+    text: str
+    model: str  # the model that wrote it, as the endpoint named it
+    sources: tuple[str, ...]  # ids of the cluster's messages it cites (each checked to be in the cluster)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicCluster:
+    """The day's useful messages about one thing, grouped by the shared encoder's embeddings."""
+
+    name: str  # its key terms as shown ("LoRA · 学习率")
+    terms: tuple[str, ...]
+    size: int  # useful messages in it (near-duplicates once)
+    contributors: tuple[Speaker, ...]  # main contributors, most messages first
+    best: MessageLine  # its most useful message
+    messages: tuple[MessageLine, ...]  # every message in it (masked, verified), by time
+    summary: Summary | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class HourCount:
     hour: int  # local hour, 0..23
     useful: int
@@ -178,6 +206,7 @@ class DigestData:
     until: datetime | None = None  # UTC, exclusive
     member: str = ""  # a member digest: the member's shown name
     trends: Trends | None = None  # a week or month digest: against the previous period
+    clusters: tuple[TopicCluster, ...] = ()  # topic clusters, biggest first (empty without an encoder)
 
     @property
     def title(self) -> str:
