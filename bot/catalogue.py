@@ -765,6 +765,41 @@ DIGEST: dict[str, str] = {
     "confidence": "可信度",
     "contributors": "活跃成员",
     "useful_of_total": "有用 {useful} / 共 {total}",
+    # topic clusters (both templates and the card)
+    "cluster_size": "{n} 条",
+    "cluster_people": "参与：",
+    "cluster_best": "代表发言",
+    "cluster_messages": "全部 {n} 条",
+    "llm_summary_mark": "（由模型概括）",
+    "llm_sources": "依据：",
+    "keywords": "关键词",
+    # headings naming what a digest covers (DigestData.scope): a day's are "daily", "topics" and
+    # "signature" above; a member digest is signed as a summary
+    "weekly": "群周报",
+    "monthly": "群月报",
+    "topics_range": "这段时间的话题",
+    "topics_week": "这一周的话题",
+    "topics_month": "这个月的话题",
+    "signature_range": "群智摘要",
+    "signature_week": "群智周报",
+    "signature_month": "群智月报",
+}
+
+# A person's briefing across their groups (bot/briefing.py): templates/briefing.*.j2 read these as
+# ``b.<key>`` (the words they share with the digest, as ``t.<key>``), and the card draws them.
+BRIEFING: dict[str, str] = {
+    "title": "我的群简报",
+    "signature": "群智简报",
+    "overview": "{groups} 个群 · {active} 个有消息 · 共 {n} 条",
+    "empty": "你的群这段时间都很安静，没有新消息。",
+    "threads": "各群要点",
+    "for_you": "找你的",
+    "replied": "已回复",
+    "waiting": "待你回复",
+    "links": "值得一看",
+    "quiet": "其他群",
+    "quiet_line": "{n} 条 · {people} 人发言 · 有用 {useful}",
+    "no_messages": "没有新消息",
 }
 
 

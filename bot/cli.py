@@ -1,4 +1,4 @@
-"""``qunzhi`` command line: run, sync, demo, replay, import, digest, profile, predict, train, eval, db upgrade/purge/requeue."""
+"""``qunzhi`` command line: run, sync, demo, replay, import, digest, profile, predict, train, eval, db upgrade/purge/requeue/check."""
 
 from __future__ import annotations
 
@@ -380,6 +380,35 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_briefing(args: argparse.Namespace) -> int:
+    from bot.briefing import make_briefing, write_html
+
+    config = _load(args)
+    if config.briefing_for(args.to) is None:
+        known = ", ".join(b.to for b in config.briefings) or "none"
+        raise CliError(f"--to {args.to!r}: no [[briefing]] for this contact id in the config (configured: {known})")
+    tz = config.digest_timezone()
+    try:
+        day = date.fromisoformat(args.date) if args.date else datetime.now(tz).date()
+    except ValueError:
+        raise CliError(f"--date: {args.date!r} is not a date written YYYY-MM-DD") from None
+    store = _open_existing(args, config)
+    try:
+        rendered = make_briefing(store.sessions, config, args.to, day)
+    finally:
+        store.close()
+    for part in rendered.text_parts:
+        print(part)
+        print()
+    path = write_html(rendered, Path(args.html_dir or config.digest.html_dir))
+    print(f"HTML briefing written to {path.resolve()}")
+    if args.png:
+        _write_card(rendered.data, Path(args.png))
+    if rendered.empty:
+        print("qunzhi: note: no group had a message that day: the scheduler would send nothing", file=sys.stderr)
+    return 0
+
+
 def _is_member(session: Session, group_id: str, member_id: str) -> bool:
     from bot.store import groups as groups_db
 
@@ -445,6 +474,25 @@ def cmd_db_requeue(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_check(args: argparse.Namespace) -> int:
+    """``qunzhi db check``: the consistency checker (``bot.store.consistency``); exit 1 with the problems."""
+    from bot.store.consistency import check_database
+
+    config = _load(args)
+    store = _open_existing(args, config)
+    try:
+        problems = check_database(store.engine, tz=config.digest_timezone(), stopped=not args.running)
+    finally:
+        store.close()
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problems found", file=sys.stderr)
+        return 1
+    print("consistent: every message stored once, analysed once, counted once, acted on once")
+    return 0
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from bot.store import db
 
@@ -468,7 +516,9 @@ def _write_card(data: Any, path: Path) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.adapters.errors import ReadResult
     from bot.adapters.replay import read_jsonl
+    from bot.briefing import make_briefing, write_html as write_briefing_html
     from bot.config import load_config
     from bot.daily import make_digest, write_html
 
@@ -478,11 +528,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # again: `qunzhi --config OUT/config.toml digest ...` (the group's settings are in it).
     config_path = _write_demo_config(out)
     config = load_config(config_path)
-    sample = DEMO_DIR / "sample_day.jsonl"
-    result = read_jsonl(sample)
-    if not result.messages:
-        raise CliError(f"{sample}: no messages in the bundled sample day")
-    print(f"qunzhi demo: replaying {sample.name} ({len(result.messages)} messages) into {out / 'demo.db'}")
+    result = ReadResult()
+    for sample in DEMO_SAMPLES:  # the AI developers' group first: the demo prints its digest
+        read = read_jsonl(DEMO_DIR / sample)
+        if not read.messages:
+            raise CliError(f"{DEMO_DIR / sample}: no messages in the bundled sample day")
+        result.messages += read.messages
+        result.errors += read.errors
+    names = ", ".join(DEMO_SAMPLES)
+    print(f"qunzhi demo: replaying {names} ({len(result.messages)} messages) into {out / 'demo.db'}")
     # Replaying the same day a second time changes nothing: every message is already stored.
     (report, again), store = _ingest(config, result.messages, dry_run=True, times=2)
     _print_row_errors(result.errors)
@@ -496,6 +550,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     day = result.messages[len(result.messages) // 2].sent_at.astimezone(config.digest_timezone()).date()
     try:
         rendered = make_digest(store.sessions, config, group_id, day)
+        briefings = [make_briefing(store.sessions, config, b.to, day) for b in config.briefings]
     finally:
         store.close()
     print(f"== text digest for {group_id}, {day} ({len(rendered.text_parts)} WeChat message(s)) ==")
@@ -504,18 +559,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print()
     path = write_html(rendered, out)
     card = path.with_suffix(".png")
-    _mark_demo_folder(out, [path.name, card.name])
+    written = [path.name, card.name]
+    _mark_demo_folder(out, written)
     print(f"HTML digest written to {path.resolve()}")
-    try:
-        _write_card(rendered.data, card)
-    except CliError as e:  # no CJK font: the demo goes on without its card
-        print(f"note: no PNG card: {e}", file=sys.stderr)
+    cards: list[tuple[Any, Path]] = [(rendered.data, card)]
+    for briefing in briefings:  # one person in three of the day's groups
+        print()
+        print(f"== briefing for {briefing.data.recipient}, {day} ({len(briefing.text_parts)} WeChat message(s)) ==")
+        for part in briefing.text_parts:
+            print(part)
+            print()
+        page = write_briefing_html(briefing, out)
+        written += [page.name, page.with_suffix(".png").name]
+        _mark_demo_folder(out, written)
+        print(f"HTML briefing written to {page.resolve()}")
+        cards.append((briefing.data, page.with_suffix(".png")))
+    for data, png in cards:
+        try:
+            _write_card(data, png)
+        except CliError as e:  # no CJK font: the demo goes on without its cards
+            print(f"note: no PNG card: {e}", file=sys.stderr)
+            break
     print(f"database: {(out / 'demo.db').resolve()}")
     print(f"config: {config_path.resolve()} (the demo's settings, with this database)")
     password = _demo_console_user(config)
     print()
     print("try next:")
-    for command in demo_commands(out, group_id, day, _most_active(result.messages)):
+    recipients = [b.to for b in config.briefings]
+    for command in demo_commands(out, group_id, day, _most_active(result.messages), recipients):
         print(f"  {command}")
     print(f"  qunzhi --config {_shell_word(str(out / DEMO_CONFIG))} web")
     print(f"    then open http://127.0.0.1:{config.web.port}/ and log in as {DEMO_USER} with password {password}")
@@ -561,12 +632,14 @@ def _write_demo_config(out: Path) -> Path:
     return path
 
 
-def demo_commands(out: Path, group_id: str, day: date, member: str) -> list[str]:
-    """The follow-up commands the demo prints: the same digest again, and a member's profile."""
+def demo_commands(out: Path, group_id: str, day: date, member: str, recipients: Sequence[str] = ()) -> list[str]:
+    """The follow-up commands the demo prints: the same digest again, a member's profile, and each
+    configured person's briefing again."""
     config = _shell_word(str(out / DEMO_CONFIG))
     return [
         f"qunzhi --config {config} digest --group {_shell_word(group_id)} --date {day.isoformat()}",
         f"qunzhi --config {config} profile {_shell_word(member)}",
+        *(f"qunzhi --config {config} briefing --to {_shell_word(to)} --date {day.isoformat()}" for to in recipients),
     ]
 
 
@@ -588,6 +661,8 @@ def _most_active(messages: Sequence[GroupMessage]) -> str:
 
 
 DEMO_MARKER = ".qunzhi-demo"
+# The bundled sample day, of our own writing: an AI developers' group, a class's parents, neighbours.
+DEMO_SAMPLES = ("sample_day.jsonl", "sample_school.jsonl", "sample_neighbours.jsonl")
 DEMO_DB_FILES = ("demo.db", "demo.db-wal", "demo.db-shm", "demo.db-journal", DEMO_CONFIG)
 
 
@@ -831,6 +906,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pull_sources = build_pull_sources(config)  # pulled beside the platform, as a dry run (bot.sync)
     except SourceError as e:
         raise CliError(str(e)) from None
+    lock = None if args.no_analysis else _analysis_lock(config, "qunzhi run")
     store = open_store(config)
     server = None
     if config.metrics.port is not None:  # /metrics and /healthz on their own port, in a thread of their own
@@ -845,7 +921,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CliError(f"cannot serve metrics on {host}:{port}: {e.strerror or e}") from None
         print(f"qunzhi: metrics on http://{host}:{server.port}/metrics and /healthz", file=sys.stderr)
     try:
-        bot = LiveBot(config, store, platform, pull_sources=pull_sources)
+        bot = LiveBot(config, store, platform, pull_sources=pull_sources, analyse=not args.no_analysis)
         bot.warm_up()  # before the loop runs: see LiveBot.warm_up
         asyncio.run(run_until_stopped(bot))
     except WechatyAuthError as e:
@@ -853,6 +929,104 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.stop()
+        if lock is not None:
+            lock.release()
+    return 0
+
+
+def _analysis_lock(config: Config, role: str) -> Any:
+    """On SQLite, the lock that keeps a second analysing process out (``bot.analysis_lock``); None on PostgreSQL."""
+    from bot.analysis_lock import AnalysisLock, AnalysisLockError
+
+    path = _sqlite_file(config)
+    if path is None:
+        return None
+    lock = AnalysisLock(path)
+    try:
+        lock.acquire(role)
+    except AnalysisLockError as e:
+        raise CliError(str(e)) from None
+    return lock
+
+
+def _worker_config(config: Config, batch: int | None, threads: int | None) -> Config:
+    """``--batch`` (messages claimed and analysed together) and ``--threads`` (torch threads) over the config."""
+    analysis, models = config.analysis, config.models
+    if batch is not None:
+        if not 1 <= batch <= 10_000:
+            raise CliError(f"--batch {batch}: give 1 to 10000 messages")
+        analysis = analysis.model_copy(update={"batch_size": batch})
+    if threads is not None:
+        if not 1 <= threads <= 256:
+            raise CliError(f"--threads {threads}: give 1 to 256")
+        models = models.model_copy(update={"threads": threads})
+    return config.model_copy(update={"analysis": analysis, "models": models})
+
+
+GPU_BATCH = 1024  # qunzhi worker --device cuda claims this many at once unless --batch says otherwise
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from bot.store.db import describe_url
+    from bot.wiring import open_store
+    from bot.worker import build_worker
+
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    batch = args.batch if args.batch is not None or args.device == "cpu" else GPU_BATCH
+    config = _worker_config(_load(args), batch, args.threads)
+    lock = _analysis_lock(config, "qunzhi worker")
+    store = open_store(config)
+    server = None
+    try:
+        if args.metrics_port is not None:  # one port per worker: several on a host need several ports
+            from sqlalchemy.exc import SQLAlchemyError
+
+            from bot.metrics import serve_metrics
+            from bot.store.db import ping
+
+            def health() -> tuple[int, dict[str, Any]]:
+                try:
+                    ping(store.engine)
+                except SQLAlchemyError as e:
+                    return 503, {"status": "error", "database": type(e).__name__, "role": "worker"}
+                return 200, {"status": "ok", "database": "ok", "role": "worker"}
+
+            try:
+                server = serve_metrics(config.metrics.host, args.metrics_port, store.sessions, health)
+            except OSError as e:
+                raise CliError(
+                    f"cannot serve metrics on {config.metrics.host}:{args.metrics_port}: {e.strerror or e}"
+                ) from None
+            print(
+                f"qunzhi: metrics on http://{config.metrics.host}:{server.port}/metrics and /healthz", file=sys.stderr
+            )
+        worker = build_worker(config, store, device=args.device, poll_seconds=args.poll, idle_stop=args.once)
+        worker.warm_up()
+        print(
+            f"qunzhi worker: role worker (analysis, moderation, actions queued), device {args.device}, "
+            f"id {worker.worker_id}, batch {config.analysis.batch_size}, threads {config.models.threads}, "
+            f"database {describe_url(store.engine)}",
+            flush=True,
+        )
+        restore = worker.handle_signals()
+        try:
+            totals = worker.run()
+        except KeyboardInterrupt:  # a second signal: the batch in hand rolled back and was released
+            totals = worker.totals
+        finally:
+            restore()
+        print(
+            f"qunzhi worker: stopped; {totals.analysed} analysed, {totals.actions} actions, "
+            f"{totals.failed} failed, {totals.rate():.0f} messages/s while busy",
+            flush=True,
+        )
+    finally:
+        if server is not None:
+            server.stop()
+        store.close()
+        if lock is not None:
+            lock.release()
     return 0
 
 
@@ -963,6 +1137,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db_option(g)
     g.set_defaults(func=cmd_digest)
 
+    bf = sub.add_parser(
+        "briefing",
+        help="render one person's briefing across their groups for one day",
+        description="Render the personal briefing of a [[briefing]] recipient for one local day: the threads "
+        "that matter most across their groups, events merged by time, what was asked of them, links, and a "
+        "line per quiet group. Text printed (split for WeChat), HTML written; nothing stored or sent.",
+    )
+    bf.add_argument("--to", required=True, metavar="CONTACT_ID", help="the recipient, as in [[briefing]] to")
+    bf.add_argument("--date", help="local day, YYYY-MM-DD (default: today in the digest timezone)")
+    bf.add_argument("--html-dir", help="folder for the HTML page (default: digest.html_dir)")
+    bf.add_argument("--png", metavar="FILE", help="also write the briefing as an image card (PNG, phone width) to FILE")
+    _add_db_option(bf)
+    bf.set_defaults(func=cmd_briefing)
+
     pr = sub.add_parser(
         "predict",
         help="classify a file of messages, one per line, into JSON Lines",
@@ -1066,7 +1254,37 @@ def build_parser() -> argparse.ArgumentParser:
         "group message, moderate, answer admin commands, send each group's daily digest. "
         "Reconnects with backoff; Ctrl-C stops it cleanly.",
     )
+    rn.add_argument(
+        "--no-analysis",
+        action="store_true",
+        help="receive, store, answer commands, send and run the digests, but analyse nothing: "
+        "qunzhi worker processes do (docs/guide/deployment.md)",
+    )
     rn.set_defaults(func=cmd_run)
+
+    wk = sub.add_parser(
+        "worker",
+        help="only analyse, moderate and queue actions: any number beside qunzhi run --no-analysis",
+        description="Analyse pending messages a batch at a time (claimed, so several workers on one "
+        "PostgreSQL never analyse a message twice), judge them and queue the warnings, kicks and reports "
+        "for the qunzhi run processes to send. Idle, it waits for PostgreSQL to notify new messages (or "
+        "looks every --poll seconds). SIGTERM or Ctrl-C stops it after the batch in hand. On SQLite only "
+        "one analysing process may run.",
+    )
+    wk.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
+    wk.add_argument(
+        "--batch", type=int, metavar="N", help="messages per batch (default: analysis.batch_size; 1024 on cuda)"
+    )
+    wk.add_argument("--threads", type=int, metavar="N", help="torch threads (default: models.threads)")
+    wk.add_argument(
+        "--poll", type=float, default=5.0, metavar="SECONDS", help="look at the queue this often without a notification"
+    )
+    wk.add_argument("--once", action="store_true", help="stop when nothing is left to claim instead of waiting")
+    wk.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="serve /metrics and /healthz on this port (0: any free one)"
+    )
+    _add_db_option(wk)
+    wk.set_defaults(func=cmd_worker)
 
     dbp = sub.add_parser("db", help="database maintenance")
     dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -1093,6 +1311,17 @@ def build_parser() -> argparse.ArgumentParser:
     rq.add_argument("--group", help="only this group (room) id")
     _add_db_option(rq)
     rq.set_defaults(func=cmd_db_requeue)
+    ck = dbsub.add_parser(
+        "check",
+        help="check that every message was stored, analysed, counted and acted on once (exit 1 if not)",
+        description="Read the database and report, one line each: a message stored twice, verdicts or "
+        "entities doubled or missing, member counts and profiles that differ from a recount from the "
+        "messages, a decision or an outbox row twice, claims left behind. Exit status 1 when anything is "
+        "found. Meant for when the workers are stopped; --running leaves their claims alone.",
+    )
+    ck.add_argument("--running", action="store_true", help="workers may be running: claims they hold are fine")
+    _add_db_option(ck)
+    ck.set_defaults(func=cmd_db_check)
 
     pf = sub.add_parser(
         "profile",

@@ -10,6 +10,8 @@ import enum
 import os
 import re
 import tomllib
+from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -79,6 +81,8 @@ class Group(_Section):
     admins: tuple[str, ...] = Field((), description="contact ids with admin rights in this group")
     moderation: Moderation | None = None  # falls back to [moderation]
     digest_time: str | None = None  # falls back to [digest].time
+    digest_weekly: str | None = None  # falls back to [digest].weekly; "off": no weekly digest here
+    digest_monthly: str | None = None  # falls back to [digest].monthly; "off": no monthly digest here
     digest_delivery: DigestDelivery = DigestDelivery.GROUP
     digest_recipients: tuple[str, ...] = ()
     lead_keywords: tuple[str, ...] | None = Field(
@@ -86,6 +90,8 @@ class Group(_Section):
     )
 
     _hhmm = field_validator("digest_time")(lambda cls, v: v if v is None else _check_hhmm(v))
+    _weekly = field_validator("digest_weekly")(lambda cls, v: v if v in (None, OFF) else _check_weekly(v))
+    _monthly = field_validator("digest_monthly")(lambda cls, v: v if v in (None, OFF) else _check_monthly(v))
 
     @model_validator(mode="after")
     def _recipients_for_admin_delivery(self) -> Group:
@@ -181,9 +187,113 @@ class Digest(_Section):
     max_part_chars: int = Field(2000, ge=200, le=20_000)
     html_dir: str = "var/digests"
     top_contributors: int = Field(5, ge=1, le=50)
+    card: bool = Field(False, description="send the scheduled digests as their image card, the text as the fallback")
+    card_with_text: bool = Field(False, description="with card = true: send the text after the card as well")
+    weekly: str | None = Field(
+        None, description="every group's weekly digest: weekday and time, e.g. '周日 20:00'; unset: none"
+    )
+    monthly: str | None = Field(
+        None, description="every group's monthly digest: '1日 09:00' (1日…28日) or '月末 20:00'; unset: none"
+    )
 
     _hhmm = field_validator("time")(lambda cls, v: _check_hhmm(v))
     _tz = field_validator("timezone")(lambda cls, v: v if v is None else _check_timezone(v))
+    _weekly = field_validator("weekly")(lambda cls, v: v if v is None else _check_weekly(v))
+    _monthly = field_validator("monthly")(lambda cls, v: v if v is None else _check_monthly(v))
+
+
+_WEEKLY = re.compile(r"^(周[一二三四五六日天])\s+(\S+)$")
+
+
+def _check_weekly(value: str) -> str:
+    """A weekday and a time: "周一 08:00" (周日 or 周天 for Sunday)."""
+    m = _WEEKLY.match(value.strip())
+    if not m:
+        raise ValueError(f"{value!r} is not a weekday and a time written like '周一 08:00'")
+    _check_hhmm(m.group(2))
+    return value.strip()
+
+
+class Briefing(_Section):
+    """One person's briefing across their groups: sent privately to ``to`` every day at ``time``
+    (and each week at ``weekly``, when set). ``groups``: "all" (every group in [[groups]]) or a
+    list of group ids, resolved to a tuple of ids when the config loads."""
+
+    to: str = Field(min_length=1, description="the recipient's contact id (never a display name)")
+    groups: tuple[str, ...] = Field(description='"all" (every group in [[groups]]) or a list of group ids')
+    time: str = Field("08:00", description="local time of the daily briefing, HH:MM")
+    weekly: str | None = Field(
+        None, description="weekday and time of a weekly briefing, e.g. '周一 08:00'; unset: none"
+    )
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _all_or_list(cls, v: Any) -> Any:
+        if v == "all":
+            return ("*",)  # resolved against [[groups]] by Config
+        if isinstance(v, str):
+            raise ValueError(f'groups must be "all" or a list of group ids, not {v!r}')
+        if isinstance(v, list | tuple) and not v:
+            raise ValueError('groups is empty: give "all" or at least one group id')
+        return v
+
+    _hhmm = field_validator("time")(lambda cls, v: _check_hhmm(v))
+    _weekly = field_validator("weekly")(lambda cls, v: v if v is None else _check_weekly(v))
+
+
+OFF = "off"  # a group's digest_weekly/digest_monthly: none for this group, whatever [digest] says
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklyTime:
+    """When a weekly job runs: "周日 20:00" is weekday 6 at 20:00."""
+
+    weekday: int  # 0 is Monday, as date.weekday()
+    at: time
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyTime:
+    """When a monthly job runs: "1日 09:00" is day 1 at 09:00, "月末 20:00" the month's last day."""
+
+    day: int | None  # 1..28; None: the month's last day
+    at: time
+
+
+_MONTHLY = re.compile(r"^(?:(\d{1,2})日|(月末))\s+(\S+)$")
+_LAST_DAY = 28  # the last day every month has: later ones are written 月末
+
+
+def _check_monthly(value: str) -> str:
+    """A day of the month and a time: "1日 09:00" (1日…28日) or "月末 20:00" (the last day)."""
+    m = _MONTHLY.match(value.strip())
+    if not m:
+        raise ValueError(f"{value!r} is not a day of the month and a time written like '1日 09:00' or '月末 20:00'")
+    if m.group(1) is not None and not 1 <= int(m.group(1)) <= _LAST_DAY:
+        raise ValueError(f"{value!r}: the day must be 1日…{_LAST_DAY}日; write 月末 for the month's last day")
+    _check_hhmm(m.group(3))
+    return value.strip()
+
+
+def clock_time(hhmm: str) -> time:
+    """A checked "HH:MM" as a time of day."""
+    hh, mm = _check_hhmm(hhmm).split(":")
+    return time(int(hh), int(mm))
+
+
+def weekly_time(value: str) -> WeeklyTime:
+    """A checked weekly time ("周日 20:00", "周天 20:00") as a weekday and a time of day."""
+    m = _WEEKLY.match(_check_weekly(value))
+    assert m is not None
+    day = m.group(1)[1]
+    return WeeklyTime(6 if day == "天" else "一二三四五六日".index(day), clock_time(m.group(2)))
+
+
+def monthly_time(value: str) -> MonthlyTime:
+    """A checked monthly time ("1日 09:00", "月末 20:00") as a day of the month and a time of day."""
+    m = _MONTHLY.match(_check_monthly(value))
+    assert m is not None
+    return MonthlyTime(None if m.group(2) else int(m.group(1)), clock_time(m.group(3)))
 
 
 class Send(_Section):
@@ -302,6 +412,64 @@ class Metrics(_Section):
     host: str = "127.0.0.1"
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Llm(_Section):
+    """Optional one-sentence topic summaries from an OpenAI-compatible chat-completions endpoint
+    (``bot.llm``, ``bot.digest.summaries``); without an ``[llm]`` table nothing is asked."""
+
+    enabled: bool = Field(True, description="false keeps the table but asks nothing")
+    base_url: str = Field(
+        min_length=1, description="the endpoint's /v1 URL: http://127.0.0.1:11434/v1 (Ollama), http://127.0.0.1:8000/v1"
+    )
+    model: str = Field(min_length=1, description="the model name the endpoint serves")
+    api_key_env: str = Field(
+        "", description="environment variable holding the API key (never the key itself); '' sends none"
+    )
+    timeout_seconds: float = Field(30, gt=0, le=600, description="per request")
+    retries: int = Field(2, ge=0, le=5, description="more tries after a 429, a 5xx or a dropped connection")
+    max_topics: int = Field(5, ge=1, le=50, description="topics summarised per digest, biggest first")
+    max_tokens: int = Field(200, ge=16, le=4096, description="most tokens one answer may take")
+    daily_token_budget: int = Field(
+        100_000, ge=1, description="tokens (prompt and answer) per local day and process; then nothing more is asked"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key_in_the_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(k in data for k in ("api_key", "key", "token")):
+            raise ValueError(
+                "never put the API key in the file: name the environment variable holding it in api_key_env"
+            )
+        return data
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError("must be an http:// or https:// URL, the endpoint's base (e.g. http://127.0.0.1:11434/v1)")
+        if v.rstrip("/").endswith("/chat/completions"):
+            raise ValueError("name the /v1 base URL only; /chat/completions is added")
+        return v.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        if v and not _ENV_NAME.match(v):
+            raise ValueError("must be the name of an environment variable (letters, digits, _), not the key itself")
+        return v
+
+    def api_key(self) -> str:
+        """The key from ``api_key_env`` ('' when none is named); :class:`ConfigError` when it is named but unset."""
+        if not self.api_key_env:
+            return ""
+        key = os.environ.get(self.api_key_env, "").strip()
+        if not key:
+            raise ConfigError(f"llm.api_key_env: the environment variable {self.api_key_env} is not set")
+        return key
+
+
 class Config(_Section):
     bot: Bot = Bot()
     database: Database = Database()
@@ -316,8 +484,10 @@ class Config(_Section):
     leads: Leads = Leads()
     web: Web = Web()
     metrics: Metrics = Metrics()
+    llm: Llm | None = None  # no [llm] table: no summaries
     sources: tuple[Source, ...] = ()
     groups: tuple[Group, ...] = ()
+    briefing: tuple[Briefing, ...] = Field((), description="personal briefings across groups: [[briefing]] tables")
 
     @model_validator(mode="after")
     def _unique_groups(self) -> Config:
@@ -333,12 +503,56 @@ class Config(_Section):
             names.add(source.name)
         return self
 
+    @model_validator(mode="after")
+    def _resolve_briefings(self) -> Config:
+        """Each briefing's "all" becomes every configured group; a listed id must be configured;
+        one recipient, one briefing."""
+        known = tuple(g.id for g in self.groups)
+        resolved: list[Briefing] = []
+        recipients: set[str] = set()
+        for i, b in enumerate(self.briefing):
+            if b.to in recipients:
+                raise ValueError(f"briefing.{i}.to: {b.to!r} has a briefing already (one per recipient)")
+            recipients.add(b.to)
+            if b.groups == ("*",):
+                if not known:
+                    raise ValueError(f'briefing.{i}.groups: "all" needs at least one [[groups]] table')
+                b = b.model_copy(update={"groups": known})
+            unknown = [g for g in b.groups if g not in known]
+            if unknown:
+                raise ValueError(
+                    f"briefing.{i}.groups: unknown group id {', '.join(map(repr, unknown))} (not in [[groups]])"
+                )
+            resolved.append(b)
+        object.__setattr__(self, "briefing", tuple(resolved))
+        return self
+
+    @property
+    def briefings(self) -> tuple[Briefing, ...]:
+        """Every configured personal briefing, groups resolved to ids."""
+        return self.briefing
+
+    def briefing_for(self, recipient: str) -> Briefing | None:
+        return next((b for b in self.briefing if b.to == recipient), None)
+
     def group(self, group_id: str) -> Group | None:
         return next((g for g in self.groups if g.id == group_id), None)
 
     def topic_for(self, group_id: str, fallback: str = "") -> str:
         g = self.group(group_id)
         return g.topic if g and g.topic else fallback
+
+    def weekly_digest_for(self, group_id: str) -> WeeklyTime | None:
+        """When the group's weekly digest runs: its digest_weekly, else [digest].weekly; None when off."""
+        g = self.group(group_id)
+        value = g.digest_weekly if g and g.digest_weekly is not None else self.digest.weekly
+        return None if value in (None, OFF) else weekly_time(value)
+
+    def monthly_digest_for(self, group_id: str) -> MonthlyTime | None:
+        """When the group's monthly digest runs: its digest_monthly, else [digest].monthly; None when off."""
+        g = self.group(group_id)
+        value = g.digest_monthly if g and g.digest_monthly is not None else self.digest.monthly
+        return None if value in (None, OFF) else monthly_time(value)
 
     def moderation_for(self, group_id: str) -> Moderation:
         g = self.group(group_id)

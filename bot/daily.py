@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.digest import (
     DigestData,
     Period,
@@ -151,6 +151,8 @@ def make_digest(
         member_name=member_name,
     )
     data = verify.enforce(data, messages, opted_out)  # every quote from a stored message of its sender
+    if config.llm is not None and config.llm.enabled and data.clusters:  # optional model-written summaries
+        data = verify.enforce(_summarised(config, data), messages, opted_out)
     if period is not None and period.previous is not None and member is None:  # a week or a month
         data = dataclasses.replace(data, trends=_trends(sessions, group_id, period, data))
     parts = render_text(data, max_part_chars=config.digest.max_part_chars)
@@ -160,6 +162,23 @@ def make_digest(
         with sessions.begin() as session:
             newly_saved = digests_db.save_digest(session, group_id, day, "\n".join(parts), html)
     return RenderedDigest(data, parts, html, newly_saved)
+
+
+def _summarised(config: Config, data: DigestData) -> DigestData:
+    """``data`` with the biggest topics summarised by ``[llm]`` (``bot.digest.summaries``); as it
+    was when the endpoint cannot be used (each failure logged there, or here for a missing key)."""
+    from bot.digest.summaries import summarise  # httpx and the client only when [llm] is on
+    from bot.llm import client_for
+
+    assert config.llm is not None
+    try:
+        client = client_for(config)
+    except ConfigError as e:
+        log.warning("digest %s %s: no topic summaries: %s", data.group_id, data.day, e)
+        return data
+    with client:
+        clusters = summarise(data.clusters, data.topic, client, max_topics=config.llm.max_topics)
+    return dataclasses.replace(data, clusters=clusters)
 
 
 def _trends(sessions: sessionmaker[Session], group_id: str, period: Period, data: DigestData) -> Trends:

@@ -31,12 +31,15 @@ wrong-thread call and reports a callback that holds the loop.
   own words are only kept. A duplicate (same platform id) stops there.
 - A command is answered at once: only what it acts on is analysed first (for ``/spam`` and
   ``/notspam`` the pending messages of the member they are about), not the backlog; its reply
-  and effects go to the outbox in one transaction.
+  and effects go to the outbox in one transaction. A receiver (``--no-analysis``) analyses nothing,
+  not even that: the command acts at once on what the workers have judged so far (``/spam`` on a
+  message not yet analysed records the admin's verdict and strike; a worker then leaves that
+  message's judgement to the admin and judges the member's other pending messages after it).
 - Every stored message wakes the analysis loop, which analyses what is pending one batch per turn
   on the worker, so a command waits for at most one batch; the actions it decides are queued in
   the transaction that records them.
 - At start, messages stored but never analysed (a crash, a stop) are analysed first, and missed
-  digests are caught up.
+  digests (daily, weekly, monthly) and briefings are caught up.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from bot.config import Config
 from bot.enforcement import carry_out
 from bot.message import GroupMessage, Platform, RoomInfo
 from bot.outbox import Outbox, OutboxSender
+from bot.period_scheduler import PeriodScheduler
 from bot.pipeline import IngestReport, PlannedAction
 from bot.retention import purge_daily
 from bot.scheduler import DigestScheduler
@@ -64,8 +68,9 @@ from bot.store import (
     bot_status as bot_status_db,
     groups as groups_db,
     messages as messages_db,
+    notify as notify_db,
 )
-from bot.store.common import COMMAND
+from bot.store.common import BOT, COMMAND
 from bot.sync import SyncRunner
 from bot.wiring import Store, build_pipeline
 
@@ -73,6 +78,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WORKER_THREAD = "qunzhi-worker"  # the name (prefix) of the one thread that does the blocking work
+# how long a command waits for another process (a worker) holding the member it is about to finish its batch
+COMMAND_WAIT_SECONDS = 10.0
+OUTBOX_POLL_SECONDS = 5.0  # a receiver's look at the outbox without a notification (--no-analysis)
 HEARTBEAT_SECONDS = 20.0  # how often the bot writes its heartbeat (bot.store.bot_status: stale after 90 s)
 
 MessageHandler = Callable[[GroupMessage], Awaitable[None]]
@@ -115,29 +123,46 @@ class LiveBot:
         sender: OutboxSender | None = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
         pull_sources: Sequence[PullSource] = (),
+        analyse: bool = True,
     ) -> None:
         """``heartbeat_seconds``: how often the bot's state is written for the console
         (``bot.store.bot_status``); also at start, on every (re)connect and, stopped, at the end.
         ``pull_sources`` (``bot.sync.build_pull_sources``) are pulled beside the platform, each
         every ``source.every``, through a dry-run pipeline of their own (``bot.sync``: history is
-        judged, never acted on); their database work runs on the worker, their pulls on a thread."""
+        judged, never acted on); their database work runs on the worker, their pulls on a thread.
+        ``analyse=False`` (``qunzhi run --no-analysis``): a receiver that stores, answers commands,
+        sends and runs the digests, and never analyses; ``qunzhi worker`` processes analyse what it
+        stores and queue what they decide, which its sender carries out (``_follow_outbox``)."""
         self.config = config
         self.store = store
         self.platform = platform
         self.clock = clock
         self.outbox = Outbox(config.digest.max_part_chars, clock=clock)
-        self.sender = sender or OutboxSender(store.sessions, platform, config.send, clock=clock)
+        self.sender = sender or OutboxSender(
+            store.sessions, platform, config.send, clock=clock, account=lambda: platform.self_id or None
+        )
         # what arrives is stored by _take, with its role as this account sees it: roles=False
-        self.pipeline = build_pipeline(config, store, on_action=self._queue_action, analyzers=analyzers, roles=False)
+        self.analyses = analyse
+        self.pipeline = build_pipeline(
+            config, store, on_action=self._queue_action, analyzers=analyzers, roles=False, analyse=analyse
+        )
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WORKER_THREAD)
         self._pull_sources = list(pull_sources)
         self._sync = (
-            SyncRunner(config, store, build_pipeline(config, store, dry_run=True, analyzers=analyzers))
+            SyncRunner(config, store, build_pipeline(config, store, dry_run=True, analyzers=analyzers, analyse=analyse))
             if self._pull_sources
             else None
         )
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop run() runs on
         self.digests = DigestScheduler(
+            store.sessions,
+            config,
+            self.outbox,
+            clock=clock,
+            on_queued=lambda: self.on_loop(self.sender.wake),
+            run_blocking=self._in_worker,
+        )
+        self.periods = PeriodScheduler(  # weekly and monthly digests, personal briefings
             store.sessions,
             config,
             self.outbox,
@@ -215,6 +240,8 @@ class LiveBot:
         )
         with self.store.sessions.begin() as session:
             ((pk, created),) = messages_db.store_messages(session, [msg], [role])
+            if created and role != BOT:
+                notify_db.notify(session, notify_db.PENDING)  # wakes the workers (bot.worker) at commit
         if not created:
             log.info("message %s arrived again; stored once", msg.id)
             return
@@ -232,7 +259,7 @@ class LiveBot:
             with self.store.sessions() as session:
                 needed = commands.messages_needed(invocation, msg, session)
             if needed:  # what the command acts on is judged first; the rest of a backlog waits
-                self.pipeline.process_messages(needed)
+                self.pipeline.process_messages(needed, wait=COMMAND_WAIT_SECONDS)
             commands.handle(
                 invocation,
                 msg,
@@ -248,6 +275,8 @@ class LiveBot:
         def keep() -> None:
             with self.store.sessions.begin() as session:
                 groups_db.set_room_roles(session, room.group_id, room.owner_id, room.admin_ids)
+                if self.platform.self_id:  # this account's sender sends the room's outbox rows
+                    groups_db.set_group_account(session, room.group_id, self.platform.self_id)
                 if room.topic:
                     groups_db.set_group(session, room.group_id, name=room.topic)
 
@@ -264,6 +293,22 @@ class LiveBot:
             except Exception:  # noqa: BLE001 - the messages stay pending; the next message retries
                 log.exception("analysis failed; pending messages are retried on the next wake")
                 await asyncio.sleep(1.0)
+
+    async def _follow_outbox(self) -> None:
+        """A receiver's sender is woken when a worker queues something (PostgreSQL ``NOTIFY``, or a
+        look every ``OUTBOX_POLL_SECONDS``: on SQLite, and for a notification missed meanwhile)."""
+        listener = notify_db.Listener(self.store.engine, [notify_db.OUTBOX])
+        try:
+            while True:
+                if listener.enabled:
+                    waited = 0.0
+                    while waited < OUTBOX_POLL_SECONDS and not await asyncio.to_thread(listener.wait, 1.0):
+                        waited += 1.0
+                else:
+                    await asyncio.sleep(OUTBOX_POLL_SECONDS)
+                self.sender.wake()
+        finally:
+            await asyncio.to_thread(listener.close)
 
     async def analyse_pending(self) -> None:
         """Analyse what is pending, oldest first, one batch per turn on the worker: a command that
@@ -288,7 +333,7 @@ class LiveBot:
             )
         if not pks:
             return None
-        report = self.pipeline.process_messages(pks)
+        report = self.pipeline.process_messages(pks, wait=0.0)  # a member another process holds: next wake
         with self.store.sessions() as session:
             skip.update(analysis_db.still_pending(session, pks))
         return report
@@ -298,11 +343,15 @@ class LiveBot:
         self._loop = asyncio.get_running_loop()
         self._analysis_needed.set()  # whatever was stored but not analysed before a stop
         self.digests.start()
+        self.periods.start()
         metrics.watch_connection(lambda: self.platform.connected)
         tasks = [
             asyncio.create_task(self.heartbeat_forever(), name="heartbeat"),
             asyncio.create_task(self.platform.run(self.on_message, self.on_room), name="platform"),
-            asyncio.create_task(self.analyse_forever(), name="analysis"),
+            asyncio.create_task(
+                self.analyse_forever() if self.analyses else self._follow_outbox(),
+                name="analysis" if self.analyses else "outbox notifications",
+            ),
             asyncio.create_task(self.sender.run(), name="outbox"),
             asyncio.create_task(self._catch_up(), name="digest catch-up"),
             asyncio.create_task(
@@ -331,6 +380,7 @@ class LiveBot:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.digests.shutdown()
+            self.periods.shutdown()
             # let the worker finish what it is doing (a batch commits or rolls back), without ever
             # blocking the event loop on it
             self._worker.shutdown(wait=False, cancel_futures=True)
@@ -376,6 +426,8 @@ class LiveBot:
         caught = await self._in_worker(self.digests.catch_up)
         for due in caught:
             log.info("caught up the digest of %s for %s", due.group_id, due.day)
+        for period in await self._in_worker(self.periods.catch_up):
+            log.info("caught up the %s of %s for %s", period.job.kind, period.job.target, period.period_start)
 
 
 def load_text_tools() -> None:

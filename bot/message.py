@@ -88,6 +88,13 @@ class NotConnected(PlatformError):
     """The platform is not reachable right now; the operation was not attempted."""
 
 
+class ImagesUnsupported(PlatformError):
+    """The platform cannot send images: the outbox sends the image's text instead, at once."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry=False)
+
+
 class OutcomeUnknown(PlatformError):
     """The request left, but no answer came back (deadline passed, connection reset mid-call).
 
@@ -117,4 +124,9 @@ class Platform(Protocol):
 
     async def add_member(self, group_id: str, member_id: str) -> None:
         """Put a member (back) into a group; WeChat sends an invitation where the group requires one."""
+        ...
+
+    async def send_image(self, target: str, png: bytes, name: str) -> None:
+        """Send a PNG picture into a group or to a contact (``target``: either id), shown as file
+        ``name``. A platform that cannot send images raises :class:`ImagesUnsupported`."""
         ...

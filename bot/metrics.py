@@ -9,6 +9,8 @@ What is counted where (docs/operations.md, "Metrics and health", has the table):
   arrives itself, so it counts those as stored too;
 - the outbox sender (``bot.outbox``): operations sent, retried, given up, maybe delivered, by op;
 - the digest scheduler (``bot.scheduler``): digests queued for delivery;
+- the ``[llm]`` client (``bot.llm``, ``bot.digest.summaries``): requests, failures by reason, tokens,
+  summaries attached or dropped;
 - the console (``bot.web.health``): HTTP requests by route template and status, failed logins.
 
 The outbox depth is read from the database when ``/metrics`` is scraped (``refresh_outbox_depth``),
@@ -109,6 +111,16 @@ PLATFORM_CONNECTED = Gauge(
 OUTBOX_DEPTH = Gauge(
     "qunzhi_outbox_depth", "Outbox rows still to be done, read from the database at scrape time.", registry=REGISTRY
 )
+ANALYSIS_PENDING = Gauge(
+    "qunzhi_analysis_pending",
+    "Messages waiting for analysis (the backlog every worker shares), read from the database at scrape time.",
+    registry=REGISTRY,
+)
+ANALYSIS_CLAIMED = Gauge(
+    "qunzhi_analysis_claimed",
+    "Of those, messages under a live claim: batches the workers are analysing now.",
+    registry=REGISTRY,
+)
 OUTBOX_SENT = Counter("qunzhi_outbox_sent", "Outbox operations carried out.", ["op"], registry=REGISTRY)
 OUTBOX_RETRIES = Counter(
     "qunzhi_outbox_retries", "Outbox operations that failed and will be retried.", ["op"], registry=REGISTRY
@@ -124,6 +136,31 @@ OUTBOX_UNCERTAIN = Counter(
 )
 DIGESTS_SENT = Counter(
     "qunzhi_digests_sent", "Daily digests queued for delivery, by delivery.", ["delivery"], registry=REGISTRY
+)
+
+# -- the [llm] endpoint (topic summaries) -------------------------------------------------------------
+
+LLM_REQUESTS = Counter(
+    "qunzhi_llm_requests", "HTTP requests sent to the [llm] endpoint (each retry counts).", registry=REGISTRY
+)
+LLM_FAILURES = Counter(
+    "qunzhi_llm_failures",
+    "[llm] requests that failed or were not sent, by reason (timeout, connect, rate_limited, server, refused, "
+    "bad_answer, budget).",
+    ["reason"],
+    registry=REGISTRY,
+)
+LLM_TOKENS = Counter(
+    "qunzhi_llm_tokens",
+    "Tokens the [llm] endpoint reported using, by kind (prompt, completion).",
+    ["kind"],
+    registry=REGISTRY,
+)
+LLM_SUMMARIES = Counter(
+    "qunzhi_llm_summaries",
+    "Topic summaries the model answered, by outcome (attached, dropped: bad JSON or a source not in the topic).",
+    ["outcome"],
+    registry=REGISTRY,
 )
 
 # -- the console ------------------------------------------------------------------------------------------
@@ -176,9 +213,22 @@ def refresh_outbox_depth(sessions: sessionmaker[Session]) -> None:
         OUTBOX_DEPTH.set(math.nan)
 
 
+def refresh_analysis_queue(sessions: sessionmaker[Session]) -> None:
+    """Read the analysis backlog and the claims held (two indexed counts); NaN when the database fails."""
+    try:
+        with sessions() as session:
+            pending, claimed = gauges_db.analysis_queue(session)
+    except SQLAlchemyError as e:
+        log.warning("metrics: could not read the analysis queue: %s", type(e).__name__)
+        pending = claimed = math.nan  # type: ignore[assignment]
+    ANALYSIS_PENDING.set(pending)
+    ANALYSIS_CLAIMED.set(claimed)
+
+
 def scrape(sessions: sessionmaker[Session]) -> bytes:
-    """``/metrics`` in the Prometheus text format, the outbox depth read just now."""
+    """``/metrics`` in the Prometheus text format, the outbox depth and analysis queue read just now."""
     refresh_outbox_depth(sessions)
+    refresh_analysis_queue(sessions)
     return generate_latest(REGISTRY)
 
 
@@ -215,6 +265,7 @@ def run_app(sessions: sessionmaker[Session], health: Callable[[], tuple[int, dic
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
             refresh_outbox_depth(sessions)
+            refresh_analysis_queue(sessions)
             result: Iterable[bytes] = metrics_app(environ, start_response)
             return result
         if path == "/healthz":

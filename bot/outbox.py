@@ -6,6 +6,13 @@
   row is sent (the admins' "done" note after a kick).
 - ``OutboxSender`` carries the queue out while the platform is connected.
 
+Images (``say_image``, ``tell_image``: the digest card) carry their text as a fallback. The text
+goes instead, each part once, when the image is given up for good: the platform sends no images
+(``ImagesUnsupported``) or refuses it after the retries. The parts take the image's place in its
+queue, queued in the commit that gives it up. A sent image's text never goes (never both); nor
+does a maybe delivered one's. An image whose outcome is unknown is maybe delivered, into a group
+or to a contact alike: a second picture or its text could follow one that arrived.
+
 Delivery rule — what the outcome of one platform call makes of its row:
 
 ========================================  ===========================================================
@@ -23,9 +30,11 @@ bot stopping mid-send)                    retried (a second copy reaches one adm
                                           retried: it is idempotent (the member already gone is "not a
                                           member", i.e. done). An **add** is retried (at worst a second
                                           invitation to one person, never a message to the group).
+                                          An **image** is maybe delivered, like a group message.
 is answered with an error                 retried with exponential backoff (2, 4, 8 … s, at most 5 min);
                                           after ``send.max_retries`` retries, or at once when the error
                                           says retrying cannot help, **failed** and logged as an ERROR
+                                          (an image: its text queued in its place)
 ========================================  ===========================================================
 
 A row held behind another (``after``) is given up with it when that row ends failed or maybe
@@ -68,7 +77,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import metrics
 from bot.config import Send
 from bot.digest import split_parts
-from bot.message import NotConnected, OutcomeUnknown, Platform, PlatformError
+from bot.message import ImagesUnsupported, NotConnected, OutcomeUnknown, Platform, PlatformError
 from bot.store import outgoing as outgoing_db
 from bot.store.outgoing import OutgoingRecord
 
@@ -124,6 +133,37 @@ class Outbox:
             )
             for part in split_parts(text, self.max_part_chars)
         ]
+
+    def say_image(
+        self,
+        session: Session,
+        group_id: str,
+        png: bytes,
+        fallback: list[str],
+        *,
+        name: str = "card.png",
+        purpose: str = "reply",
+    ) -> int:
+        """Queue a PNG for a group; ``fallback``: the text parts sent instead (each once) if the
+        image is given up for good, [] for none."""
+        return outgoing_db.enqueue_image(
+            session, png, name=name, fallback=fallback, group_id=group_id, purpose=purpose, at=self._clock()
+        )
+
+    def tell_image(
+        self,
+        session: Session,
+        contact_id: str,
+        png: bytes,
+        fallback: list[str],
+        *,
+        name: str = "card.png",
+        purpose: str = "report",
+    ) -> int:
+        """Queue a PNG for one contact, with its text as the fallback (see :meth:`say_image`)."""
+        return outgoing_db.enqueue_image(
+            session, png, name=name, fallback=fallback, contact_id=contact_id, purpose=purpose, at=self._clock()
+        )
 
     def kick(self, session: Session, group_id: str, member_id: str, *, purpose: str = "kick") -> int:
         return outgoing_db.enqueue(
@@ -191,8 +231,13 @@ def backoff_seconds(attempts: int, base: float = 2.0) -> float:
 
 
 def _target(row: OutgoingRecord) -> tuple[str, str]:
-    """The queue a row belongs to: its group, or the contact of a private message."""
-    return ("group", row.group_id or "") if row.op in ("text", "kick", "add") else ("contact", row.contact_id or "")
+    """The queue a row belongs to: its group, or the contact of a private message (or image)."""
+    return outgoing_db.target_of(row.op, row.group_id, row.contact_id)
+
+
+def _maybe_delivered_when_unanswered(row: OutgoingRecord) -> bool:
+    """A group message or any image: never resent when its outcome is unknown."""
+    return row.op in ("text", "image")
 
 
 def _limit_key(row: OutgoingRecord) -> str:
@@ -217,8 +262,14 @@ class OutboxSender:
         limiter: RateLimiter | None = None,
         poll_seconds: float = SAFETY_POLL_SECONDS,
         max_concurrent: int = MAX_CONCURRENT_OPERATIONS,
+        account: Callable[[], str | None] = lambda: None,
     ) -> None:
+        """``account``: the bot account this sender speaks as (the platform's own id once logged
+        in). With one, only that account's rows and rows nobody has claimed are sent, each claimed
+        first, so several ``qunzhi run`` processes (one per account) on one database never send a
+        row twice; None (one process) sends every row."""
         self._sessions = sessions
+        self._account = account
         self._platform = platform
         self._send = send
         self._clock = clock
@@ -347,7 +398,11 @@ class OutboxSender:
 
     def _heads(self) -> list[OutgoingRecord]:
         with self._sessions() as session:
-            return outgoing_db.outgoing_heads(session)
+            return outgoing_db.outgoing_heads(session, self._account())
+
+    def _claim(self, pk: int, account: str) -> bool:
+        with self._sessions.begin() as session:
+            return outgoing_db.claim_outgoing(session, pk, account)
 
     def _finished(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
         self._busy.pop(key, None)
@@ -366,6 +421,9 @@ class OutboxSender:
                 return  # it waits for the reconnect, untouched
             if self._limiter.take(_limit_key(row)) > 0:
                 return  # others filled the overall window meanwhile: the next look times it
+            account = self._account()
+            if row.account is None and account is not None and not await self._in_db(self._claim, row.pk, account):
+                return  # another account's sender claimed it first: it sends it
             await self._attempt(row)
 
     async def _attempt(self, row: OutgoingRecord) -> None:
@@ -373,7 +431,7 @@ class OutboxSender:
         try:
             await self._carry_out(row)
         except asyncio.CancelledError:
-            if row.op == "text":  # stopped mid-send: it may have reached the group
+            if _maybe_delivered_when_unanswered(row):  # stopped mid-send: it may have arrived
                 await self._uncertain(row, "the bot stopped while sending")
             raise
         except NotConnected as e:
@@ -383,7 +441,7 @@ class OutboxSender:
             await self._sleep(NOT_CONNECTED_PAUSE_SECONDS)
             return
         except OutcomeUnknown as e:
-            if row.op == "text":
+            if _maybe_delivered_when_unanswered(row):
                 await self._uncertain(row, f"{type(e).__name__}: {e}")
             else:
                 await self._failed(row, e)
@@ -408,8 +466,20 @@ class OutboxSender:
         elif row.op == "add":
             assert row.group_id is not None and row.contact_id is not None
             await self._platform.add_member(row.group_id, row.contact_id)
+        elif row.op == "image":
+            image = await self._in_db(self._image, row.pk)
+            if image is None:
+                raise PlatformError(f"the picture of outgoing #{row.pk} is gone", retry=False)
+            send_image = getattr(self._platform, "send_image", None)
+            if send_image is None:
+                raise ImagesUnsupported(f"{type(self._platform).__name__} has no send_image")
+            await send_image(row.group_id or row.contact_id or "", image.png, image.name)
         else:  # the table's check constraint makes this unreachable
             raise PlatformError(f"unknown outbox operation {row.op!r}", retry=False)
+
+    def _image(self, pk: int) -> outgoing_db.OutgoingImageRecord | None:
+        with self._sessions() as session:
+            return outgoing_db.outgoing_image(session, pk)
 
     def _mark_sent(self, pk: int) -> None:
         with self._sessions.begin() as session:
@@ -440,16 +510,26 @@ class OutboxSender:
         text = f"{type(error).__name__}: {error}"
         now = self._clock()
 
-        def mark() -> list[int]:
+        def mark() -> tuple[list[int], list[int]]:
             with self._sessions.begin() as session:
-                return outgoing_db.mark_outgoing_retry(
+                dropped = outgoing_db.mark_outgoing_retry(
                     session, row.pk, text, now + timedelta(seconds=wait), give_up=give_up, at=now
                 )
+                return dropped, outgoing_db.fallback_of(session, row.pk) if give_up else []
 
-        dropped = await self._record(mark)
+        dropped, instead = await self._record(mark)
         (metrics.OUTBOX_FAILURES if give_up else metrics.OUTBOX_RETRIES).labels(row.op).inc()
         target = row.group_id or row.contact_id
-        if give_up:
+        if give_up and isinstance(error, ImagesUnsupported):
+            log.warning(
+                "outbox: image %s (%s → %s) not sent, the platform sends no images (%s); its text goes instead%s",
+                row.pk,
+                row.purpose,
+                target,
+                error,
+                _instead(instead),
+            )
+        elif give_up:
             log.error(
                 "outbox: gave up on %s %s (%s → %s) after %d attempts: %s%s",
                 row.op,
@@ -458,7 +538,7 @@ class OutboxSender:
                 target,
                 attempts,
                 text,
-                _dropped(dropped),
+                _dropped(dropped) + _instead(instead),
             )
         else:
             log.warning(
@@ -471,6 +551,10 @@ class OutboxSender:
                 wait,
                 text,
             )
+
+
+def _instead(pks: list[int]) -> str:
+    return f"; its text goes instead: {', '.join(map(str, pks))}" if pks else ""
 
 
 def _dropped(pks: list[int]) -> str:

@@ -27,8 +27,8 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, ClassVar
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +38,11 @@ from bot.daily import make_digest
 from bot.outbox import Outbox
 from bot.store import digests as digests_db
 
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.digest import DigestData
+
 log = logging.getLogger(__name__)
 
 EARLY_MORNING = time(6, 0)  # a digest scheduled before this covers the previous day
@@ -46,8 +51,33 @@ JOB_PREFIX = "digest:"
 RunBlocking = Callable[..., Awaitable[Any]]  # ``await run_blocking(fn, *args)`` runs ``fn(*args)`` off the loop
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def covered_day(fire_local: datetime) -> date:
+    """The local day a run at ``fire_local`` is about: that day, or the day before when it runs
+    before 06:00 (a digest at 00:30 is about yesterday)."""
+    d = fire_local.date()
+    return d - timedelta(days=1) if fire_local.time() < EARLY_MORNING else d
+
+
+def new_timer(tz: tzinfo) -> AsyncIOScheduler:
+    """An APScheduler for in-memory jobs on the running loop: a run missed by up to six hours (a
+    busy worker, a suspended machine) still runs once; a longer outage is caught up at start."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    return AsyncIOScheduler(
+        timezone=tz, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A digest's card to send: the PNG and the file name it goes out as."""
+
+    png: bytes
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +98,7 @@ class DigestScheduler:
         config: Config,
         outbox: Outbox,
         *,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
         on_queued: Callable[[], None] = lambda: None,
         run_blocking: RunBlocking = asyncio.to_thread,
     ) -> None:
@@ -87,8 +117,7 @@ class DigestScheduler:
         return time(int(hh), int(mm))
 
     def covered_day(self, fire_local: datetime) -> date:
-        d = fire_local.date()
-        return d - timedelta(days=1) if fire_local.time() < EARLY_MORNING else d
+        return covered_day(fire_local)
 
     def latest_due(self, group: Group, now: datetime | None = None) -> DueDigest:
         """The group's most recent scheduled run at or before ``now``."""
@@ -113,6 +142,7 @@ class DigestScheduler:
         if stored is not None and stored.sent_at is not None:
             return False
         rendered = make_digest(self._sessions, self._config, group_id, day)
+        card = self.card_for(group, rendered.data)  # drawn before the transaction: it holds no lock meanwhile
         with self._sessions.begin() as session:
             if not digests_db.mark_digest_sent(session, group_id, day, self._clock()):
                 return False  # another process (or an earlier run) delivered it
@@ -122,20 +152,54 @@ class DigestScheduler:
                 log.info("digest: %s of %s has no messages; kept, not sent", group_id, day)
                 return True
             parts = rendered.text_parts if rendered.newly_saved else stored_parts(stored.text)
-            self._deliver(session, group, parts)
+            self.deliver(session, group, parts, card if rendered.newly_saved else None)
         log.info("digest: %s of %s queued (%s)", group_id, day, group.digest_delivery)
         if group.digest_delivery is not DigestDelivery.NONE:
             metrics.DIGESTS_SENT.labels(str(group.digest_delivery)).inc()
             self._on_queued()
         return True
 
-    def _deliver(self, session: Session, group: Group, parts: list[str]) -> None:
+    def card_for(self, group: Group, data: DigestData) -> Card | None:
+        """The card of a digest that goes out as one (``[digest] card``, delivered somewhere, not
+        empty), or None: the text goes alone. Drawn outside any transaction (it takes a while)."""
+        if not self._config.digest.card or group.digest_delivery is DigestDelivery.NONE or data.counts.total == 0:
+            return None
+        png = self._card(data, group.id)
+        return None if png is None else Card(png, f"digest-{data.day.isoformat()}.png")
+
+    def deliver(self, session: Session, group: Group, parts: list[str], card: Card | None = None) -> None:
+        """Queue a digest where the group's digests go (the weekly and monthly digests of
+        ``bot.period_scheduler`` go this way too): its text parts; with a ``card``, the card
+        instead, the parts as its fallback (or after it, with ``card_with_text``)."""
+        digest = self._config.digest
+        if card is not None:
+            fallback = [] if digest.card_with_text else parts
+            if group.digest_delivery is DigestDelivery.GROUP:
+                self._outbox.say_image(session, group.id, card.png, fallback, name=card.name, purpose="digest")
+            elif group.digest_delivery is DigestDelivery.ADMINS:
+                for contact in group.digest_recipients:
+                    self._outbox.tell_image(session, contact, card.png, fallback, name=card.name, purpose="digest")
+            if not digest.card_with_text:
+                return
         for part in parts:
             if group.digest_delivery is DigestDelivery.GROUP:
                 self._outbox.say(session, group.id, part, purpose="digest")
             elif group.digest_delivery is DigestDelivery.ADMINS:
                 for contact in group.digest_recipients:
                     self._outbox.tell(session, contact, part, purpose="digest")
+
+    @staticmethod
+    def _card(data: DigestData, group_id: str) -> bytes | None:
+        """The digest's card, or None (logged) when it cannot be drawn: the text goes alone then."""
+        from bot.digest.card import CardFontError, render_card
+
+        try:
+            return render_card(data)
+        except CardFontError as e:
+            log.warning("digest: no card for %s (%s); the text goes alone", group_id, e)
+        except Exception:  # noqa: BLE001 - a card that fails to draw must not lose the digest
+            log.exception("digest: the card of %s could not be drawn; the text goes alone", group_id)
+        return None
 
     def run_due(self, group_id: str) -> bool:
         """What a scheduled job does: the group's digest that is due now."""
@@ -164,14 +228,10 @@ class DigestScheduler:
 
     def start(self) -> None:
         """Schedule one cron job per configured group (in memory) and start; needs a running loop."""
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
         from apscheduler.triggers.cron import CronTrigger
 
         tz = self._config.digest_timezone()
-        scheduler = AsyncIOScheduler(
-            timezone=tz,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 6 * 3600},
-        )
+        scheduler = new_timer(tz)
         DigestScheduler.active = self
         scheduler.start(paused=True)
         for g in self._config.groups:

@@ -20,6 +20,8 @@ Room/Contact pools are process-wide: a fresh      clears the pools before each n
 client's rooms keep the old, dead stub
 plugin server wants 127.0.0.1:5000 free           asks for port 0 (no plugin web server needed)
 writes a cache under ./.wechaty                   ``CACHE_DIR`` under the bot's var/ folder
+``FileBox`` warns twice per image sent that its   its logger ("FileBox") logs errors only
+own ``mimeType`` property is deprecated
 ================================================  =============================================
 
 No TLS: the client has none. Run the puppet service on loopback with TLS disabled, or terminate
@@ -29,8 +31,11 @@ Operations (called by the outbox sender) go to the puppet directly, one call eac
 ``message_send_text`` and nothing else, so a send that returned is delivered whether or not the
 puppet gave a message id (``messageSendText(): Promise<void | string>``; ``Room.say()`` would
 return None then, and load the message afterwards — a second call whose failure would make a
-delivered text look failed). Each operation marks the moment its request leaves, and a failure
-says which side of that moment it happened on:
+delivered text look failed). An image is one ``message_send_file`` with a base64 ``FileBox`` (the
+whole PNG in the request: at most ``MAX_IMAGE_BYTES``, under gRPC's 4 MiB message limit once base64
+grows it by a third; a larger one is refused before it leaves, and the outbox sends its text).
+Each operation marks the moment its request leaves, and a failure says which side of that moment
+it happened on:
 
 - before (not logged in, connection refused): ``NotConnected`` — nothing reached the platform;
 - after, with an error answer from the service: ``PlatformError`` (retried by the outbox);
@@ -43,6 +48,7 @@ says which side of that moment it happened on:
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import re
@@ -60,6 +66,7 @@ T = TypeVar("T")
 TOKEN_CHARS = re.compile(r"^[A-Za-z0-9._~:@-]+$")
 ROOM_INFO_TTL_SECONDS = 600.0
 OPERATION_TIMEOUT_SECONDS = 30.0
+MAX_IMAGE_BYTES = 2_900_000  # base64 makes it ~3.9 MB: within gRPC's default 4 MiB per message
 # WeChat shows a quote as 「name：quoted text」, a dashed line, then the reply.
 QUOTE = re.compile(r"^「(?P<quote>.*?)」\s*\n\s*(?:-\s*){3,}\n(?P<reply>.*)$", re.S)
 
@@ -89,6 +96,7 @@ def _load_wechaty(cache_dir: Path) -> Any:
         os.environ.setdefault("CACHE_DIR", str(cache_dir))
         import wechaty
 
+        logging.getLogger("FileBox").setLevel(logging.ERROR)  # a deprecation warning on every send
         _wechaty = wechaty
     return _wechaty
 
@@ -483,6 +491,23 @@ class WechatyPlatform:
             log.debug("wechaty: told %s (message id %s)", contact_id, sent or "none given")
 
         await self._call(f"tell {contact_id}", op)
+
+    async def send_image(self, target: str, png: bytes, name: str) -> None:
+        if len(png) > MAX_IMAGE_BYTES:
+            raise PlatformError(
+                f"image for {target}: {len(png)} bytes, more than the {MAX_IMAGE_BYTES} one request carries",
+                retry=False,
+            )
+
+        async def op(client: Any, request: _Request) -> None:
+            from wechaty_puppet import FileBox
+
+            box = FileBox.from_base64(base64.b64encode(png), name=name)
+            request.leaves()
+            sent = await client.puppet.message_send_file(conversation_id=target, file=box)
+            log.debug("wechaty: sent image %s to %s (message id %s)", name, target, sent or "none given")
+
+        await self._call(f"send image to {target}", op)
 
     async def kick(self, group_id: str, member_id: str) -> None:
         async def op(client: Any, request: _Request) -> None:

@@ -7,6 +7,7 @@ WeChat text parts or one standalone HTML page. Same data, two templates.
 - ``dedupe``: near-duplicate messages (shared-encoder embeddings, else character 3-grams).
 - ``events``: events and deadlines from TIME entities.
 - ``topics``: topic keywords (jieba TF-IDF).
+- ``clusters``: topic clusters (average linkage over the encoder's embeddings, else content words).
 - ``charts``: activity-by-hour and topic bars as PNG (matplotlib, imported on first use).
 - ``render``: Jinja2 templates (``StrictUndefined``, masking ``finalize``) and WeChat-sized parts.
 

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from bot import catalogue
-from bot.digest import dedupe, lines, threads as threading
+from bot.digest import clusters as topic_clusters, dedupe, lines, threads as threading
 from bot.digest.data import (
     AdLine,
     Contributor,
@@ -35,7 +35,9 @@ from bot.digest.data import (
     LinkLine,
     MessageLine,
     PeriodCounts,
+    Speaker,
     Thread,
+    TopicCluster,
     TrendLine,
     Trends,
 )
@@ -57,6 +59,7 @@ MAX_ANNOUNCEMENTS = 5
 MAX_LINKS = 10
 MAX_ADS = 10
 MAX_BEST = 5  # a week's or a month's best threads
+MAX_SPEAKERS = 3  # a topic cluster's main contributors shown
 
 KIND_LABELS: dict[MessageKind, str] = {k: catalogue.DIGEST_KIND_NAMES[k.value] for k in MessageKind}
 
@@ -79,6 +82,7 @@ class Period:
     since: datetime
     until: datetime
     label: str
+    scope: str = "range"  # "hours" | "range" | "week" | "month": what the headings call it (catalogue)
     # A week or a month: the previous one of the same length (``[since, until)`` in UTC; a period
     # still going on is compared with the same stretch of the previous one) and its name.
     previous: tuple[datetime, datetime] | None = None
@@ -92,7 +96,7 @@ class Period:
 def hours_period(now: datetime, hours: int, tz: ZoneInfo) -> Period:
     """The last ``hours`` hours up to ``now``: "最近 3 小时（14:05–17:05）"."""
     since = now - timedelta(hours=hours)
-    return Period(since, now, catalogue.digest_period_hours(hours, since.astimezone(tz), now.astimezone(tz)))
+    return Period(since, now, catalogue.digest_period_hours(hours, since.astimezone(tz), now.astimezone(tz)), "hours")
 
 
 def week_period(day: date, tz: ZoneInfo, *, previous: bool = False, now: datetime | None = None) -> Period:
@@ -107,6 +111,7 @@ def week_period(day: date, tz: ZoneInfo, *, previous: bool = False, now: datetim
         since,
         until,
         catalogue.digest_period_week(monday, monday + timedelta(days=6), previous=previous),
+        "week",
         previous=_same_stretch(since, until, end, day_bounds(before, tz)[0], since),
         previous_label=catalogue.digest_previous_week(before, before + timedelta(days=6)),
     )
@@ -126,6 +131,7 @@ def month_period(day: date, tz: ZoneInfo, *, previous: bool = False, now: dateti
         since,
         until,
         catalogue.digest_period_month(first, previous=previous),
+        "month",
         previous=_same_stretch(since, until, end, day_bounds(before, tz)[0], since),
         previous_label=catalogue.digest_previous_month(before),
     )
@@ -398,6 +404,14 @@ def build_digest(
         for am in people
         if am.message.id in useful_ids and clusters.of(am.message.id) == am.message.id and shown(am)
     ]
+    found_clusters = find_clusters(
+        [am for am in people if am.message.id in useful_ids and shown(am) and has_text(am)],
+        clusters,
+        use,
+        liner,
+        topic=topic,
+        names={am.message.sender_name for am in msgs},
+    )
     kinds = Counter(am.message.kind for am in msgs)
     return DigestData(
         group_id=group_id,
@@ -441,6 +455,8 @@ def build_digest(
         period=period.label if period is not None else "",
         since=start,
         until=end,
+        clusters=found_clusters,
+        scope=period.scope if period is not None else "day",
     )
 
 
@@ -460,6 +476,51 @@ def _member_digest(
     kept = member_messages(people, member, clusters, ads)
     data = build_digest(kept, embed=embed, **kw)  # type: ignore[arg-type]
     return dataclasses.replace(data, member=mask(member_name or member))
+
+
+def find_clusters(
+    useful: Sequence[AnalysedMessage],
+    clusters: dedupe.Clusters,
+    use: dict[str, float],
+    liner: Liner,
+    *,
+    topic: str,
+    names: Collection[str],
+) -> tuple[TopicCluster, ...]:
+    """Topic clusters of the useful messages that may be shown (``useful``, in time order): one
+    message per near-duplicate group, grouped by ``bot.digest.clusters``, each with its main
+    contributors, its most useful message and its messages (by time). ``names``: every member's
+    name in the period (opted-out members' too), never a topic's term."""
+    reps = _unique(useful, clusters)
+    groups = topic_clusters.find(
+        [liner.text(am.message.text, 10_000) for am in reps],
+        [use[am.message.id] for am in reps],
+        exclude=topic,
+        names=names,
+    )
+    out = []
+    for group in groups:
+        members = [reps[k] for k in group.members]
+        said: Counter[str] = Counter(sender(am) for am in members)
+        first = {name: k for k, name in reversed(list(enumerate(sender(am) for am in members)))}
+        speakers = sorted(said, key=lambda name: (-said[name], first[name]))[:MAX_SPEAKERS]
+        best = members[
+            max(
+                range(len(members)),
+                key=lambda k: (use[members[k].message.id], min(len(members[k].message.text), 60), -k),
+            )
+        ]
+        out.append(
+            TopicCluster(
+                name=" · ".join(group.terms),
+                terms=group.terms,
+                size=len(members),
+                contributors=tuple(Speaker(name, said[name]) for name in speakers),
+                best=liner.line(best, LONG_CHARS, clusters.size(best.message.id)),
+                messages=tuple(liner.line(am, count=clusters.size(am.message.id)) for am in members),
+            )
+        )
+    return tuple(out)
 
 
 def _unique(ams: Sequence[AnalysedMessage], clusters: dedupe.Clusters) -> list[AnalysedMessage]:

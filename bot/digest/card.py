@@ -31,6 +31,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from bot import catalogue
+from bot.digest.briefing_build import BriefingData
 from bot.digest.data import DigestData
 from bot.privacy import mask
 
@@ -406,6 +407,22 @@ def _times(n: int) -> str:
     return f" ×{n}" if n > 1 else ""
 
 
+def headings(scope: str, member: str = "") -> dict[str, str]:
+    """The card's header, topics heading and signature for a digest covering ``scope`` (as the
+    templates choose them): a day's, a week's, a month's, or any other range's; a member digest
+    signed as a summary."""
+    t = catalogue.DIGEST
+    if scope == "day":
+        words = {"digest": t["daily"], "topics": t["topics"], "signature": t["signature"]}
+    elif scope in ("week", "month"):
+        words = {"digest": t[f"{scope}ly"], "topics": t[f"topics_{scope}"], "signature": t[f"signature_{scope}"]}
+    else:
+        words = {"digest": t["range_digest"], "topics": t["topics_range"], "signature": t["signature_range"]}
+    if member:
+        words["signature"] = t["signature_range"]
+    return words
+
+
 def render_card(data: DigestData, *, max_height: int = MAX_HEIGHT, font_dirs: Sequence[Path] | None = None) -> bytes:
     """The digest of ``data`` as a PNG, WIDTH px wide and at most ``max_height`` px high.
     ``font_dirs``: look for the CJK font there only (default: the system's, see :func:`find_cjk_font`)."""
@@ -413,7 +430,8 @@ def render_card(data: DigestData, *, max_height: int = MAX_HEIGHT, font_dirs: Se
     card = _Card(find_cjk_font(tuple(font_dirs) if font_dirs is not None else None))
     # as the text's header: a range digest names its range, a member digest its member
     period, member = getattr(data, "period", ""), getattr(data, "member", "")
-    title = f"{data.title} · {t['range_digest'] if period else t['daily']}"
+    h = headings(getattr(data, "scope", "day"), member)
+    title = f"{data.title} · {h['digest']}"
     if member:
         title += " · " + t["member_digest"].format(name=member)
     sub = period or f"{data.day.isoformat()} {catalogue.weekday_name(data.day.weekday())}"
@@ -434,11 +452,23 @@ def render_card(data: DigestData, *, max_height: int = MAX_HEIGHT, font_dirs: Se
         if c.ads:
             parts.append(t["ads_n"].format(n=c.ads))
         card.text(" · ".join(_glued(p) for p in parts), colour=TEXT, gap=4)
-        if data.topics:
+        if data.topics and not data.clusters:
             topics = " · ".join(_glued(f"{tp.keyword} {tp.count}") for tp in data.topics[:5])
             card.text(topics, "small", colour=MUTED, gap=4)
         if data.analysis_pending:
             card.text(t["pending"].format(n=data.analysis_pending), "small", colour=MUTED)
+    if data.clusters:
+        card.heading(h["topics"])
+        for i, tc in enumerate(data.clusters[:4], 1):
+            people = "、".join(s.name for s in tc.contributors)
+            size = t["cluster_size"].format(n=tc.size)
+            card.text(f"{i}. {tc.name}（{size}{' · ' + people if people else ''}）", gap=2)
+            card.text(f"{tc.best.sender}：{cut(tc.best.text, 70)}", "small", colour=MUTED, indent=34)
+            if tc.summary is not None:
+                card.text(f"{cut(tc.summary.text, 80)}{t['llm_summary_mark']}", "small", colour=MUTED, indent=34)
+                cited = "、".join(f"{m.sender} {m.time}" for m in tc.messages if m.id in tc.summary.sources)
+                card.text(f"{t['llm_sources']}{cited}", "small", colour=MUTED, indent=34)
+            card.space(10)
     if data.threads:
         card.heading(t["threads"])
         for i, th in enumerate(data.threads[:5], 1):
@@ -480,13 +510,82 @@ def render_card(data: DigestData, *, max_height: int = MAX_HEIGHT, font_dirs: Se
         if more > 0:
             card.text("…" + t["more"].format(n=more), "small", colour=MUTED)
     card.space(24)
-    card.text(f"—— {t['signature']}", "small", colour=MUTED)
+    card.text(f"—— {h['signature']}", "small", colour=MUTED)
     return card.render(max_height, catalogue.CARD_MORE)
 
 
-def write_card(data: DigestData, path: Path) -> Path:
-    """The card of ``data`` written to ``path`` (its folder made)."""
-    png = render_card(data)
+def render_briefing_card(
+    data: BriefingData, *, max_height: int = MAX_HEIGHT, font_dirs: Sequence[Path] | None = None
+) -> bytes:
+    """A person's briefing (``bot.digest.briefing_build``) as a PNG, in the group card's look: each
+    item under the name of the group it comes from. Words from ``catalogue.BRIEFING`` (and
+    ``DIGEST`` for the ones they share)."""
+    t, b = catalogue.DIGEST, catalogue.BRIEFING
+    card = _Card(find_cjk_font(tuple(font_dirs) if font_dirs is not None else None))
+    sub = data.period or f"{data.day.isoformat()} {catalogue.weekday_name(data.day.weekday())}"
+    card.band(b["title"], mask(sub))
+    card.space(28)
+    if data.empty:
+        card.text(b["empty"], gap=8)
+    else:
+        overview = b["overview"].format(groups=data.groups, active=data.active, n=data.messages)
+        card.text(" · ".join(_glued(p) for p in overview.split(" · ")), gap=4)
+    if data.questions:
+        card.heading(b["for_you"])
+        for q in data.questions[:6]:
+            mark = f"（{b['waiting']}）" if q.waiting else ""
+            card.text(
+                f"{q.line.sender} {q.line.time}：{cut(q.line.text, 60)}{mark}", colour=WARN if q.waiting else TEXT
+            )
+            card.text(cut(q.group, 30), "small", colour=MUTED, indent=24, gap=8)
+    if data.threads:
+        card.heading(b["threads"])
+        for i, bt in enumerate(data.threads, 1):
+            th = bt.thread
+            size = t["thread_size"].format(people=th.participants, replies=th.reply_count)
+            card.text(f"{i}. {th.root.sender}：{cut(th.root.text, 60)}{_times(th.root.count)}{size}", gap=2)
+            if th.best:
+                card.text(
+                    f"{t['answered_by']}{th.best.sender}：{cut(th.best.text, 60)}", "small", colour=MUTED, indent=34
+                )
+            card.text(cut(bt.group, 30), "small", colour=ACCENT, indent=34, gap=10)
+    if data.events:
+        card.heading(t["events"])
+        for be in data.events[:8]:
+            e = be.event
+            when = f"{e.day_label} {e.clock}".strip()
+            mark = f"{t['deadline']} " if e.kind == "deadline" else ""
+            colour = WARN if e.kind == "deadline" else TEXT
+            card.text(f"· {when} {mark}{cut(e.title, 40)}{_times(e.count)}", colour=colour)
+            card.text(cut(be.group, 30), "small", colour=MUTED, indent=24, gap=6)
+    if data.links:
+        card.heading(b["links"])
+        for bl in data.links[:4]:
+            card.text(f"· {cut(bl.link.title or t['untitled'], 40)}{_times(bl.link.count)}")
+            card.text(
+                cut(bl.group, 30) + (f" · {cut(bl.link.url, 60)}" if bl.link.url else ""),
+                "small",
+                colour=MUTED,
+                indent=24,
+                gap=6,
+            )
+    if data.quiet and not data.empty:
+        card.heading(b["quiet"])
+        for g in data.quiet:
+            said = (
+                b["quiet_line"].format(n=g.messages, people=g.speakers, useful=g.useful)
+                if g.messages
+                else b["no_messages"]
+            )
+            card.text(f"· {cut(g.group, 24)}：{said}", gap=4)
+    card.space(24)
+    card.text(f"—— {b['signature']}", "small", colour=MUTED)
+    return card.render(max_height, catalogue.CARD_MORE)
+
+
+def write_card(data: DigestData | BriefingData, path: Path) -> Path:
+    """The card of ``data`` (a group's digest or a person's briefing) written to ``path`` (its folder made)."""
+    png = render_briefing_card(data) if isinstance(data, BriefingData) else render_card(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
     return path

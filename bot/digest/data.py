@@ -206,7 +206,8 @@ class DigestData:
     until: datetime | None = None  # UTC, exclusive
     member: str = ""  # a member digest: the member's shown name
     trends: Trends | None = None  # a week or month digest: against the previous period
-    clusters: tuple[TopicCluster, ...] = ()  # topic clusters, biggest first (empty without an encoder)
+    clusters: tuple[TopicCluster, ...] = ()  # topic clusters, biggest first
+    scope: str = "day"  # "day" | "hours" | "range" | "week" | "month": what the headings call the period
 
     @property
     def title(self) -> str:

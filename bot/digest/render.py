@@ -126,7 +126,7 @@ def split_parts(text: str, max_part_chars: int) -> list[str]:
     Breaks at line boundaries; a line longer than a part is hard-split. With more than one part,
     each starts with a line "(i/n)". Text that fits is returned as one unmarked part.
     """
-    text = text.strip("\n")
+    text = re.sub(r"\n(?:[ \t]*\n){2,}", "\n\n", text.strip("\n"))  # one blank line between sections
     if len(text) <= max_part_chars:
         return [text]
     n_guess = 2

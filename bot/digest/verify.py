@@ -12,6 +12,9 @@ list added later is covered):
   event's title is made of that message's words (the builder takes the time out and trims fillers,
   so each piece of the title between spaces and punctuation must appear in the message);
 - a :class:`Contributor`'s ``name`` and each of a thread's ``names``: someone who wrote today;
+- a :class:`TopicCluster`: its lines as above, and each of its contributors (:class:`Speaker`)
+  the sender of as many of its messages as the speaker's count says (a cluster whose best message
+  fails goes whole; a contributor who fails is left out);
 - no line quotes or names a member in ``opted_out``, and no text anywhere mentions one ("@name":
   the builder writes "@群友", ``catalogue.HIDDEN_MEMBER``).
 
@@ -37,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -45,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 from bot import catalogue
 from bot.digest import lines, threads as threading
-from bot.digest.data import AdLine, Contributor, DigestData, Event, LinkLine, MessageLine
+from bot.digest.data import AdLine, Contributor, DigestData, Event, LinkLine, MessageLine, Speaker, TopicCluster
 from bot.digest.lines import Liner, has_text, sender
 from bot.records import AnalysedMessage
 from nlp.patterns import strip_urls
@@ -240,7 +244,7 @@ def _walk(obj: Any, where: str, src: Sources, found: list[Problem], names: bool 
         return fail(src.texted(obj.sender, obj.time, obj.title, "link"))
     if isinstance(obj, AdLine):
         return fail(src.texted(obj.sender, obj.time, obj.text, "ad"))
-    if isinstance(obj, Contributor):
+    if isinstance(obj, Contributor | Speaker):
         return fail(src.name(obj.name))
     if isinstance(obj, str):
         if names:
@@ -267,8 +271,34 @@ def _walk(obj: Any, where: str, src: Sources, found: list[Problem], names: bool 
                 changes[f.name] = new
         if dropped:
             return _DROP
-        return dataclasses.replace(obj, **changes) if changes else obj
+        rebuilt = dataclasses.replace(obj, **changes) if changes else obj
+        if isinstance(obj, TopicCluster) and isinstance(rebuilt, TopicCluster):
+            return _speakers(obj, rebuilt, where, found)
+        return rebuilt
     return obj
+
+
+def _speakers(built: TopicCluster, kept: TopicCluster, where: str, found: list[Problem]) -> TopicCluster:
+    """``kept`` (``built`` less the lines that failed) without the contributors its messages do
+    not back: each must have written as many of the built cluster's messages as its count says
+    (else a problem); where a failing line was dropped, the count is of what is left."""
+    claimed = Counter(line.sender for line in built.messages)
+    left = Counter(line.sender for line in kept.messages)
+    speakers = []
+    for i, s in enumerate(kept.contributors):
+        if claimed[s.name] != s.messages:
+            found.append(
+                Problem(
+                    f"{where}.contributors[{i}]",
+                    "misattributed",
+                    f"{s.name} shown with {s.messages} of the topic's messages, wrote {claimed[s.name]} of them",
+                )
+            )
+        elif left[s.name]:
+            speakers.append(s if left[s.name] == s.messages else dataclasses.replace(s, messages=left[s.name]))
+    if tuple(speakers) == kept.contributors:
+        return kept
+    return dataclasses.replace(kept, contributors=tuple(speakers))
 
 
 def problems(data: DigestData, messages: Sequence[AnalysedMessage], opted_out: Collection[str] = ()) -> list[Problem]:

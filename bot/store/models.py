@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -32,7 +33,8 @@ ANALYSIS_STATUSES = ("pending", "done", "failed")
 # is analysed and counted (digest, /stats, profiles); the rest is kept for the record (issue 15).
 MESSAGE_ROLES = ("chat", "command", "bot")
 ACTIONS = ("log", "warn", "kick", "undo", "strike")
-OUTGOING_OPS = ("text", "private", "kick", "add")
+OUTGOING_OPS = ("text", "private", "kick", "add", "image")
+PERIODIC_KINDS = ("weekly", "monthly", "briefing", "briefing_weekly")  # periodic_deliveries.kind
 CONSOLE_ROLES = ("superadmin", "admin")  # who may use the web console (qunzhi web)
 
 NAMING_CONVENTION = {
@@ -99,6 +101,9 @@ class Group(Base):
     admin_ids: Mapped[list[str]] = mapped_column(default=list)
     # An admin's in-chat `dryrun on|off`; None follows the configured policy.
     dry_run: Mapped[bool | None] = mapped_column(Boolean)
+    # The bot account (its own contact id) that last reported being in the room: its sender sends
+    # the group's outbox rows (several accounts on one database, one `qunzhi run` each).
+    account: Mapped[str | None]
 
 
 class Member(Base):
@@ -258,7 +263,8 @@ class Outgoing(Base):
     ``uncertain_at`` marks a group operation whose outcome is unknown (the request left, no answer
     came back): maybe delivered, never resent (``bot.outbox`` states the rule). A row with
     ``after_pk`` waits until that row is sent (the admins' "done" note after a kick), and is given
-    up if that row ends any other way.
+    up if that row ends any other way. An ``image`` row's picture is in ``outgoing_images``; if it
+    is given up, its text parts are queued in its place (``instead_of_pk``), in the same commit.
     """
 
     __tablename__ = "outgoing"
@@ -268,9 +274,9 @@ class Outgoing(Base):
     )
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    op: Mapped[str] = mapped_column(String(16))  # text (to a group) | private (to a contact) | kick
+    op: Mapped[str] = mapped_column(String(16))  # text (to a group) | private (to a contact) | kick | add | image
     group_id: Mapped[str | None]  # the room for 'text' and 'kick'
-    contact_id: Mapped[str | None]  # the receiver for 'private', the member for 'kick'
+    contact_id: Mapped[str | None]  # the receiver for 'private' (and a private 'image'), the member for 'kick'
     text: Mapped[str] = mapped_column(default="")
     mentions: Mapped[list[str]] = mapped_column(default=list)
     purpose: Mapped[str] = mapped_column(default="")  # reply | warn | kick | report | digest ...
@@ -282,6 +288,26 @@ class Outgoing(Base):
     failed_at: Mapped[datetime | None]
     uncertain_at: Mapped[datetime | None]  # maybe delivered: the outcome is unknown, never resent
     after_pk: Mapped[int | None] = mapped_column(Integer)  # held until this outgoing row is sent
+    # a text sent in place of this image row, which failed: it takes the image's place in the queue
+    instead_of_pk: Mapped[int | None] = mapped_column(Integer)
+    # the bot account that sends it: the group's account when queued, else the first sender to claim it
+    account: Mapped[str | None]
+
+
+class OutgoingImage(Base):
+    """The picture of an ``image`` outbox row and the text parts sent instead if it cannot go out.
+
+    A table of its own, not a column of ``outgoing``: the sender reads every open outbox row at each
+    look, and a card is hundreds of KB. Deleted when its row ends (sent, given up, maybe delivered):
+    a card quotes members, and nothing needs it after.
+    """
+
+    __tablename__ = "outgoing_images"
+
+    outgoing_pk: Mapped[int] = mapped_column(ForeignKey("outgoing.pk", ondelete="CASCADE"), primary_key=True)
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    name: Mapped[str]  # the file name the platform shows (ASCII, .png)
+    fallback: Mapped[list[str]] = mapped_column(default=list)  # text parts sent in its place if it fails
 
 
 class MemberProfile(Base):
@@ -426,3 +452,24 @@ class SourceCursor(Base):
     name: Mapped[str] = mapped_column(primary_key=True)  # the [[sources]] entry's name
     cursor: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PeriodicDelivery(Base):
+    """Every scheduled delivery but the daily digest (``digests``): a group's weekly or monthly
+    digest, a recipient's daily or weekly briefing. Kept once per (kind, target, period_start) by
+    the unique constraint; whoever flips ``sent_at`` from NULL queues it (``bot.period_scheduler``)."""
+
+    __tablename__ = "periodic_deliveries"
+    __table_args__ = (
+        UniqueConstraint("kind", "target", "period_start"),
+        CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in PERIODIC_KINDS) + ")", name="kind"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # weekly | monthly | briefing | briefing_weekly
+    target: Mapped[str]  # the group id (weekly, monthly) or the recipient's contact id (briefings)
+    period_start: Mapped[date]  # the local day the period starts (a Monday, a month's 1st, the day)
+    text: Mapped[str]  # as sent: its parts joined, "(i/n)" lines marking them
+    html: Mapped[str] = mapped_column(default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]  # queued for delivery (or, when empty, kept and not sent)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import DEMO_DIR, build_parser, main
+from bot.cli import DEMO_DIR, DEMO_SAMPLES, build_parser, main
 
 SAMPLE = DEMO_DIR / "sample_day.jsonl"
 
@@ -16,7 +16,7 @@ def test_full_demo_run(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    n = sum(1 for line in SAMPLE.read_text("utf-8").splitlines() if line.strip())
+    n = sum(1 for s in DEMO_SAMPLES for line in (DEMO_DIR / s).read_text("utf-8").splitlines() if line.strip())
     assert f"{n} stored, 0 already stored, {n} analysed, 0 analysis failures" in printed
     assert f"replayed again: 0 stored, {n} already stored" in printed
     assert "== moderation log" in printed and "KICK (dry run)" in printed
@@ -34,10 +34,10 @@ def test_full_demo_run(tmp_path, capsys):
 
     # the commands it prints next give what it stored: its digest again, number for number, and a profile
     next_lines = printed.split("try next:\n", 1)[1].splitlines()
-    digest_cmd, profile_cmd, web_cmd = [shlex.split(line)[1:] for line in next_lines[:3]]
+    digest_cmd, profile_cmd, briefing_cmd, web_cmd = [shlex.split(line)[1:] for line in next_lines[:4]]
     assert web_cmd == ["--config", str(out / "config.toml"), "web"]
     # the console login it prints works on the demo's database (checked against the stored hash)
-    password = next_lines[3].rsplit(" ", 1)[1]
+    password = next_lines[4].rsplit(" ", 1)[1]
     from bot.store import accounts as accounts_db
     from bot.store.db import open_store as open_db
     from bot.web.security import verify_password
@@ -56,6 +56,18 @@ def test_full_demo_run(tmp_path, capsys):
     assert again.err == ""
     assert main(profile_cmd) == 0
     assert capsys.readouterr().out.startswith(f"{profile_cmd[-1]}（wxid_")  # found by display name
+
+    # the briefing of a person in the demo's three groups, printed, written as HTML and PNG, and
+    # printed again, line for line, by the command it gives
+    demo_briefing = printed.split("== briefing for wxid_w5c8ey1r4t22, 2026-11-25 (1 WeChat message(s)) ==\n", 1)[1]
+    demo_briefing = demo_briefing.split("HTML briefing written to")[0]
+    for group in ("【AI 开发者交流群】", "【阳光小学三年级(2)班…】", "【翠湖花园邻里群】"):
+        assert group in demo_briefing
+    assert "3 个群 · 3 个有消息 · 共 442 条" in demo_briefing and "家长会" in demo_briefing
+    assert next(out.glob("briefing-*.html")).is_file()
+    assert briefing_cmd[2:] == ["briefing", "--to", "wxid_w5c8ey1r4t22", "--date", "2026-11-25"]
+    assert main(briefing_cmd) == 0
+    assert capsys.readouterr().out.split("HTML briefing written to")[0] == demo_briefing
 
 
 def test_demo_refuses_a_folder_it_did_not_create(tmp_path, capsys):
@@ -81,7 +93,7 @@ def test_demo_reruns_into_its_own_folder_and_keeps_what_it_did_not_write(tmp_pat
     (out / "mine.txt").write_text("keep me", "utf-8")
     assert main(["demo", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    n = sum(1 for line in SAMPLE.read_text("utf-8").splitlines() if line.strip())
+    n = sum(1 for s in DEMO_SAMPLES for line in (DEMO_DIR / s).read_text("utf-8").splitlines() if line.strip())
     assert printed.count(f"{n} stored, 0 already stored") == 2  # the second run started from a fresh database
     assert (out / "mine.txt").read_text("utf-8") == "keep me"
     assert (out / ".qunzhi-demo").is_file() and len(list(out.glob("digest-*.html"))) == 1

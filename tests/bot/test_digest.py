@@ -166,7 +166,8 @@ def test_topics_count_useful_messages_by_keyword_leaving_out_the_group_topic() -
     assert by_kw["vllm"] == 4 and by_kw["rag"] == 2, by_kw
     assert d.topics[0].keyword.lower() == "vllm"  # biggest first
     assert "人工智能" not in by_kw  # the group's own topic says nothing about the day
-    assert "vLLM 4" in all_text(d)
+    assert "vLLM 4 条" in render_html(d)  # the page counts keywords; the text names the topic clusters
+    assert d.clusters[0].terms[0].lower() == "vllm" and "· vLLM" in all_text(d)
 
 
 def test_no_topics_without_useful_verdicts() -> None:

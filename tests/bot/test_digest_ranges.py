@@ -163,10 +163,12 @@ def test_a_member_digest_is_their_messages_and_their_threads(demo) -> None:  # n
 
     reply, parts = command(demo, f"/digest 本周 @{CAT_NAME}", local(23, 59), mentions=(CAT,))
     assert reply == "" and parts[0].splitlines()[:2] == [
-        f"📊 AI 开发者交流群 · 群摘要 · 成员 {CAT_NAME}",
+        f"📊 AI 开发者交流群 · {catalogue.DIGEST['weekly']} · 成员 {CAT_NAME}",
         "📅 本周（11/23–11/29） · 🏷 人工智能 大模型",
     ]
-    assert "\n".join(parts).splitlines()[2:] == text.splitlines()[2:]  # the week holds only that day
+    words = catalogue.DIGEST
+    as_day = "\n".join(parts).replace(words["topics_week"], words["topics"])  # the headings name the week
+    assert as_day.splitlines()[2:] == text.splitlines()[2:]  # the week holds only that day
 
 
 def test_this_week_is_monday_to_sunday_local(demo) -> None:  # noqa: ANN001
@@ -212,8 +214,14 @@ def test_the_daily_digest_is_unchanged(demo, capsys) -> None:  # noqa: ANN001
         "📊 AI 开发者交流群 · 群摘要",
         "📅 2026-11-25 · 🏷 人工智能 大模型",
     ]
-    assert "\n".join(as_range.text_parts).splitlines()[2:] == "\n".join(today).splitlines()[2:]
-    assert dataclasses.replace(as_range.data, period="") == direct.data  # the same builder, the same data
+    words = catalogue.DIGEST
+    as_day = "\n".join(as_range.text_parts)
+    for key in ("topics", "signature"):  # the headings name the range
+        assert words[f"{key}_range"] in as_day and words[key] not in as_day
+        as_day = as_day.replace(words[f"{key}_range"], words[key])
+    assert as_day.splitlines()[2:] == "\n".join(today).splitlines()[2:]
+    same = dataclasses.replace(as_range.data, period="", scope="day")
+    assert same == direct.data  # the same builder, the same data
 
 
 def _count_kept(sessions) -> int:  # noqa: ANN001

@@ -34,6 +34,7 @@ for (const m of ['log', 'info', 'debug', 'trace']) {
   console[m] = (...args) => console.error(...args)
 }
 
+const crypto = require('crypto')
 const http = require('http')
 const { PuppetServer } = require('wechaty-puppet-service')
 const { PuppetMock, mock } = require('wechaty-puppet-mock')
@@ -147,6 +148,7 @@ const control = {
   returnIds: OPTS.returnIds,
   sendDelayMs: 0, // the reply of a send comes this late (the message is delivered at once)
   sendDelayCount: 0, // ... for this many sends
+  fileErrorCount: 0, // the next this many file sends are answered with an error (nothing sent)
 }
 const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -307,10 +309,23 @@ class TestPuppet extends PuppetMock {
   }
 
   async messageSendFile (conversationId, file) {
+    // POST /control {"file_error_count"}: refused like a real puppet refuses a file it cannot
+    // send (too large, a type it does not take): an error answer, nothing delivered.
+    if (control.fileErrorCount > 0) {
+      control.fileErrorCount--
+      throw new Error(`cannot send ${file.name} (refused by the test control)`)
+    }
     const type = /^image\//.test(file.mimeType || '') || /\.(png|jpe?g|gif|webp)$/i.test(file.name || '')
       ? MessageType.Image
       : MessageType.Attachment
-    return this.sendThrough(() => super.messageSendFile(conversationId, file), conversationId, type, '', { file })
+    // what arrived, for GET /sent: the file as the puppet decoded it from the request's FileBox JSON
+    const content = await file.toBuffer()
+    const received = {
+      mime: file.mimeType || null,
+      size: content.length,
+      sha256: crypto.createHash('sha256').update(content).digest('hex'),
+    }
+    return this.sendThrough(() => super.messageSendFile(conversationId, file), conversationId, type, '', { file, received })
   }
 
   // mock: the following are no-ops (nothing is sent at all) -> send them
@@ -424,6 +439,7 @@ class TestPuppet extends PuppetMock {
       at: Date.now(),
     }
     if (extra && extra.file) entry.file = extra.file.name
+    if (extra && extra.received) Object.assign(entry, extra.received)
     if (extra && extra.url) entry.url = extra.url
     if (extra && extra.contactId) entry.contact = extra.contactId
     sentLog.push(entry)
@@ -638,12 +654,13 @@ function controlJson () {
     return_ids: control.returnIds,
     send_delay_ms: control.sendDelayMs,
     send_delay_count: control.sendDelayCount,
+    file_error_count: control.fileErrorCount,
   }
 }
 
 function setControl (body) {
   if ('return_ids' in body) control.returnIds = !!body.return_ids
-  for (const [key, field] of [['send_delay_ms', 'sendDelayMs'], ['send_delay_count', 'sendDelayCount']]) {
+  for (const [key, field] of [['send_delay_ms', 'sendDelayMs'], ['send_delay_count', 'sendDelayCount'], ['file_error_count', 'fileErrorCount']]) {
     if (!(key in body)) continue
     const value = body[key]
     if (!Number.isInteger(value) || value < 0) throw new HttpError(400, `${key} must be a non-negative integer`)

@@ -28,6 +28,8 @@ from bot.wiring import Store, build_pipeline, open_store
 
 DEMO_GROUP = "ai-dev-2026@chatroom"
 OTHER_GROUP = "other-group@chatroom"
+# the demo config's groups (bot/demo/demo.toml): the AI group and the briefing's two smaller ones
+DEMO_GROUPS = frozenset({DEMO_GROUP, "sunshine-3-2-parents@chatroom", "cuihu-neighbours@chatroom"})
 PASSWORD = "correct horse battery"
 USERS = {"root": ("superadmin", []), "ann": ("admin", [DEMO_GROUP]), "bob": ("admin", [OTHER_GROUP])}
 

@@ -19,7 +19,7 @@ from bot.store import (
 )
 from bot.web.api import MAX_CHECK_CHARS
 from bot.web.security import new_secret
-from tests.web.conftest import DEMO_GROUP, OTHER_GROUP, Console
+from tests.web.conftest import DEMO_GROUP, DEMO_GROUPS, OTHER_GROUP, Console
 
 API = "/api/v1"
 
@@ -125,7 +125,7 @@ def test_groups_have_todays_counts(sqlite_console: Console) -> None:
     body = get(sqlite_console, "/groups", root)
     assert isinstance(body, dict)
     date.fromisoformat(body["day"])
-    assert {g["id"] for g in body["groups"]} == {DEMO_GROUP, OTHER_GROUP}
+    assert {g["id"] for g in body["groups"]} == DEMO_GROUPS | {OTHER_GROUP}
     for g in body["groups"]:
         assert set(g) == {"id", "name", "topic", "dry_run", "today"}
         assert set(g["today"]) == {"messages", "speakers", "useful", "ads", "actions", "backlog"}

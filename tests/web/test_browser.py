@@ -25,7 +25,7 @@ from bot.web.app import create_app
 from bot.wiring import Store
 from tests import needs
 from tests.web.browser import PHONE, Site, serve, start_chromium
-from tests.web.conftest import DEMO_GROUP, OTHER_GROUP, PASSWORD
+from tests.web.conftest import DEMO_GROUP, DEMO_GROUPS, OTHER_GROUP, PASSWORD
 
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -115,7 +115,7 @@ def test_a_form_posted_without_its_csrf_token_is_refused(site: Site) -> None:
 def test_the_overview_lists_the_viewers_groups(site: Site) -> None:
     site.enter("root")
     links = [a.get_attribute("href") or "" for a in site.find_all("#groups tbody a")]
-    assert {link[len(site.base) :] for link in links} == {group_path(DEMO_GROUP), group_path(OTHER_GROUP)}
+    assert {link[len(site.base) :] for link in links} == {group_path(g) for g in DEMO_GROUPS | {OTHER_GROUP}}
     site.enter("ann")
     links = [a.get_attribute("href") or "" for a in site.find_all("#groups tbody a")]
     assert [link[len(site.base) :] for link in links] == [group_path(DEMO_GROUP)]
