@@ -7,7 +7,10 @@
    ``on_analysed`` hooks see each item's role: profiles skip commands).
 2. **Claim, then analyse in batches.** A pipeline analyses only messages it has claimed
    (``bot.store.analysis.claim_pending``: a worker id and a lease), so two processes on one database — an
-   ``import`` beside a live ``run`` — analyse each message once, and a dead process's claims lapse.
+   ``import`` beside a live ``run``, or any number of ``qunzhi worker`` processes (``bot.worker``) —
+   analyse each message once, and a dead process's claims lapse. A member's messages are held by
+   one process at a time, so they are judged in order. A receiver's pipeline (``analyse=False``,
+   ``qunzhi run --no-analysis``) only stores, and notifies the workers.
    Every analyzer returns one ``Verdict`` per message. An analyzer that crashes on a batch is
    retried message by message, so one bad message is isolated: it is marked for retry (up to
    ``analysis.max_attempts``, then parked as failed until the daily retry or ``qunzhi db requeue``)
@@ -27,7 +30,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -45,7 +48,9 @@ from bot.store import (
     analysis as analysis_db,
     corrections as corrections_db,
     groups as groups_db,
+    locks,
     messages as messages_db,
+    notify as notify_db,
     search as search_db,
 )
 from bot.store.common import CHAT
@@ -188,6 +193,8 @@ class Pipeline:
         worker_id: str | None = None,
         claim_lease: timedelta = CLAIM_LEASE,
         role_of: Callable[[GroupMessage], str] | None = None,
+        analyse: bool = True,
+        act_on_sources: Collection[str] | None = None,
     ) -> None:
         """``on_action`` is called for each recorded action inside the transaction that records it
         (the live bot queues the warning, kick and report there, so they commit together).
@@ -197,7 +204,11 @@ class Pipeline:
         (default: host, process id and a random part); a claim lapses after ``claim_lease``.
         ``role_of`` says what a stored message is (``bot.commands.message_role``): chat and commands are
         analysed and moderated (an ad behind a command is caught), the bot's own words are not; hooks
-        see each item's ``role`` and count chat only."""
+        see each item's ``role`` and count chat only. ``analyse=False`` makes a receiver's pipeline
+        (``qunzhi run --no-analysis``): it stores, and ``ingest``/``process_*`` analyse nothing,
+        leaving the messages to the workers. ``act_on_sources``: only messages of these sources are
+        acted on; the others (history from a replay, an import, a pull) are judged as a drill, as
+        their own runs judge them (None: every source, as the pipeline's ``dry_run`` says)."""
         self.worker_id = worker_id or default_worker_id()
         self._claim_lease = claim_lease
         self._checked_dead_claims = False
@@ -209,6 +220,8 @@ class Pipeline:
         self._analyzers = [as_multi(a) for a in analyzers]
         self._config = config
         self._dry_run = dry_run
+        self.analyses = analyse
+        self._act_on = None if act_on_sources is None else frozenset(act_on_sources)
         self._disabled = {
             name: not enabled
             for name, enabled in (
@@ -235,6 +248,8 @@ class Pipeline:
         roles = [self._role_of(m) for m in msgs] if self._role_of is not None else None
         with self._sessions.begin() as session:
             stored = messages_db.store_messages(session, msgs, roles)
+            if any(created for _, created in stored):
+                notify_db.notify(session, notify_db.PENDING)  # wakes the workers at commit
         for _, created in stored:
             if created:
                 report.stored += 1
@@ -260,25 +275,62 @@ class Pipeline:
         on a later call, not in this one."""
         report = IngestReport()
         retry_later: set[int] = set()
-        while True:
-            batch = self._claim(exclude=retry_later)
-            if not batch:
-                return report
-            part, left = self._process_batch(batch)
-            retry_later |= left
+        while (part := self.process_next_batch(retry_later)) is not None:
             report.merge(part)
+        return report
 
-    def process_messages(self, pks: Sequence[int]) -> IngestReport:
+    def process_next_batch(self, retry_later: set[int]) -> IngestReport | None:
+        """Claim one batch of pending messages (none of ``retry_later``), analyse and moderate it;
+        None when there is nothing to claim. The messages of the batch left unfinished (failed, or
+        claimed away) are added to ``retry_later``. (``qunzhi worker`` loops on this.)"""
+        if not self.analyses:
+            return None
+        batch = self._claim(exclude=retry_later)
+        if not batch:
+            return None
+        part, left = self._process_batch(batch)
+        retry_later |= left
+        return part
+
+    def process_messages(self, pks: Sequence[int], *, wait: float | None = None) -> IngestReport:
         """Analyse and moderate exactly these messages if they are still pending: claimed like any
         batch, so one already done, parked, or being analysed by another process is skipped.
-        (A command analyses only what it needs instead of the whole backlog.)"""
+        (A command analyses only what it needs instead of the whole backlog.)
+
+        A message whose member another process holds (``claim_pending``: one worker per member at a
+        time) is waited for: claimed again, with short pauses, until that batch commits — for at
+        most ``wait`` seconds (default: the claim lease; the live bot, which must not stall, waits
+        little), then it is left pending for a later call or a worker."""
         report = IngestReport()
-        wanted = list(dict.fromkeys(pks))
+        if not self.analyses:
+            return report  # a receiver: the workers analyse them
+        todo = list(dict.fromkeys(pks))
         size = self._config.analysis.batch_size
-        for start in range(0, len(wanted), size):
-            batch = self._claim(pks=wanted[start : start + size])
-            if batch:
-                report.merge(self._process_batch(batch)[0])
+        finished: set[int] = set()  # done here, failed here, or claimed by another process
+        patience = self._claim_lease.total_seconds() if wait is None else wait
+        pause, deadline = 0.01, time.monotonic() + patience
+        while todo:
+            for start in range(0, len(todo), size):
+                batch = self._claim(pks=todo[start : start + size])
+                if batch:
+                    part, left = self._process_batch(batch)
+                    report.merge(part)
+                    finished |= {pk for pk, _ in batch}
+                    finished |= left
+            with self._sessions() as session:
+                todo = analysis_db.claimable_among(
+                    session,
+                    [pk for pk in todo if pk not in finished],
+                    self.worker_id,
+                    self._config.analysis.max_attempts,
+                )
+            if todo:
+                if time.monotonic() >= deadline:
+                    if patience > 0:
+                        log.warning("%d messages left pending: their members stay held by another process", len(todo))
+                    break
+                time.sleep(pause)  # another process holds their member: its batch commits soon
+                pause = min(pause * 2, 0.5)
         return report
 
     def _claim(
@@ -358,10 +410,13 @@ class Pipeline:
     def _index_for_search(self, batch_size: int) -> None:
         """Cut the words of newly stored messages for the console's search, in its own short
         transaction after the batch: search is secondary, so a failure here is logged and the
-        messages are picked up by the next batch (or by the console's own indexing) instead."""
+        messages are picked up by the next batch (or by the console's own indexing) instead. One
+        process indexes at a time (``locks.try_lock_indexer``): workers would all cut the same
+        oldest messages; while another indexes, this batch leaves it to it."""
         try:
             with self._sessions.begin() as session:
-                search_db.index_pending(session, limit=max(200, 2 * batch_size))
+                if locks.try_lock_indexer(session):
+                    search_db.index_pending(session, limit=max(200, 2 * batch_size))
         except SQLAlchemyError as e:
             log.warning("search indexing deferred: %s", e)
 
@@ -441,8 +496,18 @@ class Pipeline:
         """Judge each just-analysed message in the transaction that saves its verdicts; what the
         decisions do is queued there too (``on_action``)."""
         planned: list[PlannedAction] = []
+        # every member this batch may strike, locked at once in one order (see moderate_one)
+        locks.lock_members(
+            session,
+            (
+                (i.message.group_id, i.message.sender_id)
+                for i in analysed
+                if is_actionable_ad(i.verdicts, self._config.moderation_for(i.message.group_id))
+            ),
+        )
         for item in analysed:
-            found = moderate_one(session, self._config, item.pk, item.message, item.verdicts, dry_run=self._dry_run)
+            drill = self._dry_run or (self._act_on is not None and item.message.source not in self._act_on)
+            found = moderate_one(session, self._config, item.pk, item.message, item.verdicts, dry_run=drill)
             if found is not None:
                 if self._on_action is not None:
                     self._on_action(session, found)
@@ -483,6 +548,9 @@ def moderate_one(
         return None  # decide() would say "no action"; skip the standing lookups
     if by_contact is None and corrections_db.has_correction(session, pk, "ad"):
         return None  # an admin's /spam or /notspam already decided; the automatic verdict came later
+    # the member's strikes are read and the next one written under their lock: two processes
+    # judging the same member at once (two workers, a worker and an admin's /spam) take turns
+    locks.lock_members(session, [(msg.group_id, msg.sender_id)])
     room = groups_db.group(session, msg.group_id)
     dry_run = dry_run or effective_dry_run(policy, room)
     window_start = msg.sent_at - timedelta(hours=policy.strike_window_hours)

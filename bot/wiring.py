@@ -45,25 +45,37 @@ def build_rule_analyzers() -> list[Analyzer]:
 
 @functools.lru_cache(maxsize=2)
 def shared_model(
-    path: str, threads: int, batch_size: int, batch_tokens: int, precision: str, trace: bool, useful_threshold: float
+    path: str,
+    threads: int,
+    batch_size: int,
+    batch_tokens: int,
+    precision: str,
+    trace: bool,
+    useful_threshold: float,
+    device: str = "cpu",
 ) -> Any:
     """One ``ModelAnalyzer`` per model directory and settings in a process: the pipeline and the
-    digest (near-duplicates) share its weights. A missing or corrupt model raises ``ModelError``."""
+    digest (near-duplicates) share its weights. A missing or corrupt model raises ``ModelError``.
+    ``device``: "cpu", or "cuda" (``qunzhi worker --device cuda``: the model's own GPU batch sizes,
+    ``nlp.classify.BATCH_DEFAULTS``, replace ``models.batch_size``/``batch_tokens``, which are the CPU's)."""
     from nlp.classify import ModelAnalyzer
 
+    on_gpu = device != "cpu"
     return ModelAnalyzer(
         path,
         threads=threads,
-        batch_size=batch_size,
-        batch_tokens=batch_tokens,
+        batch_size=None if on_gpu else batch_size,
+        batch_tokens=None if on_gpu else batch_tokens,
         precision=precision,
         trace=trace,
         useful_threshold=useful_threshold,
+        device=device,
     )
 
 
-def model_for(config: Config, path: Path | None = None) -> Any:
-    """The analyzer for ``models.*`` of ``config``, loaded from ``path`` if given (``qunzhi predict --model``)."""
+def model_for(config: Config, path: Path | None = None, *, device: str = "cpu") -> Any:
+    """The analyzer for ``models.*`` of ``config``, loaded from ``path`` if given (``qunzhi predict --model``),
+    on ``device`` (``qunzhi worker --device``)."""
     m = config.models
     return shared_model(
         str(path or config.models_path()),
@@ -73,17 +85,18 @@ def model_for(config: Config, path: Path | None = None) -> Any:
         m.precision,
         m.trace,
         m.useful_threshold,
+        device,
     )
 
 
-def build_analyzers(config: Config) -> list[Analyzer | MultiAnalyzer]:
+def build_analyzers(config: Config, *, device: str = "cpu") -> list[Analyzer | MultiAnalyzer]:
     """The shared-encoder models (rule signals ride along as reasons), or the rules if so configured.
 
     A missing or corrupt model directory is a clear ``ModelError``, never a silent fall-back.
     """
     if not config.models.use:
         return list(build_rule_analyzers())
-    return [model_for(config)]
+    return [model_for(config, device=device)]
 
 
 def build_extractors(config: Config, *, ner: bool | None = None) -> list[Extractor]:
@@ -101,9 +114,11 @@ def build_extractors(config: Config, *, ner: bool | None = None) -> list[Extract
 
 
 def sync_groups(config: Config, store: Store) -> None:
-    """Write each configured group's name and topic to the store (what digests and profiles read)."""
+    """Write each configured group's name and topic to the store (what digests and profiles read),
+    in group id order: every writer locks ``groups`` rows in that order (``store_messages`` too), so
+    a worker starting while a batch of several groups is stored cannot deadlock with it."""
     with store.sessions.begin() as session:
-        for g in config.groups:
+        for g in sorted(config.groups, key=lambda g: g.id):
             groups_db.set_group(session, g.id, name=g.name or None, topic=g.topic or None)
 
 
@@ -119,6 +134,9 @@ def build_pipeline(
     profiles: bool = True,
     roles: bool = True,
     freeze: bool = True,
+    device: str = "cpu",
+    analyse: bool = True,
+    act_on_sources: Sequence[str] | None = None,
 ) -> Pipeline:
     """The one place a ``Pipeline`` is assembled: replays, imports, the demo, the live bot and the
     benchmark all call this. The configured groups are written to the store first (``sync_groups``).
@@ -132,6 +150,10 @@ def build_pipeline(
       account it is logged in as, and passes False;
     - ``on_action``: called with each recorded action in the transaction that records it (the
       live bot queues warnings, kicks and reports there);
+    - ``device``: where the model runs ("cpu", "cuda": ``qunzhi worker --device``);
+    - ``analyse``: False for a receiver (``qunzhi run --no-analysis``): no model is loaded, nothing
+      analysed; it stores, and the workers analyse;
+    - ``act_on_sources``: act only on messages of these sources, judge the rest as a drill (the worker);
     - ``freeze``: move what is alive now (modules, the loaded model) out of the garbage collector's
       reach (``freeze_startup_objects``); the benchmark, building many pipelines, does it once itself.
     """
@@ -139,15 +161,19 @@ def build_pipeline(
     from bot.profiles import build_profile_hook
 
     sync_groups(config, store)
+    if not analyse:
+        analyzers, extractors, profiles = [], [], False
     pipeline = Pipeline(
         store.sessions,
-        build_analyzers(config) if analyzers is None else analyzers,
+        build_analyzers(config, device=device) if analyzers is None else analyzers,
         config,
         dry_run=dry_run,
         on_action=on_action,
         extractors=build_extractors(config, ner=ner) if extractors is None else extractors,
         on_analysed=build_profile_hook(config) if profiles else None,
         role_of=functools.partial(message_role, config=config) if roles else None,
+        analyse=analyse,
+        act_on_sources=act_on_sources,
     )
     if freeze:
         freeze_startup_objects()

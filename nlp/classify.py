@@ -4,13 +4,18 @@
 length so padding stays small, runs the encoder once per message, and reads the three heads. The
 topic of each item is embedded once and cached. Each verdict carries the model's probability, the
 runner-up and, for ads, the rule signals that fired (``nlp.rules``) as its reasons.
+
+``device="cuda"`` runs the same code on a GPU (the GPU worker): the encoder in bfloat16, large
+batches, and tokenizing in a background thread that prepares the next window of messages while the
+GPU runs the current one (:meth:`ModelAnalyzer.staged_batches`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -19,6 +24,7 @@ import numpy as np
 import torch
 
 from nlp.encoder import PASSAGE, QUERY, mean_pool, quantize_int8
+from nlp.errors import ModelError
 from nlp.item import MEDIA_KINDS, Item
 from nlp.model import AD_LABELS, USEFUL_LABELS, load, traced_embed
 from nlp.normalize import normalize, normalized
@@ -54,6 +60,38 @@ def _best(p: dict[str, float]) -> tuple[str, float]:
     return label, p[label]
 
 
+# what ModelAnalyzer batches by when the caller does not say: (batch_size, batch_tokens) per device
+# type. A GPU wants many messages per forward pass (46,000 messages/s at 1,024 on an H200, see
+# docs/model-card.md#gpu-worker); the CPU ones are the measured best for two cores.
+BATCH_DEFAULTS: dict[str, tuple[int, int]] = {"cpu": (32, 512), "cuda": (1024, 65536)}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a torch device; :class:`ModelError` when a GPU is
+    asked for and torch sees none (a CPU-only torch build, no driver, or N too large)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in BATCH_DEFAULTS:
+        raise ValueError(f"device must be cpu, cuda or cuda:N, got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise ModelError(
+                f"device {device!r}: torch {torch.__version__} ({build}) sees no CUDA GPU; "
+                "run on a machine with one, or with device cpu"
+            )
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ModelError(f"device {device!r}: torch sees {count} CUDA GPU(s), numbered from 0")
+    return dev
+
+
+# one forward pass's input on the analyzer's device: (positions in the input, input_ids, attention_mask)
+Staged = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
 class ModelAnalyzer:
     """The transformer analyzers (ad, useful, intent) behind one forward pass per message."""
 
@@ -66,13 +104,15 @@ class ModelAnalyzer:
         model_dir: Path | str,
         *,
         threads: int | None = 2,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         precision: str = "int8",
         max_length: int = 128,
-        batch_tokens: int = 512,
+        batch_tokens: int | None = None,
         topic_cache: int = 512,
         trace: bool = True,
         useful_threshold: float = USEFUL_THRESHOLD,
+        device: str = "cpu",
+        prefetch: bool | None = None,
     ) -> None:
         """``precision`` (:data:`PRECISIONS`): ``int8`` quantises the encoder's linear layers at load
         (fastest; activations are scaled per batch, so a message's probabilities move with the
@@ -80,11 +120,24 @@ class ModelAnalyzer:
         the same whatever the batch; fast only on CPUs with native bfloat16), ``fp32`` as trained.
         ``trace``: run the encoder as a TorchScript graph recorded at load (``nlp.model.traced_embed``,
         checked there against the eager forward); ``False`` runs the eager transformers module.
-        ``useful_threshold``: the p(useful) from which a message is useful (:data:`USEFUL_THRESHOLD`)."""
+        ``useful_threshold``: the p(useful) from which a message is useful (:data:`USEFUL_THRESHOLD`).
+
+        ``device``: ``cpu``, or ``cuda``/``cuda:N`` for a GPU (:class:`ModelError` when torch sees
+        none). On a GPU, int8 (CPU-only quantisation, and the config's default) runs as bf16, so
+        ``version`` ends in ``-bf16``; fp32 and bf16 run as asked. ``trace`` applies on the CPU only: the
+        GPU runs the eager module (its Python time is small beside a 1,024-message batch, and the
+        trace's check against the eager forward has not been measured on a GPU).
+        ``batch_size``/``batch_tokens`` default per device (:data:`BATCH_DEFAULTS`).
+        ``prefetch`` (default: on for cuda, off for cpu, where it changes which messages share a
+        batch and so int8's numbers): tokenize in a background thread, see :meth:`staged_batches`."""
         if not 0.0 <= useful_threshold <= 1.0:
             raise ValueError(f"useful_threshold must be within 0..1, got {useful_threshold}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.device = resolve_device(device)
+        on_gpu = self.device.type == "cuda"
+        if on_gpu and precision == "int8":
+            precision = "bf16"  # dynamic int8 quantisation is CPU-only; bfloat16 is the GPU's fast path
         self.precision = precision
         self.useful_threshold = useful_threshold
         if threads:
@@ -95,12 +148,21 @@ class ModelAnalyzer:
         elif precision == "bf16":
             # the heads stay float32; embed() pools in float32 (the cast: transformers' wrapped .to() has no signature)
             cast(torch.nn.Module, net.encoder).to(torch.bfloat16)
+        if on_gpu:
+            net = net.to(self.device)
         self.net = net.eval()
         self.version = str(self.manifest.get("version", Path(model_dir).name)) + (
             "" if precision == "fp32" else f"-{precision}"
         )
-        self.batch_size = batch_size
-        self.batch_tokens = batch_tokens
+        default_size, default_tokens = BATCH_DEFAULTS[self.device.type]
+        self.batch_size = batch_size if batch_size is not None else default_size
+        self.batch_tokens = batch_tokens if batch_tokens is not None else default_tokens
+        if self.batch_size < 1 or self.batch_tokens < 1:
+            raise ValueError(f"batch_size and batch_tokens must be at least 1, got {batch_size}, {batch_tokens}")
+        self.prefetch = on_gpu if prefetch is None else prefetch
+        self._pin = on_gpu  # page-locked host copies, so the copy to the GPU runs beside its work
+        self._tokenizing: ThreadPoolExecutor | None = None  # the prefetch thread, started on first use
+        self._tokenizer_lock = threading.Lock()  # the Rust tokenizer is not to be called from two threads at once
         self.max_length = max_length
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 1
         self._topics: OrderedDict[str, torch.Tensor] = OrderedDict()
@@ -108,8 +170,8 @@ class ModelAnalyzer:
         self._lock = threading.Lock()
         self._rules: dict[str, Any] | None = None
         # the encoder forward the analyzer runs: (input_ids, attention_mask) -> embeddings
-        self.encode_batch = traced_embed(net, self._trace_checks()) if trace else net.embed
-        self.traced = trace
+        self.traced = trace and not on_gpu
+        self.encode_batch = traced_embed(net, self._trace_checks()) if self.traced else net.embed
 
     def _trace_checks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Batches to record and check the trace on: padded, one long message cut at ``max_length``,
@@ -131,7 +193,8 @@ class ModelAnalyzer:
         """``(positions, input_ids, attention_mask)`` per forward pass. Tokenized once, sorted by
         length, and cut into batches of at most ``batch_size`` messages and ``batch_tokens`` padded
         tokens, so one long announcement does not make thirty short replies pay for its padding."""
-        ids = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=self.max_length)["input_ids"]
+        with self._tokenizer_lock:
+            ids = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=self.max_length)["input_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         out = []
         start = 0
@@ -154,11 +217,56 @@ class ModelAnalyzer:
             start = end
         return out
 
+    def _window(self, texts: Sequence[str], prefix: str, start: int) -> list[Staged]:
+        """:meth:`batches` of one prefetch window (texts from position ``start``), the positions as a
+        tensor, everything in page-locked memory on a GPU machine. Runs in the prefetch thread."""
+        out = []
+        for idx, input_ids, mask in self.batches(texts, prefix):
+            positions = torch.tensor(idx, dtype=torch.int64) + start
+            if self._pin:
+                positions, input_ids, mask = positions.pin_memory(), input_ids.pin_memory(), mask.pin_memory()
+            out.append((positions, input_ids, mask))
+        return out
+
+    def staged_batches(self, texts: Sequence[str], prefix: str) -> Iterator[Staged]:
+        """``(positions, input_ids, attention_mask)`` on the analyzer's device, batch by batch.
+
+        Without prefetch: :meth:`batches` over all texts, copied to the device (no copy on the CPU).
+        With prefetch: the texts are cut into windows of ``batch_size`` messages; a background
+        thread tokenizes, sorts and pads window j+1 (:meth:`_window`) while the caller runs the
+        batches of window j, so on a GPU only the first window's tokenizing is on the critical path.
+        The copies are ``non_blocking`` from page-locked memory: they queue behind the GPU's work
+        instead of waiting for it. A tokenizer error in the thread is raised here."""
+        if not self.prefetch:
+            for idx, input_ids, mask in self.batches(texts, prefix):
+                positions = torch.tensor(idx, dtype=torch.int64)
+                yield positions.to(self.device), input_ids.to(self.device), mask.to(self.device)
+            return
+        if self._tokenizing is None:
+            self._tokenizing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qunzhi-tokenize")
+        starts = range(0, len(texts), self.batch_size)
+        ahead: Future[list[Staged]] | None = None
+        for k, start in enumerate(starts):
+            current = (
+                ahead.result()
+                if ahead is not None
+                else self._window(texts[start : start + self.batch_size], prefix, start)
+            )
+            if k + 1 < len(starts):
+                nxt = starts[k + 1]
+                ahead = self._tokenizing.submit(self._window, texts[nxt : nxt + self.batch_size], prefix, nxt)
+            for positions, input_ids, mask in current:
+                yield (
+                    positions.to(self.device, non_blocking=True),
+                    input_ids.to(self.device, non_blocking=True),
+                    mask.to(self.device, non_blocking=True),
+                )
+
     @torch.inference_mode()
     def _embed(self, texts: Sequence[str], prefix: str) -> torch.Tensor:
-        """Embeddings in input order, computed over :meth:`batches`."""
-        out = torch.empty(len(texts), self.net.ad.in_features)
-        for idx, input_ids, mask in self.batches(texts, prefix):
+        """Embeddings in input order on the analyzer's device, computed over :meth:`staged_batches`."""
+        out = torch.empty(len(texts), self.net.ad.in_features, device=self.device)
+        for idx, input_ids, mask in self.staged_batches(texts, prefix):
             out[idx] = self.encode_batch(input_ids, mask).float()
         return out
 
@@ -177,12 +285,12 @@ class ModelAnalyzer:
             return np.zeros((0, dim), dtype=np.float32)
         norm = [normalize(t).text for t in texts]
         if layer is None:
-            return self._embed(norm, PASSAGE).numpy().astype(np.float32, copy=False)
-        out = torch.empty(len(norm), dim)
-        for idx, input_ids, mask in self.batches(norm, PASSAGE):
+            return self._embed(norm, PASSAGE).cpu().numpy().astype(np.float32, copy=False)
+        out = torch.empty(len(norm), dim, device=self.device)
+        for idx, input_ids, mask in self.staged_batches(norm, PASSAGE):
             states = self.net.encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states
             out[idx] = torch.nn.functional.normalize(mean_pool(states[layer].float(), mask), dim=-1)
-        return out.numpy()
+        return out.cpu().numpy()
 
     def _topic_vectors(self, topics: Sequence[str]) -> torch.Tensor:
         with self._lock:

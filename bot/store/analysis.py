@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.message import GroupMessage
@@ -14,6 +14,10 @@ from bot.store.common import ENTITIES, MAX_ERROR_CHARS, MESSAGES, VERDICTS, awar
 from bot.store.db import StoreError
 from bot.store.models import UTCDateTime, utcnow
 from nlp.verdict import Entity, Verdict
+
+# Held (``pg_advisory_xact_lock``) by each claim on PostgreSQL for its short transaction: claims
+# take turns, so each sees which members the others hold (see ``claim_pending``).
+CLAIM_LOCK_KEY = 0x71756E63  # "qunc"
 
 # The daily retry of failed analyses (``requeue_due``): after 1, 2, 4 ... days, at most this often.
 REQUEUE_FIRST_GAP = timedelta(days=1)
@@ -38,6 +42,24 @@ def _claimable(now: datetime, worker_id: str, max_attempts: int) -> list[ColumnE
         c.analysis_attempts < max_attempts,
         or_(c.claimed_by.is_(None), c.claimed_by == worker_id, c.claim_expires_at <= now),
     ]
+
+
+def _held_elsewhere(now: datetime, worker_id: str) -> ColumnElement[bool]:
+    """The candidate's member (same group and sender) has a pending message under another
+    worker's live claim."""
+    c, other = MESSAGES.c, MESSAGES.alias("held").c
+    return (
+        select(literal(1))
+        .where(
+            other.group_id == c.group_id,
+            other.sender_id == c.sender_id,
+            other.analysis_status == "pending",
+            other.claimed_by.is_not(None),
+            other.claimed_by != worker_id,
+            other.claim_expires_at > now,
+        )
+        .exists()
+    )
 
 
 def claim_pending(
@@ -67,18 +89,27 @@ def claim_pending(
     than ``n``.) On SQLite one ``UPDATE .. WHERE pk IN (SELECT ..) RETURNING``, which takes the
     write lock before it reads, so the claim is written under the lock that reads the rows; make it
     the first statement of its transaction.
+
+    **One worker per member at a time.** A message is not claimed while another worker's live
+    claim holds a pending message of the same member in the same group: that member's messages
+    wait for that worker's batch to commit, so a member's messages are judged in order, one batch
+    after the other, and never by two workers at once (strikes are counted under a lock as well:
+    ``bot.store.locks``). On PostgreSQL claims take turns under an advisory lock held for
+    their short transaction, so a claim sees every claim committed before it: without it two
+    concurrent claims could each take one of a member's messages.
     """
     if limit <= 0 or (pks is not None and not pks):
         return []
     now = aware(now, "now") if now is not None else utcnow()
     c = MESSAGES.c
-    chosen = select(c.pk).where(*_claimable(now, worker_id, max_attempts))
+    chosen = select(c.pk).where(*_claimable(now, worker_id, max_attempts), ~_held_elsewhere(now, worker_id))
     if pks is not None:
         chosen = chosen.where(c.pk.in_(list(pks)))
     if exclude:
         chosen = chosen.where(c.pk.not_in(list(exclude)))
     chosen = chosen.order_by(c.sent_at, c.pk).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
         # FOR NO KEY UPDATE: the claim changes no key, so it need not wait for (or, with SKIP
         # LOCKED, skip) rows that others only reference meanwhile: an insert into a table with a
         # foreign key to messages (search words, verdicts) takes FOR KEY SHARE on the message.
@@ -95,6 +126,16 @@ def claim_pending(
         .returning(*MESSAGES.c)
     ).all()
     return [(r.pk, to_message(r)) for r in sorted(rows, key=lambda r: (r.sent_at, r.pk))]
+
+
+def claimable_among(session: Session, pks: Collection[int], worker_id: str, max_attempts: int) -> list[int]:
+    """Those of ``pks`` that ``worker_id`` could claim but for their member being held by another
+    worker (pending, under ``max_attempts`` tries, unclaimed or claimable by it), oldest first."""
+    if not pks:
+        return []
+    c = MESSAGES.c
+    q = select(c.pk).where(c.pk.in_(list(pks)), *_claimable(utcnow(), worker_id, max_attempts))
+    return list(session.execute(q.order_by(c.sent_at, c.pk)).scalars())
 
 
 def claim_holders(session: Session) -> list[str]:

@@ -95,6 +95,17 @@ def set_room_roles(session: Session, group_id: str, owner_id: str | None, admin_
     )
 
 
+def set_group_account(session: Session, group_id: str, account: str) -> None:
+    """Remember that bot account ``account`` is in the room: its sender sends the room's outbox rows
+    queued from now on (several accounts on one database; see ``bot.store.outgoing.enqueue``)."""
+    ensure_group(session, group_id)
+    session.execute(
+        update(GROUPS)
+        .where(GROUPS.c.id == group_id, GROUPS.c.account.is_distinct_from(account))
+        .values(account=account)
+    )
+
+
 def set_group_dry_run(session: Session, group_id: str, dry_run: bool | None) -> None:
     """An admin's in-chat dry-run switch for a group; None goes back to the configured policy."""
     ensure_group(session, group_id)

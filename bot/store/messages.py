@@ -40,7 +40,7 @@ def store_messages(
     messages are stored analysed ('done', no verdicts) and touch no member row.
     """
     role_of = _roles(msgs, roles)
-    for group_id in dict.fromkeys(m.group_id for m in msgs):
+    for group_id in sorted({m.group_id for m in msgs}):  # rows locked in id order: no deadlock with sync_groups
         ensure_group(session, group_id, next((m.group_topic for m in msgs if m.group_id == group_id), ""))
     now = utcnow()
     rows = [
@@ -95,7 +95,7 @@ def store_messages(
     for msg in sorted(created, key=lambda m: m.sent_at):
         if msg.group_topic:
             latest_topic[msg.group_id] = msg.group_topic
-    for group_id, topic in latest_topic.items():
+    for group_id, topic in sorted(latest_topic.items()):
         rename_group(session, group_id, topic)
 
     role_by_key: dict[tuple[str, str], str] = {}

@@ -304,3 +304,48 @@ def test_a_message_twice_in_one_batch_is_stored_once(session):
     assert [created for _, created in out] == [True, True, False]
     assert out[0][0] == out[2][0] != out[1][0]
     assert groups_db.member(session, "g@chatroom", "u1").message_count == 2
+
+
+def test_storing_several_groups_beside_a_config_sync_never_deadlocks(sessions, monkeypatch) -> None:  # noqa: ANN001
+    """A worker starting (``sync_groups``: the configured groups) while a receiver stores a batch
+    whose first message is from another group: both lock ``groups`` rows in id order (a deadlock
+    on PostgreSQL before they did)."""
+    from bot.config import Config
+    from bot.wiring import Store, sync_groups
+
+    errors: list[str] = []  # neither group is stored yet: both transactions insert them
+    locked = threading.Barrier(2)
+
+    def sync() -> None:  # sync_groups' order, held open between its two groups
+        try:
+            with sessions.begin() as s:
+                groups_db.set_group(s, "a@chatroom", topic="甲")
+                locked.wait()
+                threading.Event().wait(0.3)
+                groups_db.set_group(s, "b@chatroom", topic="乙")
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"sync: {e}")
+
+    def store() -> None:  # a batch whose first message is from b, renaming b
+        try:
+            with sessions.begin() as s:
+                locked.wait()
+                batch = [make_msg(3, group_id="b@chatroom", group_topic="乙群"), make_msg(4, group_id="a@chatroom")]
+                messages_db.store_messages(s, batch)
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"store: {e}")
+
+    threads = [threading.Thread(target=sync), threading.Thread(target=store)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+    written: list[str] = []
+    monkeypatch.setattr(groups_db, "set_group", lambda session, group_id, **kw: written.append(group_id))
+    config = Config.model_validate(
+        {"groups": [{"id": "b@chatroom", "topic": "乙"}, {"id": "a@chatroom", "topic": "甲"}]}
+    )
+    sync_groups(config, Store(sessions.kw["bind"], sessions))
+    assert written == ["a@chatroom", "b@chatroom"]  # the config's order is b, a: written in id order
