@@ -22,7 +22,7 @@ from bot.daily import default_embedder, make_digest
 from bot.digest import Period, day_bounds, split_parts
 from bot.digest.briefing_build import BriefingData, GroupPart, build_briefing, enforce
 from bot.digest.dedupe import Embedder
-from bot.digest.render import TEMPLATES_DIR, _env
+from bot.digest.render import TEMPLATES_DIR, template_env
 from bot.store import groups as groups_db, verdicts as verdicts_db
 
 TEXT_TEMPLATE = "briefing.text.j2"
@@ -77,7 +77,7 @@ def make_briefing(
 
 
 def _render(name: str, data: BriefingData, autoescape: bool) -> str:
-    env = _env(TEMPLATES_DIR.resolve(), autoescape)
+    env = template_env(TEMPLATES_DIR.resolve(), autoescape)
     return env.get_template(name).render(d=data, b=catalogue.BRIEFING)
 
 

@@ -345,9 +345,9 @@ def _evasion(text: str, norm: Normalized, found: list[tuple[str, float, str, str
     return ""
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)
 def ad_signals_cached(text: str) -> AdSignals:
-    """:func:`ad_signals`, remembered for the last 1,024 texts: the useful and intent analyzers and
+    """:func:`ad_signals`, remembered for the last 4,096 texts (more than a GPU worker's batch): the useful and intent analyzers and
     the model's reasons ask about the batch the ad analyzer just saw."""
     return ad_signals(text)
 
@@ -416,9 +416,9 @@ def _cue_patterns() -> dict[str, re.Pattern[str]]:
     }
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)
 def _text(raw: str) -> _Text:
-    """Shared by the useful and intent analyzers, so remembered for the last 1,024 texts."""
+    """Shared by the useful and intent analyzers, so remembered for the last 4,096 texts."""
     low = normalized(raw).text.lower().strip()
     core = _CORE_DROP_RE.sub("", low)
     cues = _cue_patterns()

@@ -45,7 +45,7 @@ def _cut(value: str, n: int) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _env(templates_dir: Path, autoescape: bool) -> jinja2.Environment:
+def template_env(templates_dir: Path, autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
@@ -64,7 +64,7 @@ def _env(templates_dir: Path, autoescape: bool) -> jinja2.Environment:
 
 def _render(name: str, data: DigestData, templates_dir: Path | str | None, autoescape: bool, **extra: Any) -> str:
     folder = Path(templates_dir) if templates_dir is not None else TEMPLATES_DIR
-    return _env(folder.resolve(), autoescape).get_template(name).render(d=data, **extra)
+    return template_env(folder.resolve(), autoescape).get_template(name).render(d=data, **extra)
 
 
 _ITEM_PREFIXES = ("·", " ", "\u3000", "-", "•")
