@@ -880,6 +880,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from bot.account_lock import AccountInUse
     from bot.adapters.wechaty import WechatyAuthError, WechatyConfigError, WechatyPlatform
     from bot.live import LiveBot, run_until_stopped
     from bot.wiring import open_store
@@ -924,7 +925,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         bot = LiveBot(config, store, platform, pull_sources=pull_sources, analyse=not args.no_analysis)
         bot.warm_up()  # before the loop runs: see LiveBot.warm_up
         asyncio.run(run_until_stopped(bot))
-    except WechatyAuthError as e:
+    except (WechatyAuthError, AccountInUse) as e:
         raise CliError(str(e)) from None
     finally:
         if server is not None:

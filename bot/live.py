@@ -54,6 +54,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy.orm import Session
 
 from bot import commands, metrics
+from bot.account_lock import AccountInUse, AccountLock
 from bot.adapters.source import PullSource
 from bot.config import Config
 from bot.enforcement import carry_out
@@ -138,8 +139,9 @@ class LiveBot:
         self.platform = platform
         self.clock = clock
         self.outbox = Outbox(config.digest.max_part_chars, clock=clock)
+        self.account_lock = AccountLock(store.engine)  # one qunzhi run per account (bot.account_lock)
         self.sender = sender or OutboxSender(
-            store.sessions, platform, config.send, clock=clock, account=lambda: platform.self_id or None
+            store.sessions, platform, config.send, clock=clock, account=self._sending_account
         )
         # what arrives is stored by _take, with its role as this account sees it: roles=False
         self.analyses = analyse
@@ -387,6 +389,7 @@ class LiveBot:
             await asyncio.to_thread(self._worker.shutdown, True)
             metrics.watch_connection(None)
             await asyncio.to_thread(self._mark_stopped)  # after the worker: nothing of the bot's runs beside it
+            await asyncio.to_thread(self.account_lock.release)
 
     async def heartbeat_forever(self) -> None:
         """Write the bot's state for the console now, every ``heartbeat_seconds`` and on every
@@ -397,6 +400,8 @@ class LiveBot:
             connected = bool(self.platform.connected)
             try:
                 await self._in_worker(self._beat, connected)
+            except AccountInUse:
+                raise  # another process serves this account: this one stops (with one line)
             except Exception:  # noqa: BLE001 - the heartbeat must not stop the bot
                 log.warning("could not write the heartbeat", exc_info=True)
             try:
@@ -405,7 +410,18 @@ class LiveBot:
             except TimeoutError:
                 pass
 
+    def _sending_account(self) -> str | None:
+        """The account the outbox speaks as, held against other processes first (on the sender's
+        database thread; :class:`AccountInUse` when another ``qunzhi run`` holds it: nothing is sent)."""
+        account = self.platform.self_id
+        if not account:
+            return None  # not logged in: the sender does not send then
+        self.account_lock.hold(account)
+        return account
+
     def _beat(self, connected: bool) -> None:
+        if self.platform.self_id:  # logged in: this process must be the only one speaking as it
+            self.account_lock.hold(self.platform.self_id)
         with self.store.sessions.begin() as session:
             bot_status_db.beat(
                 session,

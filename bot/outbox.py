@@ -267,9 +267,11 @@ class OutboxSender:
         """``account``: the bot account this sender speaks as (the platform's own id once logged
         in). With one, only that account's rows and rows nobody has claimed are sent, each claimed
         first, so several ``qunzhi run`` processes (one per account) on one database never send a
-        row twice; None (one process) sends every row."""
+        row twice; None (one process) sends every row. Called on the sender's database thread,
+        before each look at the queue; an exception there sends nothing (the look is retried)."""
         self._sessions = sessions
         self._account = account
+        self._speaking_as: str | None = None
         self._platform = platform
         self._send = send
         self._clock = clock
@@ -397,8 +399,11 @@ class OutboxSender:
         return started, soonest
 
     def _heads(self) -> list[OutgoingRecord]:
+        # asked here, on the database thread (the live bot's answer may first take its account's
+        # lock, bot.account_lock; it raises when another process holds it: then nothing is sent)
+        self._speaking_as = self._account()
         with self._sessions() as session:
-            return outgoing_db.outgoing_heads(session, self._account())
+            return outgoing_db.outgoing_heads(session, self._speaking_as)
 
     def _claim(self, pk: int, account: str) -> bool:
         with self._sessions.begin() as session:
@@ -421,7 +426,7 @@ class OutboxSender:
                 return  # it waits for the reconnect, untouched
             if self._limiter.take(_limit_key(row)) > 0:
                 return  # others filled the overall window meanwhile: the next look times it
-            account = self._account()
+            account = self._speaking_as  # as of the look that offered this row
             if row.account is None and account is not None and not await self._in_db(self._claim, row.pk, account):
                 return  # another account's sender claimed it first: it sends it
             await self._attempt(row)

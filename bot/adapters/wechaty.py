@@ -93,7 +93,8 @@ def _load_wechaty(cache_dir: Path) -> Any:
 
         puppet_schemas.PuppetOptions.__hash__ = object.__hash__
         cache_dir.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("CACHE_DIR", str(cache_dir))
+        # absolute: wechaty keeps this folder for the life of the process, whatever the cwd becomes
+        os.environ.setdefault("CACHE_DIR", str(cache_dir.resolve()))
         import wechaty
 
         logging.getLogger("FileBox").setLevel(logging.ERROR)  # a deprecation warning on every send
