@@ -22,7 +22,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
+
+from bot.store import locks as locks_db
 
 
 class AccountInUse(Exception):
@@ -62,13 +64,7 @@ class AccountLock:
         if self._engine.dialect.name == "postgresql":
             conn = self._engine.connect()
             try:
-                got = conn.execute(
-                    text(
-                        "SELECT pg_try_advisory_lock(hashtextextended(current_database() || '.' || current_schema() || ' ' || :key, 0))"
-                    ),
-                    {"key": f"qunzhi account {account}"},
-                ).scalar_one()
-                conn.commit()  # the session-level lock stays; the connection waits outside a transaction
+                got = locks_db.try_hold_account(conn, account)
             except BaseException:
                 conn.close()
                 raise

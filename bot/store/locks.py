@@ -1,4 +1,5 @@
-"""Advisory locks between processes on PostgreSQL: per member for moderation, one for the indexer.
+"""Advisory locks between processes on PostgreSQL: per member for moderation, one for the indexer,
+one per bot account (held by its ``qunzhi run`` for its whole life).
 
 A member's strikes are read and the next one written in one transaction; two transactions doing
 that for the same member at once would both read the same count. Holding the member's lock, keyed
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 INDEXER_KEY = 0x71756E69  # "quni": held by the worker indexing for search
@@ -40,3 +41,18 @@ def try_lock_indexer(session: Session) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True
     return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": INDEXER_KEY}).scalar_one())
+
+
+def try_hold_account(conn: Connection, account: str) -> bool:
+    """Take the session-level lock of bot account ``account`` on ``conn`` (a connection its holder
+    keeps open: the lock lasts as long as that session, see ``bot.account_lock``); False when
+    another session holds it. Keyed on the database, the schema and the account, and committed
+    at once, so the connection then waits outside any transaction."""
+    got = conn.execute(
+        text(
+            "SELECT pg_try_advisory_lock(hashtextextended(current_database() || '.' || current_schema() || ' ' || :key, 0))"
+        ),
+        {"key": f"qunzhi account {account}"},
+    ).scalar_one()
+    conn.commit()
+    return bool(got)
