@@ -37,7 +37,16 @@ from bot.daily import make_digest
 from bot.digest import DigestData, Period, month_period, range_period, week_period
 from bot.digest.briefing_build import BriefingData
 from bot.outbox import Outbox
-from bot.scheduler import Card, DigestScheduler, RunBlocking, covered_day, new_timer, stored_parts, utc_now
+from bot.scheduler import (
+    Card,
+    DigestScheduler,
+    RunBlocking,
+    covered_day,
+    draw_card,
+    new_timer,
+    stored_parts,
+    utc_now,
+)
 from bot.store import deliveries as deliveries_db
 from bot.store.models import PERIODIC_KINDS
 
@@ -204,18 +213,12 @@ class PeriodScheduler:
 
     def _card_for(self, job: PeriodJob, rendered: Rendered) -> Card | None:
         """The card it goes out as with ``[digest] card`` (None: the text alone), drawn outside any transaction."""
-        if rendered.briefing is not None and self._config.digest.card and not rendered.empty:
-            from bot.digest.card import CardFontError, render_briefing_card
+        briefing = rendered.briefing
+        if briefing is not None and self._config.digest.card and not rendered.empty:
+            from bot.digest.card import render_briefing_card
 
-            try:
-                return Card(
-                    render_briefing_card(rendered.briefing), f"briefing-{rendered.briefing.day.isoformat()}.png"
-                )
-            except CardFontError as e:
-                log.warning("briefing: no card for %s (%s); the text goes alone", job.target, e)
-            except Exception:  # noqa: BLE001 - a card that fails to draw must not lose the briefing
-                log.exception("briefing: the card for %s could not be drawn; the text goes alone", job.target)
-            return None
+            png = draw_card(lambda: render_briefing_card(briefing), f"the briefing of {job.target}")
+            return None if png is None else Card(png, f"briefing-{briefing.day.isoformat()}.png")
         if rendered.digest is None or job.kind not in (WEEKLY, MONTHLY):
             return None
         group = self._config.group(job.target)

@@ -191,15 +191,9 @@ class DigestScheduler:
     @staticmethod
     def _card(data: DigestData, group_id: str) -> bytes | None:
         """The digest's card, or None (logged) when it cannot be drawn: the text goes alone then."""
-        from bot.digest.card import CardFontError, render_card
+        from bot.digest.card import render_card
 
-        try:
-            return render_card(data)
-        except CardFontError as e:
-            log.warning("digest: no card for %s (%s); the text goes alone", group_id, e)
-        except Exception:  # noqa: BLE001 - a card that fails to draw must not lose the digest
-            log.exception("digest: the card of %s could not be drawn; the text goes alone", group_id)
-        return None
+        return draw_card(lambda: render_card(data), f"the digest of {group_id}")
 
     def run_due(self, group_id: str) -> bool:
         """What a scheduled job does: the group's digest that is due now."""
@@ -259,6 +253,20 @@ class DigestScheduler:
             self._scheduler = None
         if DigestScheduler.active is self:
             DigestScheduler.active = None
+
+
+def draw_card(render: Callable[[], bytes], what: str) -> bytes | None:
+    """``render()``'s PNG, or None (logged) when it cannot be drawn (no CJK font, a failed render):
+    a digest or briefing then goes as its text alone, never lost for want of a picture."""
+    from bot.digest.card import CardFontError
+
+    try:
+        return render()
+    except CardFontError as e:
+        log.warning("no card for %s (%s); the text goes alone", what, e)
+    except Exception:  # noqa: BLE001 - a card that fails to draw must not lose what it shows
+        log.exception("the card for %s could not be drawn; the text goes alone", what)
+    return None
 
 
 def stored_parts(text: str) -> list[str]:
